@@ -1,0 +1,6 @@
+export * from './types.ts';
+export * from './ip.ts';
+export * from './json-file.ts';
+export * from './profile.ts';
+export * from './resolve.ts';
+export * from './config-file.ts';

@@ -1,0 +1,154 @@
+// The cluster model: what the user may write (ClusterConfig, every field optional), what a profile
+// provides (Profile), and what everything downstream consumes (Cluster, fully resolved and derived).
+
+export const ROLES = ['master', 'worker'] as const;
+export type Role = (typeof ROLES)[number];
+
+export const PROVIDERS = ['virtualbox', 'libvirt', 'qemu'] as const;
+export type ProviderName = (typeof PROVIDERS)[number];
+
+export interface IpRangeText {
+  start: string;
+  end: string;
+}
+
+export interface CalicoPool {
+  cidr: string;
+  ipip: boolean;
+  natOutgoing: boolean;
+}
+
+export interface NodeConfig {
+  name: string;
+  role?: Role;
+  ip?: string;
+  memoryMb?: number;
+  cpus?: number;
+  /** MAC of the cluster NIC; generated from the cluster name and node index when absent. */
+  mac?: string;
+}
+
+/** The user's overrides (cluster.config.json) and a profile's defaults share this shape. */
+export interface ClusterConfig {
+  name?: string;
+  profile?: string;
+  provider?: string;
+  boxStore?: string;
+  network?: {
+    subnet?: string;
+    clusterNic?: string;
+    serviceCidr?: string;
+    clusterDns?: string;
+    clusterDomain?: string;
+    apiSecurePort?: number;
+    apiInsecurePort?: number;
+    containerRange?: IpRangeText;
+    calicoPool?: CalicoPool;
+    uplinkSubnet?: string;
+  };
+  etcd?: {
+    node?: string;
+    clientPorts?: number[];
+    peerPorts?: number[];
+  };
+  versions?: Record<string, string>;
+  /** Number of workers; extra ones are named and addressed after the last default worker. */
+  workers?: number;
+  nodes?: NodeConfig[];
+  mirrors?: {
+    artifacts?: string;
+    apt?: string;
+  };
+}
+
+export interface NicSpec {
+  /** Predictable interface name inside the guest (enp0s<slot>). */
+  name: string;
+  pciSlot: number;
+  model: string;
+}
+
+export interface ComponentVersions {
+  default: string;
+  supported: string[];
+  note?: string;
+}
+
+export interface Profile {
+  name: string;
+  description: string;
+  os: { distribution: string; release: string; codename: string };
+  providers: ProviderName[];
+  defaultProvider: ProviderName;
+  features: { vpp: boolean; felix: boolean; kubernetes: boolean; calico: boolean; ipvlanDemo: boolean };
+  roleMinimums: Record<Role, { memoryMb: number; cpus: number }>;
+  boxes: Record<Role, string>;
+  nics: {
+    nat: NicSpec;
+    cluster: NicSpec & { internalNetwork: string; promiscuous: string };
+    vpp: NicSpec & { pciAddress: string; vppInterface: string; promiscuous: string; cableConnectedAtBoot: boolean };
+  };
+  vpp?: { hugepages: number; uplinkSwIfIndex: number };
+  versions: Record<string, ComponentVersions>;
+  /** Per-role kubelet version component names (the 2016 master and workers ran different kubelets). */
+  kubeletVersionComponent?: Record<Role, string>;
+  cluster: Required<Pick<ClusterConfig, 'name' | 'network' | 'etcd' | 'nodes'>> & ClusterConfig;
+}
+
+export interface ClusterNode {
+  name: string;
+  index: number;
+  role: Role;
+  ip: string;
+  memoryMb: number;
+  cpus: number;
+  macs: { cluster: string; vpp: string };
+  etcd: boolean;
+  /** This node's share of the container range (old ipvlan demo, host-local IPAM); workers only. */
+  ipamRange?: IpRangeText;
+  /** Route-agent uplink address on VPP (CIDR notation); workers of VPP profiles only. */
+  uplink?: string;
+  certificateSans: { dns: string[]; ip: string[] };
+  kubeletVersion?: string;
+  box: string;
+}
+
+export interface Cluster {
+  name: string;
+  profile: Profile;
+  provider: ProviderName;
+  boxStore?: string;
+  network: {
+    subnet: string;
+    prefixLength: number;
+    netmask: string;
+    serviceCidr: string;
+    kubernetesServiceIp: string;
+    clusterDns: string;
+    clusterDomain: string;
+    containerRange: IpRangeText;
+    calicoPool: CalicoPool;
+    uplinkSubnet: string;
+    nics: Profile['nics'];
+  };
+  api: { host: string; securePort: number; insecurePort: number; url: string };
+  etcd: {
+    node: string;
+    ip: string;
+    clientPorts: number[];
+    peerPorts: number[];
+    /** Client URLs of the Calico etcd, first port first. */
+    endpoints: string[];
+  };
+  versions: Record<string, string>;
+  nodes: ClusterNode[];
+  master: ClusterNode;
+  workers: ClusterNode[];
+  mirrors: { artifacts?: string; apt?: string };
+}
+
+export interface Problem {
+  /** Field path in the config, e.g. `nodes[1].ip`. */
+  path: string;
+  message: string;
+}

@@ -1,0 +1,31 @@
+import { defineConfig } from 'vitest/config';
+
+// Two projects so that a developer can run the fast tests alone (`npm run test:fast`).
+// "slow" tests run real packer builds and real VMs; they share two cores, so one file at a time.
+const shared = { exclude: ['**/node_modules/**', '**/cdktf.out/**'] };
+
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        test: {
+          ...shared,
+          name: 'fast',
+          include: ['libs/**/*.test.ts', 'apps/**/*.test.ts', 'tools/**/*.test.ts', 'images/**/*.test.ts'],
+          exclude: [...shared.exclude, '**/*.slow.test.ts'],
+          testTimeout: 60_000,
+        },
+      },
+      {
+        test: {
+          ...shared,
+          name: 'slow',
+          include: ['**/*.slow.test.ts'],
+          fileParallelism: false,
+          testTimeout: 45 * 60_000,
+          hookTimeout: 45 * 60_000,
+        },
+      },
+    ],
+  },
+});
