@@ -132,6 +132,9 @@ function checkShape(config: unknown, problems: Problem[]): void {
         else {
           checkKeys(node, 'node', problems, `nodes[${index}]`);
           if (typeof node.name !== 'string') problems.push({ path: `nodes[${index}].name`, message: 'is required: the node to change or add' });
+          else if (config.nodes.slice(0, index).some((other) => isObject(other) && other.name === node.name)) {
+            problems.push({ path: `nodes[${index}].name`, message: `duplicate node name "${node.name}": list each node once` });
+          }
         }
       });
   }
