@@ -126,17 +126,19 @@ function checkShape(config: unknown, problems: Problem[]): void {
   if (isObject(config.mirrors)) checkKeys(config.mirrors, 'mirrors', problems);
   if (config.nodes !== undefined) {
     if (!Array.isArray(config.nodes)) problems.push({ path: 'nodes', message: 'must be a list of nodes' });
-    else
-      config.nodes.forEach((node, index) => {
+    else {
+      const nodes: unknown[] = config.nodes;
+      nodes.forEach((node, index) => {
         if (!isObject(node)) problems.push({ path: `nodes[${index}]`, message: 'must be an object with at least "name"' });
         else {
           checkKeys(node, 'node', problems, `nodes[${index}]`);
           if (typeof node.name !== 'string') problems.push({ path: `nodes[${index}].name`, message: 'is required: the node to change or add' });
-          else if (config.nodes.slice(0, index).some((other) => isObject(other) && other.name === node.name)) {
+          else if (nodes.slice(0, index).some((other) => isObject(other) && other.name === node.name)) {
             problems.push({ path: `nodes[${index}].name`, message: `duplicate node name "${node.name}": list each node once` });
           }
         }
       });
+    }
   }
 }
 

@@ -1,0 +1,204 @@
+import { statfsSync, mkdirSync } from 'node:fs';
+import { execa } from 'execa';
+import type { Cluster } from '@boxcar/model';
+import { detectPacker } from '@boxcar/packer';
+import { detectAccelerator } from '@boxcar/providers';
+import { defaultStoreUrl } from '@boxcar/box-store';
+import { defaultCacheDir } from '@boxcar/artifacts';
+import { fileURLToPath } from 'node:url';
+import { EXIT, table, type Command, type Values } from '../cli-kit.ts';
+import { CLUSTER_OPTIONS, clusterFromOptions } from '../cluster-options.ts';
+
+type Status = 'ok' | 'missing' | 'unusable';
+type Scope = 'bake' | 'up';
+
+export interface Check {
+  name: string;
+  status: Status;
+  version: string;
+  detail: string;
+  howToGet: string;
+  /** The scopes for which this check must pass, given the chosen profile and provider. */
+  neededFor: Scope[];
+}
+
+const APT = (pkg: string) => `apt-get install ${pkg} (or tools/install-prereqs.sh)`;
+
+async function probe(binary: string, args: string[]): Promise<{ found: boolean; output: string; failed: boolean }> {
+  try {
+    const result = await execa(binary, args, { timeout: 30_000, reject: false, all: true });
+    if ((result as { code?: string }).code === 'ENOENT' || result.exitCode === undefined) return { found: false, output: '', failed: true };
+    return { found: true, output: result.all ?? '', failed: result.exitCode !== 0 };
+  } catch {
+    return { found: false, output: '', failed: true };
+  }
+}
+
+function firstVersion(output: string): string {
+  return /(\d+\.\d+(\.\d+)?[\w.+~-]*)/.exec(output)?.[1] ?? '?';
+}
+
+async function simpleCheck(name: string, binary: string, args: string[], neededFor: Scope[], howToGet: string, detail = ''): Promise<Check> {
+  const result = await probe(binary, args);
+  if (!result.found) return { name, status: 'missing', version: '', detail, howToGet, neededFor };
+  return { name, status: result.failed ? 'unusable' : 'ok', version: firstVersion(result.output), detail: result.failed ? result.output.split('\n')[0] ?? '' : detail, howToGet, neededFor };
+}
+
+function freeSpace(label: string, path: string): Check {
+  try {
+    mkdirSync(path, { recursive: true });
+    const stats = statfsSync(path);
+    const gib = (stats.bavail * stats.bsize) / 2 ** 30;
+    const status: Status = gib < 10 ? 'unusable' : 'ok';
+    return { name: label, status, version: `${gib.toFixed(1)} GiB free`, detail: `${path}${status === 'ok' ? '' : ' (a bake needs about 10 GiB)'}`, howToGet: 'free disk space or point BOXCAR_STORE / XDG_CACHE_HOME elsewhere', neededFor: ['bake'] };
+  } catch (error) {
+    return { name: label, status: 'unusable', version: '', detail: `${path}: ${(error as Error).message}`, howToGet: 'make the directory writable', neededFor: ['bake'] };
+  }
+}
+
+export async function runChecks(cluster: Cluster): Promise<Check[]> {
+  const { provider } = cluster;
+  const bakeSource = cluster.profile.name === 'lab' ? 'debootstrap' : 'cloud-image';
+  const usesQemu = provider === 'qemu' || provider === 'libvirt';
+  const usesVagrant = provider === 'virtualbox' || provider === 'libvirt';
+  const up = (condition: boolean): Scope[] => (condition ? ['up'] : []);
+
+  const checks: Check[] = [];
+  const packer = await detectPacker().catch((error: Error) => error);
+  if (packer instanceof Error) checks.push({ name: 'packer', status: 'unusable', version: '', detail: packer.message, howToGet: APT('packer'), neededFor: ['bake'] });
+  else if (!packer) checks.push({ name: 'packer', status: 'missing', version: '', detail: '', howToGet: `${APT('packer')}; or a release from HashiCorp`, neededFor: ['bake'] });
+  else {
+    const features = packer.requiredPlugins
+      ? `required_plugins + packer init${packer.externalBuilders ? ' (qemu/virtualbox/vagrant are plugins)' : ''}`
+      : 'built-in builders, no required_plugins; qemu-img -F shim';
+    checks.push({ name: 'packer', status: 'ok', version: packer.version, detail: features, howToGet: APT('packer'), neededFor: ['bake'] });
+  }
+  checks.push(await simpleCheck('qemu-system-x86_64', 'qemu-system-x86_64', ['--version'], ['bake', ...up(usesQemu)], APT('qemu-system-x86')));
+  checks.push(await simpleCheck('qemu-img', 'qemu-img', ['--version'], ['bake', ...up(provider === 'qemu')], APT('qemu-utils')));
+  checks.push(await accelCheck());
+  checks.push(await simpleCheck('debootstrap', 'debootstrap', ['--version'], bakeSource === 'debootstrap' ? ['bake'] : [], APT('debootstrap'), 'builds the lab base image (as root)'));
+  checks.push(rootCheck(bakeSource === 'debootstrap'));
+  checks.push(await simpleCheck('vde_switch', 'vde_switch', ['--version'], up(provider === 'qemu'), APT('vde2'), 'cluster network of the qemu provider'));
+  checks.push(await simpleCheck('vagrant', 'vagrant', ['--version'], up(usesVagrant), APT('vagrant')));
+  checks.push(await vagrantPluginCheck(provider === 'libvirt'));
+  checks.push(await simpleCheck('libvirtd', 'libvirtd', ['--version'], up(provider === 'libvirt'), APT('libvirt-daemon-system')));
+  checks.push(
+    await simpleCheck('VBoxManage', 'VBoxManage', ['--version'], up(provider === 'virtualbox'), 'VirtualBox is not in Debian: install it from virtualbox.org (Oracle\'s apt repository)', 'virtualbox provider'),
+  );
+  checks.push(await terraformCheck());
+  checks.push(await simpleCheck('ssh', 'ssh', ['-V'], ['up'], APT('openssh-client')));
+  checks.push(await simpleCheck('openssl', 'openssl', ['version'], ['up'], APT('openssl'), 'cluster CA and certificates'));
+  checks.push(await simpleCheck('shellcheck', 'shellcheck', ['--version'], [], APT('shellcheck'), 'lints the VM scripts (tests)'));
+  checks.push(freeSpace('disk: box store', storePath()));
+  checks.push(freeSpace('disk: artifact cache', defaultCacheDir()));
+  return checks;
+}
+
+function storePath(): string {
+  const url = defaultStoreUrl();
+  return url.startsWith('file://') ? fileURLToPath(url) : '/';
+}
+
+function rootCheck(needed: boolean): Check {
+  const root = process.getuid?.() === 0;
+  return {
+    name: 'root',
+    status: root ? 'ok' : 'missing',
+    version: root ? 'uid 0' : `uid ${process.getuid?.()}`,
+    detail: 'debootstrap, loop devices and grub-install need root',
+    howToGet: 'run the lab bake as root (sudo -E)',
+    neededFor: needed ? ['bake'] : [],
+  };
+}
+
+async function accelCheck(): Promise<Check> {
+  try {
+    const accel = await detectAccelerator();
+    return {
+      name: 'accelerator',
+      status: 'ok',
+      version: accel.accel === 'kvm' ? 'KVM' : 'TCG',
+      detail: accel.reason,
+      howToGet: 'KVM needs a host CPU with vmx/svm exposed; TCG (software emulation) always works, slower',
+      neededFor: [],
+    };
+  } catch (error) {
+    return { name: 'accelerator', status: 'unusable', version: '', detail: (error as Error).message, howToGet: APT('qemu-system-x86'), neededFor: ['bake'] };
+  }
+}
+
+async function vagrantPluginCheck(needed: boolean): Promise<Check> {
+  const base = { name: 'vagrant-libvirt', howToGet: APT('vagrant-libvirt'), neededFor: needed ? (['up'] as Scope[]) : [] };
+  const result = await probe('vagrant', ['plugin', 'list']);
+  if (!result.found) return { ...base, status: 'missing', version: '', detail: 'vagrant is missing' };
+  const match = /vagrant-libvirt \(([^,)]+)/.exec(result.output);
+  return match ? { ...base, status: 'ok', version: match[1]!, detail: 'vagrant provider for libvirt' } : { ...base, status: 'missing', version: '', detail: 'not in `vagrant plugin list`' };
+}
+
+async function terraformCheck(): Promise<Check> {
+  const chosen = process.env.TERRAFORM_BINARY_NAME;
+  const candidates = chosen ? [chosen] : ['terraform', 'tofu'];
+  for (const binary of candidates) {
+    const result = await probe(binary, ['version']);
+    if (result.found) {
+      return { name: 'terraform/tofu', status: result.failed ? 'unusable' : 'ok', version: `${binary} ${firstVersion(result.output)}`, detail: 'applies the CDKTF stack (cluster:up)', howToGet: '', neededFor: ['up'] };
+    }
+  }
+  return {
+    name: 'terraform/tofu',
+    status: 'missing',
+    version: '',
+    detail: `${candidates.join(' or ')} not on PATH; cluster:up applies the CDKTF stack with it`,
+    howToGet: 'not in Debian or npm: install OpenTofu (opentofu.org, .deb) or Terraform (releases.hashicorp.com); TERRAFORM_BINARY_NAME picks one',
+    neededFor: ['up'],
+  };
+}
+
+export function renderChecks(checks: Check[], scopes: Scope[]): string {
+  return table(
+    checks.map((check) => [
+      check.name,
+      check.status,
+      check.version,
+      check.neededFor.filter((s) => scopes.includes(s)).join('+') || '-',
+      [check.detail, check.status === 'ok' ? '' : check.howToGet].filter(Boolean).join('; '),
+    ]),
+    ['tool', 'status', 'version', 'needed for', 'detail / how to get it'],
+  );
+}
+
+export function blocking(checks: Check[], scopes: Scope[]): Check[] {
+  return checks.filter((check) => check.status !== 'ok' && check.neededFor.some((scope) => scopes.includes(scope)));
+}
+
+export const doctorCommand: Command = {
+  name: 'doctor',
+  summary: 'Check every tool the pipeline uses; exit 4 when one the chosen profile/provider needs is missing.',
+  options: {
+    ...CLUSTER_OPTIONS,
+    for: { type: 'string', description: 'bake, up or all (default): which job the exit code speaks for' } as never,
+    json: { type: 'boolean', description: 'machine-readable output' } as never,
+  },
+  details: `
+Exit codes: 0 everything needed for the chosen job is there; 4 something needed is missing or unusable
+(the table says what and how to get it); 3 the cluster config is invalid.
+KVM is decided by booting a guest firmware, not by the presence of /dev/kvm.`,
+  async run(values: Values) {
+    const cluster = clusterFromOptions(values);
+    const scopeOption = (values.for as string | undefined) ?? 'all';
+    if (!['bake', 'up', 'all'].includes(scopeOption)) {
+      process.stderr.write(`--for must be bake, up or all, got "${scopeOption}"\n`);
+      return EXIT.usage;
+    }
+    const scopes: Scope[] = scopeOption === 'all' ? ['bake', 'up'] : [scopeOption as Scope];
+    const checks = await runChecks(cluster);
+    const missing = blocking(checks, scopes);
+    if (values.json) process.stdout.write(`${JSON.stringify({ profile: cluster.profile.name, provider: cluster.provider, scopes, checks, ok: missing.length === 0 }, null, 2)}\n`);
+    else {
+      process.stdout.write(`boxcar doctor: profile ${cluster.profile.name}, provider ${cluster.provider}, checking for ${scopes.join(' + ')}\n\n`);
+      process.stdout.write(renderChecks(checks, scopes));
+      process.stdout.write(missing.length === 0 ? '\nAll tools needed are present.\n' : `\nMissing or unusable for ${scopes.join(' + ')}: ${missing.map((c) => c.name).join(', ')}\n`);
+    }
+    return missing.length === 0 ? EXIT.ok : EXIT.missingPrerequisite;
+  },
+};

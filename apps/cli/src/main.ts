@@ -1,0 +1,65 @@
+#!/usr/bin/env node
+import { EXIT, UsageError, groupHelp, runCommand, type Command, type Group } from './cli-kit.ts';
+import { ExitError } from './cluster-options.ts';
+import { configGroup } from './commands/config.ts';
+import { doctorCommand } from './commands/doctor.ts';
+import { imagesGroup } from './commands/images.ts';
+import { clusterGroup, nodeGroup } from './commands/cluster.ts';
+import { artifactsGroup } from './commands/artifacts.ts';
+
+const PROGRAM = 'boxcar';
+const groups: Group[] = [imagesGroup, artifactsGroup, clusterGroup, nodeGroup, configGroup];
+const topCommands: Command[] = [doctorCommand];
+
+function mainHelp(): string {
+  const rows = [...topCommands.map((c) => [c.name, c.summary]), ...groups.map((g) => [g.name, g.summary])];
+  const width = Math.max(...rows.map(([name]) => name!.length)) + 2;
+  return [
+    `Usage: ${PROGRAM} <command> [options]`,
+    '',
+    'Bake VPP + Kubernetes CNI dev machines once into versioned boxes; boot the cluster from them in minutes.',
+    '',
+    'Commands:',
+    ...rows.map(([name, summary]) => `  ${name!.padEnd(width)} ${summary}`),
+    '',
+    `Run "${PROGRAM} <command> --help" for more.`,
+    '',
+  ].join('\n');
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [first, second, ...rest] = argv;
+  if (!first || first === '--help' || first === '-h' || first === 'help') {
+    process.stdout.write(mainHelp());
+    return first ? EXIT.ok : EXIT.usage;
+  }
+  const top = topCommands.find((c) => c.name === first);
+  if (top) return runCommand(PROGRAM, top, argv.slice(1));
+  const group = groups.find((g) => g.name === first);
+  if (!group) throw new UsageError(`unknown command "${first}"\n\n${mainHelp()}`);
+  if (!second || second === '--help' || second === '-h') {
+    process.stdout.write(groupHelp(PROGRAM, group));
+    return second ? EXIT.ok : EXIT.usage;
+  }
+  const command = group.commands.find((c) => c.name === second);
+  if (!command) throw new UsageError(`unknown command "${group.name} ${second}"\n\n${groupHelp(PROGRAM, group)}`);
+  return runCommand(`${PROGRAM} ${group.name}`, command, rest);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    if (error instanceof UsageError) {
+      process.stderr.write(`${error.message}\n`);
+      process.exitCode = EXIT.usage;
+    } else if (error instanceof ExitError) {
+      process.stderr.write(`${error.message}\n`);
+      process.exitCode = error.exitCode;
+    } else {
+      process.stderr.write(`boxcar: ${(error as Error)?.stack ?? String(error)}\n`);
+      process.exitCode = EXIT.failure;
+    }
+  },
+);

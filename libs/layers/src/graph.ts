@@ -1,0 +1,234 @@
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { artifactFilename, loadLock, lockEntryDigest, type ArtifactLock } from '@boxcar/artifacts';
+import {
+  BUILDER_OF_SOURCE,
+  DEFAULT_PROFILES_DIR,
+  readJsonFile,
+  ROLES,
+  type BaseSource,
+  type BuilderName,
+  type HashedFile,
+  type Layer,
+  type LayerGraph,
+  type Problem,
+  type Role,
+} from '@boxcar/model';
+
+// The layer graph of a profile, read from images/profiles/<profile>/layers.json: data, validated, with
+// every input file hashed, so that keys and templates are pure functions of it.
+
+export interface LayerSpec {
+  name: string;
+  description?: string;
+  parent?: string;
+  source?: BaseSource;
+  /** Per builder, when the root can start from more than one base (cloud image for qemu, box for VirtualBox). */
+  sources?: Partial<Record<BuilderName, BaseSource>>;
+  scripts?: string[];
+  files?: { src: string; dest: string }[];
+  artifacts?: string[];
+  env?: Record<string, string>;
+  box?: { role: Role; description?: string };
+}
+
+/** A layer graph with the lock it was resolved against (for fetching the artifacts). */
+export interface LoadedLayerGraph extends LayerGraph {
+  lock: ArtifactLock;
+}
+
+export class LayerGraphError extends Error {
+  constructor(
+    readonly file: string,
+    readonly problems: Problem[],
+  ) {
+    super(`${file} has ${problems.length} problem(s):\n${problems.map((p) => `  - ${p.path}: ${p.message}`).join('\n')}`);
+    this.name = 'LayerGraphError';
+  }
+}
+
+const NAME = /^[a-z0-9][a-z0-9-]*$/;
+const LAYER_KEYS = ['name', 'description', 'parent', 'source', 'sources', 'scripts', 'files', 'artifacts', 'env', 'box'];
+
+export function sha256Of(data: string | Buffer): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+function hashFile(dir: string, path: string): HashedFile {
+  const absolute = join(dir, path);
+  return { path, absolute, sha256: sha256Of(readFileSync(absolute)) };
+}
+
+function listFilesUnder(root: string): string[] {
+  return readdirSync(root, { withFileTypes: true })
+    .flatMap((entry) => (entry.isDirectory() ? listFilesUnder(join(root, entry.name)) : [join(root, entry.name)]))
+    .sort();
+}
+
+export async function loadLayerGraph(profile: string, profilesDir = DEFAULT_PROFILES_DIR): Promise<LoadedLayerGraph> {
+  const dir = join(profilesDir, profile);
+  const file = join(dir, 'layers.json');
+  if (!existsSync(file)) throw new Error(`profile "${profile}" has no layers.json (${file})`);
+  const document = readJsonFile(file) as { layers?: unknown };
+  const lockFile = join(dir, 'artifacts.lock.json');
+  const lock: ArtifactLock = existsSync(lockFile) ? await loadLock(lockFile) : { lockVersion: 1, artifacts: [] };
+  const problems: Problem[] = [];
+  const specs = Array.isArray(document.layers) ? (document.layers as LayerSpec[]) : [];
+  if (!Array.isArray(document.layers)) problems.push({ path: 'layers', message: 'must be a list of layers' });
+
+  const byName = new Map<string, LayerSpec>();
+  specs.forEach((spec, index) => {
+    const path = `layers[${index}]`;
+    for (const key of Object.keys(spec)) {
+      if (!LAYER_KEYS.includes(key)) problems.push({ path: `${path}.${key}`, message: `unknown field; allowed: ${LAYER_KEYS.join(', ')}` });
+    }
+    if (typeof spec.name !== 'string' || !NAME.test(spec.name)) problems.push({ path: `${path}.name`, message: `must be lowercase letters, digits and '-', got ${JSON.stringify(spec.name)}` });
+    else if (byName.has(spec.name)) problems.push({ path: `${path}.name`, message: `duplicate layer name "${spec.name}"` });
+    else byName.set(spec.name, spec);
+  });
+
+  const roots = specs.filter((spec) => spec.parent === undefined);
+  if (roots.length !== 1) problems.push({ path: 'layers', message: `exactly one layer must have no parent (the base), found ${roots.length}` });
+  const layers: Layer[] = [];
+  specs.forEach((spec, index) => {
+    const path = `layers[${index}]`;
+    if (spec.parent !== undefined && !byName.has(spec.parent)) {
+      problems.push({ path: `${path}.parent`, message: `unknown layer "${spec.parent}"; allowed: ${[...byName.keys()].join(', ')}` });
+    }
+    const sources = validateSources(spec, path, lock, problems);
+    const scripts = (spec.scripts ?? []).flatMap((script, i) => {
+      if (!existsSync(join(dir, script)) || !statSync(join(dir, script)).isFile()) {
+        problems.push({ path: `${path}.scripts[${i}]`, message: `no such file ${script} in ${dir}` });
+        return [];
+      }
+      return [hashFile(dir, script)];
+    });
+    const files = (spec.files ?? []).flatMap((upload, i) => {
+      const source = join(dir, upload.src ?? '');
+      if (typeof upload.dest !== 'string' || !upload.dest.startsWith('/')) {
+        problems.push({ path: `${path}.files[${i}].dest`, message: `must be an absolute path in the guest, got ${JSON.stringify(upload.dest)}` });
+      }
+      if (typeof upload.src !== 'string' || !existsSync(source)) {
+        problems.push({ path: `${path}.files[${i}].src`, message: `no such file or directory ${JSON.stringify(upload.src)} in ${dir}` });
+        return [];
+      }
+      const isDirectory = statSync(source).isDirectory();
+      const entries = isDirectory ? listFilesUnder(source).map((absolute) => hashFile(dir, relative(dir, absolute))) : [hashFile(dir, upload.src)];
+      return [{ src: upload.src, dest: upload.dest, isDirectory, entries }];
+    });
+    const artifacts = (spec.artifacts ?? []).flatMap((id, i) => {
+      const entry = lock.artifacts.find((candidate) => candidate.id === id);
+      if (!entry) {
+        problems.push({ path: `${path}.artifacts[${i}]`, message: `"${id}" is not in ${lockFile}` });
+        return [];
+      }
+      return [{ id: entry.id, sha256: entry.sha256, filename: artifactFilename(entry), digest: lockEntryDigest(entry) }];
+    });
+    if (spec.box !== undefined && !(ROLES as readonly string[]).includes(spec.box.role)) {
+      problems.push({ path: `${path}.box.role`, message: `must be one of ${ROLES.join(', ')}, got ${JSON.stringify(spec.box.role)}` });
+    }
+    for (const [key, value] of Object.entries(spec.env ?? {})) {
+      if (!/^[A-Z_][A-Z0-9_]*$/.test(key) || typeof value !== 'string') {
+        problems.push({ path: `${path}.env.${key}`, message: 'must be an UPPER_CASE name with a string value' });
+      }
+    }
+    layers.push({
+      name: spec.name,
+      description: spec.description ?? '',
+      ...(spec.parent !== undefined ? { parent: spec.parent } : {}),
+      sources,
+      scripts,
+      files,
+      artifacts,
+      env: spec.env ?? {},
+      ...(spec.box ? { box: { role: spec.box.role, description: spec.box.description ?? spec.description ?? spec.name } } : {}),
+    });
+  });
+
+  const ordered = problems.length ? [] : topologicalOrder(layers, problems);
+  if (problems.length) throw new LayerGraphError(file, problems);
+  const root = ordered[0]!;
+  return { profile, dir, layers: ordered, builders: Object.keys(root.sources) as BuilderName[], lock };
+}
+
+function validateSources(spec: LayerSpec, path: string, lock: ArtifactLock, problems: Problem[]): Layer['sources'] {
+  const isRoot = spec.parent === undefined;
+  if (!isRoot) {
+    if (spec.source || spec.sources) problems.push({ path: `${path}.source`, message: 'only the base layer (no parent) has a source' });
+    return {};
+  }
+  const given: [string, BaseSource][] = spec.sources
+    ? Object.entries(spec.sources).map(([builder, source]) => [`${path}.sources.${builder}`, source])
+    : spec.source
+      ? [[`${path}.source`, spec.source]]
+      : [];
+  if (given.length === 0) problems.push({ path: `${path}.source`, message: 'the base layer needs a source: cloud-image, vagrant-box or debootstrap' });
+  const sources: Layer['sources'] = {};
+  for (const [sourcePath, source] of given) {
+    const builder = BUILDER_OF_SOURCE[source?.type as BaseSource['type']];
+    if (!builder) {
+      problems.push({ path: `${sourcePath}.type`, message: `must be cloud-image, vagrant-box or debootstrap, got ${JSON.stringify(source?.type)}` });
+      continue;
+    }
+    if (spec.sources && !Object.prototype.hasOwnProperty.call(spec.sources, builder)) {
+      problems.push({ path: sourcePath, message: `a ${source.type} source is baked by the ${builder} builder; list it under sources.${builder}` });
+    }
+    if (source.type === 'debootstrap') {
+      if (typeof source.suite !== 'string' || !/^[a-z]+$/.test(source.suite)) problems.push({ path: `${sourcePath}.suite`, message: 'must be a Debian or Ubuntu suite name such as bookworm' });
+      if (typeof source.mirror !== 'string' || !/^https?:\/\//.test(source.mirror)) problems.push({ path: `${sourcePath}.mirror`, message: 'must be an http(s) URL of a Debian mirror' });
+    } else if (!lock.artifacts.some((entry) => entry.id === source.artifact)) {
+      problems.push({ path: `${sourcePath}.artifact`, message: `"${source.artifact}" is not in the profile's artifacts.lock.json` });
+    }
+    sources[builder] = source;
+  }
+  return sources;
+}
+
+function topologicalOrder(layers: Layer[], problems: Problem[]): Layer[] {
+  const ordered: Layer[] = [];
+  const state = new Map<string, 'visiting' | 'done'>();
+  const visit = (layer: Layer, trail: string[]): void => {
+    if (state.get(layer.name) === 'done') return;
+    if (state.get(layer.name) === 'visiting') {
+      problems.push({ path: 'layers', message: `cycle: ${[...trail, layer.name].join(' -> ')}` });
+      return;
+    }
+    state.set(layer.name, 'visiting');
+    const parent = layers.find((candidate) => candidate.name === layer.parent);
+    if (parent) visit(parent, [...trail, layer.name]);
+    state.set(layer.name, 'done');
+    ordered.push(layer);
+  };
+  layers.forEach((layer) => visit(layer, []));
+  return ordered;
+}
+
+export function ancestors(graph: LayerGraph, name: string): Layer[] {
+  const chain: Layer[] = [];
+  let current = graph.layers.find((layer) => layer.name === name);
+  while (current?.parent) {
+    current = graph.layers.find((layer) => layer.name === current!.parent);
+    if (current) chain.unshift(current);
+  }
+  return chain;
+}
+
+export function descendants(graph: LayerGraph, name: string): Layer[] {
+  const result: Layer[] = [];
+  const frontier = [name];
+  while (frontier.length) {
+    const parent = frontier.shift()!;
+    for (const child of graph.layers.filter((layer) => layer.parent === parent)) {
+      result.push(child);
+      frontier.push(child.name);
+    }
+  }
+  return result;
+}
+
+export function getLayer(graph: LayerGraph, name: string): Layer {
+  const layer = graph.layers.find((candidate) => candidate.name === name);
+  if (!layer) throw new Error(`profile "${graph.profile}" has no layer "${name}"; layers: ${graph.layers.map((l) => l.name).join(', ')}`);
+  return layer;
+}

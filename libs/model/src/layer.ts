@@ -1,0 +1,59 @@
+import type { Role } from './types.ts';
+
+// The model of an image layer. Layers are data (images/profiles/<profile>/layers.json); @boxcar/layers
+// loads and validates them into these types, @boxcar/packer turns them into templates.
+
+export const BUILDERS = ['qemu', 'virtualbox-ovf'] as const;
+export type BuilderName = (typeof BUILDERS)[number];
+
+export type BaseSource =
+  | { type: 'cloud-image'; artifact: string }
+  | { type: 'vagrant-box'; artifact: string }
+  | { type: 'debootstrap'; suite: string; mirror: string; variant?: string; include?: string[]; diskSizeMb?: number };
+
+/** Which builder bakes on top of which base source. */
+export const BUILDER_OF_SOURCE: Record<BaseSource['type'], BuilderName> = {
+  'cloud-image': 'qemu',
+  debootstrap: 'qemu',
+  'vagrant-box': 'virtualbox-ovf',
+};
+
+export interface HashedFile {
+  /** Path relative to the profile directory: what keys, templates and logs show. */
+  path: string;
+  absolute: string;
+  sha256: string;
+}
+
+/** A pinned download as a layer uses it: uploaded into the guest under its filename. */
+export interface LayerArtifact {
+  id: string;
+  sha256: string;
+  filename: string;
+  /** Digest of the whole lock entry, so that any change of it changes the layer's key. */
+  digest: string;
+}
+
+export interface Layer {
+  name: string;
+  description: string;
+  parent?: string;
+  /** Base sources by builder; only the root layer has them. */
+  sources: Partial<Record<BuilderName, BaseSource>>;
+  scripts: HashedFile[];
+  /** Each upload: its source relative to the profile dir, destination in the guest, the files it holds. */
+  files: { src: string; dest: string; isDirectory: boolean; entries: HashedFile[] }[];
+  artifacts: LayerArtifact[];
+  env: Record<string, string>;
+  box?: { role: Role; description: string };
+}
+
+export interface LayerGraph {
+  profile: string;
+  /** images/profiles/<profile> */
+  dir: string;
+  /** Parents before children. */
+  layers: Layer[];
+  /** The builders the root layer has a source for. */
+  builders: BuilderName[];
+}

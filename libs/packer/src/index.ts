@@ -1,0 +1,2 @@
+export * from './version.ts';
+export * from './template.ts';

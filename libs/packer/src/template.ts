@@ -1,0 +1,193 @@
+import type { BuilderName, Layer, LayerGraph } from '@boxcar/model';
+import type { PackerFeatures } from './version.ts';
+
+// Packer templates as HCL2 JSON (.pkr.json), generated as pure data from a layer. Everything that
+// differs between machines (paths, accelerator, keys) is a Packer variable whose value comes from a
+// .pkrvars.json file written at bake time, so the template itself is the same on every machine and
+// can be part of the layer's content key.
+
+export const GUEST_STAGING = '/tmp/boxcar';
+export const GUEST_ARTIFACTS = '/var/cache/boxcar/artifacts';
+export const BOOTSTRAP_USER = 'vagrant';
+
+export type PackerJson = Record<string, unknown>;
+
+export interface TemplateFiles {
+  /** The layer's build: variables, source, provisioners, post-processors. Part of the content key. */
+  'layer.pkr.json': PackerJson;
+  /** `packer { required_plugins }` for Packer 1.7+; absent on 1.6, which rejects the block. */
+  'packer.pkr.json'?: PackerJson;
+}
+
+/** Values of the template's variables for one bake on one machine. */
+export interface TemplateVariables {
+  parent_image: string;
+  parent_image_checksum: string;
+  output_dir: string;
+  box_output: string;
+  artifact_cache: string;
+  profile_dir: string;
+  ssh_private_key_file: string;
+  serial_log: string;
+  accelerator: string;
+  headless: boolean;
+  memory: number;
+  cpus: number;
+  /** NoCloud seed (user-data with the bootstrap key) for cloud images; empty otherwise. */
+  seed_dir: string;
+}
+
+const VARIABLES: Record<keyof TemplateVariables, { type: string; default?: unknown; description: string }> = {
+  parent_image: { type: 'string', description: 'disk (qemu) or OVF (virtualbox) this layer starts from' },
+  parent_image_checksum: { type: 'string', default: 'none', description: 'sha256:<hex> of parent_image' },
+  output_dir: { type: 'string', description: 'where Packer writes the VM; must not exist' },
+  box_output: { type: 'string', default: '', description: 'the Vagrant box file of a box layer' },
+  artifact_cache: { type: 'string', description: 'host artifact cache (sha256/<digest>/<file>)' },
+  profile_dir: { type: 'string', description: 'images/profiles/<profile> of this checkout' },
+  ssh_private_key_file: { type: 'string', description: 'the bootstrap private key' },
+  serial_log: { type: 'string', default: '/dev/null', description: 'guest serial console log (qemu)' },
+  accelerator: { type: 'string', default: 'tcg', description: 'kvm where it really works, else tcg' },
+  headless: { type: 'bool', default: true, description: 'no VM window' },
+  memory: { type: 'number', default: 1024, description: 'build VM memory (MB)' },
+  cpus: { type: 'number', default: 1, description: 'build VM vCPUs' },
+  seed_dir: { type: 'string', default: '', description: 'cloud-init NoCloud seed directory' },
+};
+
+export const REQUIRED_PLUGINS = {
+  qemu: { source: 'github.com/hashicorp/qemu', version: '>= 1.1.0' },
+  virtualbox: { source: 'github.com/hashicorp/virtualbox', version: '>= 1.0.5' },
+  vagrant: { source: 'github.com/hashicorp/vagrant', version: '>= 1.1.0' },
+};
+
+function sourceBlock(layer: Layer, builder: BuilderName, isRootCloudImage: boolean): PackerJson {
+  const ssh = {
+    ssh_username: BOOTSTRAP_USER,
+    ssh_private_key_file: '${var.ssh_private_key_file}',
+    ssh_timeout: '20m',
+    shutdown_command: 'sudo systemctl poweroff',
+    headless: '${var.headless}',
+    output_directory: '${var.output_dir}',
+  };
+  if (builder === 'qemu') {
+    return {
+      ...ssh,
+      iso_url: '${var.parent_image}',
+      iso_checksum: '${var.parent_image_checksum}',
+      disk_image: true,
+      // Every layer's disk is self-contained: the store holds layers independently of each other.
+      use_backing_file: false,
+      format: 'qcow2',
+      disk_interface: 'virtio',
+      disk_compression: true,
+      vm_name: 'disk.qcow2',
+      accelerator: '${var.accelerator}',
+      memory: '${var.memory}',
+      cpus: '${var.cpus}',
+      boot_wait: '1s',
+      vnc_bind_address: '127.0.0.1',
+      // Replaces Packer's default user network: no route out of the guest (restrict=on), SSH
+      // forwarded on the loopback only, NIC at PCI slot 3 so the guest names it enp0s3.
+      qemuargs: [
+        ['-netdev', 'user,id=user.0,restrict=on,hostfwd=tcp:127.0.0.1:{{ .SSHHostPort }}-:22'],
+        ['-device', 'virtio-net-pci,netdev=user.0,addr=0x3'],
+        ['-serial', 'file:${var.serial_log}'],
+      ],
+      ...(isRootCloudImage ? { cd_files: ['${var.seed_dir}/user-data', '${var.seed_dir}/meta-data'], cd_label: 'cidata' } : {}),
+    };
+  }
+  return {
+    ...ssh,
+    source_path: '${var.parent_image}',
+    checksum: '${var.parent_image_checksum}',
+    format: 'ovf',
+    guest_additions_mode: 'disable',
+    vm_name: `boxcar-${layer.name}`,
+    vboxmanage: [
+      ['modifyvm', '{{ .Name }}', '--memory', '${var.memory}'],
+      ['modifyvm', '{{ .Name }}', '--cpus', '${var.cpus}'],
+    ],
+  };
+}
+
+function shellQuote(text: string): string {
+  return `'${text.replace(/'/g, `'\\''`)}'`;
+}
+
+function provisioners(layer: Layer): PackerJson[] {
+  const staging = [`${GUEST_STAGING}/artifacts`, ...layer.files.map((_, index) => `${GUEST_STAGING}/files/${index}`)];
+  const install = [
+    `install -d -m 0755 ${GUEST_ARTIFACTS}`,
+    ...(layer.artifacts.length ? [`mv ${GUEST_STAGING}/artifacts/* ${GUEST_ARTIFACTS}/`] : []),
+    ...layer.files.map((upload, index) =>
+      upload.isDirectory
+        ? `install -d -m 0755 ${shellQuote(upload.dest)} && cp -R ${GUEST_STAGING}/files/${index}/. ${shellQuote(upload.dest)}/`
+        : `install -D -m 0644 ${GUEST_STAGING}/files/${index}/${shellQuote(basename(upload.src))} ${shellQuote(upload.dest)}`,
+    ),
+  ];
+  const env = { ...layer.env, BOXCAR_ARTIFACTS: GUEST_ARTIFACTS, BOXCAR_LAYER: layer.name };
+  return [
+    { shell: { inline: [`mkdir -p ${staging.join(' ')}`] } },
+    ...layer.artifacts.map((entry) => ({
+      file: {
+        source: `\${var.artifact_cache}/sha256/${entry.sha256}/${entry.filename}`,
+        destination: `${GUEST_STAGING}/artifacts/${entry.filename}`,
+      },
+    })),
+    ...layer.files.map((upload, index) => ({
+      file: upload.isDirectory
+        ? { source: `\${var.profile_dir}/${trimSlash(upload.src)}/`, destination: `${GUEST_STAGING}/files/${index}/` }
+        : { source: `\${var.profile_dir}/${upload.src}`, destination: `${GUEST_STAGING}/files/${index}/${basename(upload.src)}` },
+    })),
+    { shell: { execute_command: 'sudo -E sh -eu {{ .Path }}', inline: install } },
+    ...(layer.scripts.length
+      ? [
+          {
+            shell: {
+              execute_command: 'sudo -E env {{ .Vars }} bash {{ .Path }}',
+              environment_vars: Object.entries(env).map(([key, value]) => `${key}=${value}`),
+              scripts: layer.scripts.map((script) => `\${var.profile_dir}/${script.path}`),
+              expect_disconnect: false,
+            },
+          },
+        ]
+      : []),
+    // Downloads are inputs of the bake, not content of the image.
+    { shell: { execute_command: 'sudo -E sh -eu {{ .Path }}', inline: [`rm -rf ${GUEST_ARTIFACTS} ${GUEST_STAGING}`] } },
+  ];
+}
+
+function basename(path: string): string {
+  return path.split('/').at(-1)!;
+}
+
+function trimSlash(path: string): string {
+  return path.replace(/\/+$/, '');
+}
+
+export function layerTemplate(graph: LayerGraph, layer: Layer, builder: BuilderName): PackerJson {
+  const sourceType = builder === 'qemu' ? 'qemu' : 'virtualbox-ovf';
+  const isRootCloudImage = layer.parent === undefined && layer.sources[builder]?.type === 'cloud-image';
+  return {
+    '//': `boxcar: layer "${layer.name}" of profile "${graph.profile}" for the ${builder} builder. Generated; edit images/profiles/${graph.profile}/layers.json instead.`,
+    variable: Object.fromEntries(
+      Object.entries(VARIABLES).map(([name, spec]) => [name, { type: spec.type, description: spec.description, ...(spec.default !== undefined ? { default: spec.default } : {}) }]),
+    ),
+    source: { [sourceType]: { [layer.name]: sourceBlock(layer, builder, isRootCloudImage) } },
+    build: {
+      name: layer.name,
+      sources: [`source.${sourceType}.${layer.name}`],
+      provisioner: provisioners(layer),
+      ...(layer.box
+        ? { 'post-processor': [{ vagrant: { output: '${var.box_output}', keep_input_artifact: true, compression_level: 6 } }] }
+        : {}),
+    },
+  };
+}
+
+export function templateFiles(graph: LayerGraph, layer: Layer, builder: BuilderName, features: Pick<PackerFeatures, 'requiredPlugins'>): TemplateFiles {
+  const plugins = builder === 'qemu' ? { qemu: REQUIRED_PLUGINS.qemu, vagrant: REQUIRED_PLUGINS.vagrant } : { virtualbox: REQUIRED_PLUGINS.virtualbox, vagrant: REQUIRED_PLUGINS.vagrant };
+  return {
+    'layer.pkr.json': layerTemplate(graph, layer, builder),
+    ...(features.requiredPlugins ? { 'packer.pkr.json': { packer: { required_plugins: plugins } } } : {}),
+  };
+}
