@@ -6,6 +6,7 @@ const shared = { exclude: ['**/node_modules/**', '**/cdktf.out/**'] };
 
 export default defineConfig({
   test: {
+    reporters: ['default', './tools/summary-reporter.ts'],
     projects: [
       {
         test: {

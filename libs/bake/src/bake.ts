@@ -1,0 +1,230 @@
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fetchAll, sha256File, type ArtifactEntry } from '@boxcar/artifacts';
+import type { BoxStore } from '@boxcar/box-store';
+import type { LoadedLayerGraph } from '@boxcar/layers';
+import type { BuilderName, Layer, Profile } from '@boxcar/model';
+import { runPackerBuild, templateFiles, type PackerFeatures, type TemplateVariables } from '@boxcar/packer';
+import { logFile, workDir } from './paths.ts';
+import type { BakePlan, PlannedLayer } from './plan.ts';
+
+export interface BakeReporter {
+  layerStart(layer: string, key: string, log: string): void;
+  step(layer: string, step: string): void;
+  line(layer: string, text: string): void;
+  layerDone(layer: string, result: { seconds: number; box?: { name: string; version: string } }): void;
+  layerFailed(layer: string, error: Error): void;
+  message(text: string): void;
+}
+
+export interface BakeContext {
+  graph: LoadedLayerGraph;
+  profile: Profile;
+  store: BoxStore;
+  builder: BuilderName;
+  packer: PackerFeatures;
+  accelerator: 'kvm' | 'tcg';
+  bootstrap: { privateKey: string; publicKey: string };
+  /** The root layer's starting image: a qcow2 (debootstrap, cloud image) or an OVF. */
+  rootImage: () => Promise<string>;
+  artifactCache: string;
+  mirror?: string;
+  jobs: number;
+  gui?: boolean;
+  packerArgs?: string[];
+  signal?: AbortSignal;
+  reporter: BakeReporter;
+  vm?: { memory: number; cpus: number };
+}
+
+export interface BakeResult {
+  built: { layer: string; seconds: number; box?: { name: string; version: string } }[];
+  cached: string[];
+  failed?: { layer: string; error: Error };
+  skipped: string[];
+  packerRuns: number;
+}
+
+/** The file a layer's VM leaves behind, which its children start from (named in the template). */
+export function layerImageFile(builder: BuilderName, layer: string): string {
+  return builder === 'qemu' ? 'disk.qcow2' : `boxcar-${layer}.ovf`;
+}
+const BOX_PROVIDER: Record<BuilderName, string> = { qemu: 'libvirt', 'virtualbox-ovf': 'virtualbox' };
+
+/**
+ * Bakes the plan's missing layers in dependency order, independent ones in parallel up to `jobs`.
+ * A layer is published (atomically, by the store) as soon as it is baked, so a later failure or an
+ * interruption keeps every finished layer.
+ */
+export async function executeBake(plan: BakePlan, context: BakeContext): Promise<BakeResult> {
+  const result: BakeResult = { built: [], cached: [], skipped: [], packerRuns: 0 };
+  const toBuild = plan.layers.filter((layer) => layer.status === 'build');
+  result.cached = plan.layers.filter((layer) => layer.status === 'cached').map((layer) => layer.layer);
+  if (toBuild.length === 0) return result;
+
+  const entries = uniqueArtifacts(toBuild.map((planned) => layerOf(context, planned.layer)), context.graph.lock.artifacts);
+  if (entries.length) {
+    context.reporter.message(`fetching ${entries.length} artifact(s) into ${context.artifactCache}`);
+    await fetchAll(entries, { cacheDir: context.artifactCache, mirror: context.mirror, signal: context.signal });
+  }
+
+  const done = new Set(result.cached);
+  const running = new Map<string, Promise<void>>();
+  const pending = [...toBuild];
+  let failure: { layer: string; error: Error } | undefined;
+
+  while ((pending.length || running.size) && !failure) {
+    for (const planned of [...pending]) {
+      if (running.size >= context.jobs || failure) break;
+      if (planned.parent && !done.has(planned.parent)) continue;
+      pending.splice(pending.indexOf(planned), 1);
+      const task = bakeLayer(planned, plan, context)
+        .then((outcome) => {
+          result.packerRuns += 1;
+          result.built.push({ layer: planned.layer, ...outcome });
+          done.add(planned.layer);
+        })
+        .catch((error: Error) => {
+          result.packerRuns += 1;
+          failure ??= { layer: planned.layer, error };
+          context.reporter.layerFailed(planned.layer, error);
+        })
+        .finally(() => running.delete(planned.layer));
+      running.set(planned.layer, task);
+    }
+    if (running.size === 0 && pending.length) {
+      throw new Error(`cannot order layers ${pending.map((p) => p.layer).join(', ')}: a parent is neither cached nor planned`);
+    }
+    if (running.size) await Promise.race(running.values());
+  }
+  // Layers already running finish and stay published; nothing new starts after a failure.
+  await Promise.allSettled(running.values());
+  if (failure) result.failed = failure;
+  result.skipped = pending.map((planned) => planned.layer);
+  return result;
+}
+
+function layerOf(context: BakeContext, name: string): Layer {
+  return context.graph.layers.find((layer) => layer.name === name)!;
+}
+
+function uniqueArtifacts(layers: Layer[], lock: ArtifactEntry[]): ArtifactEntry[] {
+  const ids = new Set(layers.flatMap((layer) => layer.artifacts.map((artifact) => artifact.id)));
+  for (const layer of layers) {
+    for (const source of Object.values(layer.sources)) {
+      if (source && 'artifact' in source) ids.add(source.artifact);
+    }
+  }
+  return lock.filter((entry) => ids.has(entry.id));
+}
+
+async function bakeLayer(planned: PlannedLayer, plan: BakePlan, context: BakeContext): Promise<{ seconds: number; box?: { name: string; version: string } }> {
+  const layer = layerOf(context, planned.layer);
+  const work = workDir(plan.profile, layer.name, planned.key);
+  const log = logFile(plan.profile, layer.name, planned.key);
+  context.reporter.layerStart(layer.name, planned.key, log);
+  // A previous run that was killed leaves its work dir: it holds nothing worth keeping.
+  await rm(work, { recursive: true, force: true });
+  await mkdir(work, { recursive: true });
+  await rm(log, { force: true });
+  try {
+    context.reporter.step(layer.name, 'preparing the parent image');
+    const parentImage = layer.parent ? await parentDisk(context, plan, layer.parent) : await context.rootImage();
+    const templateDir = join(work, 'template');
+    await mkdir(templateDir, { recursive: true });
+    const files = templateFiles(context.graph, layer, context.builder, context.packer);
+    for (const [name, content] of Object.entries(files)) await writeFile(join(templateDir, name), `${JSON.stringify(content, null, 2)}\n`);
+    const variables: TemplateVariables = {
+      parent_image: parentImage,
+      parent_image_checksum: `sha256:${await sha256File(parentImage)}`,
+      output_dir: join(work, 'output'),
+      box_output: join(work, 'box', `${BOX_PROVIDER[context.builder]}.box`),
+      artifact_cache: context.artifactCache,
+      profile_dir: context.graph.dir,
+      ssh_private_key_file: context.bootstrap.privateKey,
+      serial_log: join(work, 'serial.log'),
+      accelerator: context.accelerator,
+      headless: !context.gui,
+      memory: context.vm?.memory ?? 1024,
+      cpus: context.vm?.cpus ?? 1,
+      seed_dir: layer.parent ? '' : await writeCloudInitSeed(work, context.bootstrap.publicKey),
+    };
+    const varFile = join(work, 'vars.pkrvars.json');
+    await writeFile(varFile, `${JSON.stringify(variables, null, 2)}\n`);
+
+    const run = await runPackerBuild({
+      templateDir,
+      varFile,
+      logFile: log,
+      extraArgs: context.packerArgs,
+      signal: context.signal,
+      onStep: (step) => context.reporter.step(layer.name, step),
+      onLine: (text) => context.reporter.line(layer.name, text),
+    });
+
+    context.reporter.step(layer.name, 'publishing to the box store');
+    const output = join(work, 'output');
+    const image = layerImageFile(context.builder, layer.name);
+    if (!existsSync(join(output, image))) {
+      const produced = existsSync(output) ? await readdir(output) : [];
+      throw new Error(`packer finished but ${join(output, image)} is missing (output holds: ${produced.join(', ') || 'nothing'}); log: ${log}`);
+    }
+    await context.store.publishLayer(plan.profile, layer.name, planned.key, output, {
+      inputs: planned.inputs,
+      builder: context.builder,
+      parent: planned.parent ?? null,
+      packerSeconds: run.seconds,
+      packerVersion: context.packer.version,
+    });
+    let box: { name: string; version: string } | undefined;
+    if (planned.box) {
+      const published = await context.store.publishBox({
+        boxName: planned.box.name,
+        description: layer.box!.description,
+        provider: BOX_PROVIDER[context.builder],
+        boxFile: variables.box_output,
+        key: planned.key,
+        layer: layer.name,
+        profile: plan.profile,
+      });
+      box = { name: planned.box.name, version: published.version };
+    }
+    await rm(work, { recursive: true, force: true });
+    const outcome = { seconds: run.seconds, ...(box ? { box } : {}) };
+    context.reporter.layerDone(layer.name, outcome);
+    return outcome;
+  } catch (error) {
+    await rm(work, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+async function parentDisk(context: BakeContext, plan: BakePlan, parent: string): Promise<string> {
+  const planned = plan.layers.find((layer) => layer.layer === parent)!;
+  const dir = await context.store.layerFiles(plan.profile, parent, planned.key);
+  return join(dir, layerImageFile(context.builder, parent));
+}
+
+/** NoCloud seed for cloud images: the bootstrap user that Packer logs in as. */
+async function writeCloudInitSeed(work: string, publicKeyFile: string): Promise<string> {
+  const seed = join(work, 'seed');
+  await mkdir(seed, { recursive: true });
+  const publicKey = (await readFile(publicKeyFile, 'utf8')).trim();
+  await writeFile(
+    join(seed, 'user-data'),
+    [
+      '#cloud-config',
+      'users:',
+      '  - name: vagrant',
+      '    sudo: "ALL=(ALL) NOPASSWD:ALL"',
+      '    shell: /bin/bash',
+      '    ssh_authorized_keys:',
+      `      - ${publicKey}`,
+      'ssh_pwauth: false',
+      '',
+    ].join('\n'),
+  );
+  await writeFile(join(seed, 'meta-data'), 'instance-id: boxcar-bake\nlocal-hostname: boxcar-bake\n');
+  return seed;
+}

@@ -1,0 +1,169 @@
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+import { fetchArtifact, resolveCacheDir, resolveMirror } from '@boxcar/artifacts';
+import { defaultStoreUrl, openStore, type BoxStore } from '@boxcar/box-store';
+import { loadLayerGraph, type LoadedLayerGraph } from '@boxcar/layers';
+import { canonicalJson, loadProfile, REPO_ROOT, type BaseSource, type BuilderName, type Profile } from '@boxcar/model';
+import { detectPacker, type PackerFeatures } from '@boxcar/packer';
+import { buildDebootstrapImage, detectAccelerator, ensureKeyPair } from '@boxcar/providers';
+import { executeBake, type BakeReporter, type BakeResult } from './bake.ts';
+import { baseImageCache, logFile } from './paths.ts';
+import { planBake, type BakePlan } from './plan.ts';
+
+export const DEBOOTSTRAP_SCRIPT = join(REPO_ROOT, 'images', 'base', 'debootstrap-image.sh');
+
+export interface BakeRequest {
+  profile: string;
+  builder?: BuilderName;
+  storeUrl?: string;
+  only?: string[];
+  force?: string[];
+  jobs?: number;
+  gui?: boolean;
+  packerArgs?: string[];
+  mirror?: string;
+  signal?: AbortSignal;
+  reporter: BakeReporter;
+}
+
+export interface BakeSession {
+  graph: LoadedLayerGraph;
+  profile: Profile;
+  store: BoxStore;
+  plan: BakePlan;
+  run(): Promise<BakeResult>;
+}
+
+/**
+ * The bootstrap key pair lives in the store (like Vagrant's well-known insecure key, it only opens
+ * a freshly booted box until cluster:up replaces it), so that every machine sharing the store bakes
+ * the same base and can boot its boxes.
+ */
+export async function bootstrapKey(store: BoxStore): Promise<{ privateKey: string; publicKey: string }> {
+  if (!store.url.startsWith('file://')) throw new Error(`baking needs a writable file:// store, got ${store.url}`);
+  const dir = join(fileURLToPath(store.url), 'keys');
+  await mkdir(dir, { recursive: true });
+  return ensureKeyPair(join(dir, 'bootstrap_ed25519'), 'boxcar bootstrap key');
+}
+
+function sha256(text: string | Buffer): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+function rootSource(graph: LoadedLayerGraph, builder: BuilderName): BaseSource {
+  const source = graph.layers[0]!.sources[builder];
+  if (!source) throw new Error(`profile "${graph.profile}" has no base for builder "${builder}"; builders: ${graph.builders.join(', ')}`);
+  return source;
+}
+
+/** What shapes the root image beyond layers.json, and so belongs in the root layer's key. */
+function baseExtras(source: BaseSource, publicKey: string): unknown {
+  return {
+    bootstrapPublicKey: readFileSync(publicKey, 'utf8').trim(),
+    ...(source.type === 'debootstrap' ? { imageScript: sha256(readFileSync(DEBOOTSTRAP_SCRIPT)) } : {}),
+  };
+}
+
+export async function openBake(request: BakeRequest): Promise<BakeSession> {
+  const profile = loadProfile(request.profile);
+  const graph = await loadLayerGraph(request.profile);
+  const builder = request.builder ?? graph.builders[0]!;
+  const store = await openStore(request.storeUrl ?? defaultStoreUrl());
+  const keys = await bootstrapKey(store);
+  const source = rootSource(graph, builder);
+  const extras = baseExtras(source, keys.publicKey);
+  const plan = await planBake(graph, profile, store, { builder, only: request.only, force: request.force, baseExtras: extras });
+  const artifactCache = resolveCacheDir();
+  const mirror = resolveMirror(request.mirror);
+
+  return {
+    graph,
+    profile,
+    store,
+    plan,
+    async run() {
+      if (!plan.layers.some((layer) => layer.status === 'build')) {
+        return { built: [], cached: plan.layers.map((layer) => layer.layer), skipped: [], packerRuns: 0 };
+      }
+      const packer = await requirePacker();
+      const accel = await detectAccelerator();
+      request.reporter.message(`packer ${packer.version}, accelerator ${accel.accel} (${accel.reason})`);
+      return executeBake(plan, {
+        graph,
+        profile,
+        store,
+        builder,
+        packer,
+        accelerator: accel.accel,
+        bootstrap: keys,
+        rootImage: () => rootImage(graph, source, extras, keys.publicKey, artifactCache, mirror, request),
+        artifactCache,
+        ...(mirror ? { mirror } : {}),
+        jobs: request.jobs ?? 2,
+        gui: request.gui,
+        packerArgs: request.packerArgs,
+        signal: request.signal,
+        reporter: request.reporter,
+      });
+    },
+  };
+}
+
+async function requirePacker(): Promise<PackerFeatures> {
+  const packer = await detectPacker();
+  if (!packer) throw new Error('packer is not installed: apt-get install packer (see `boxcar doctor`)');
+  return packer;
+}
+
+async function rootImage(
+  graph: LoadedLayerGraph,
+  source: BaseSource,
+  extras: unknown,
+  publicKey: string,
+  artifactCache: string,
+  mirror: string | undefined,
+  request: BakeRequest,
+): Promise<string> {
+  if (source.type === 'debootstrap') {
+    const key = sha256(canonicalJson({ source, extras }));
+    const output = join(baseImageCache(), `debootstrap-${source.suite}-${key.slice(0, 16)}.qcow2`);
+    if (existsSync(output)) return output;
+    await mkdir(baseImageCache(), { recursive: true });
+    const log = logFile(graph.profile, 'debootstrap', key);
+    request.reporter.message(`building the ${source.suite} base image with debootstrap (once; cached as ${output}), log: ${log}`);
+    await buildDebootstrapImage({
+      output,
+      suite: source.suite,
+      mirror: source.mirror,
+      include: source.include ?? [],
+      publicKey,
+      logFile: log,
+      onLine: (line: string) => request.reporter.line('base', line),
+      signal: request.signal,
+    });
+    return output;
+  }
+  const entry = graph.lock.artifacts.find((candidate) => candidate.id === source.artifact)!;
+  const path = await fetchArtifact(entry, { cacheDir: artifactCache, mirror, signal: request.signal });
+  if (source.type === 'cloud-image') return path;
+  return extractOvf(path, entry.sha256);
+}
+
+/** A VirtualBox .box is a tarball holding box.ovf and its disk: the virtualbox-ovf builder wants the OVF. */
+async function extractOvf(boxFile: string, digest: string): Promise<string> {
+  const dir = join(baseImageCache(), `vagrant-box-${digest.slice(0, 16)}`);
+  if (!existsSync(dir)) {
+    const temp = `${dir}.partial`;
+    await rm(temp, { recursive: true, force: true });
+    await mkdir(temp, { recursive: true });
+    await execa('tar', ['-xf', boxFile, '-C', temp]);
+    await rename(temp, dir);
+  }
+  const ovf = (await readdir(dir)).find((name) => name.endsWith('.ovf'));
+  if (!ovf) throw new Error(`${boxFile} holds no .ovf: not a VirtualBox box`);
+  return join(dir, ovf);
+}
