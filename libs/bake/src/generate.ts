@@ -59,7 +59,7 @@ async function validationFixtures(graph: LoadedLayerGraph, dir: string): Promise
   await writeFile(join(seed, 'meta-data'), 'instance-id: placeholder\n');
   const parent = join(dir, 'parent.img');
   await writeFile(parent, '');
-  const keys = await ensureKeyPair(join(dir, 'bootstrap_ed25519'), 'boxcar placeholder key');
+  const keys = await ensureKeyPair(join(dir, 'bootstrap_ed25519'), 'boxcar-placeholder-key');
   return {
     parent_image: parent,
     parent_image_checksum: 'none',

@@ -7,14 +7,12 @@ import { execa } from 'execa';
 import { fetchArtifact, resolveCacheDir, resolveMirror } from '@boxcar/artifacts';
 import { defaultStoreUrl, openStore, type BoxStore } from '@boxcar/box-store';
 import { loadLayerGraph, type LoadedLayerGraph } from '@boxcar/layers';
-import { canonicalJson, loadProfile, REPO_ROOT, type BaseSource, type BuilderName, type Profile } from '@boxcar/model';
+import { loadProfile, type BaseSource, type BuilderName, type Profile } from '@boxcar/model';
 import { detectPacker, type PackerFeatures } from '@boxcar/packer';
-import { buildDebootstrapImage, detectAccelerator, ensureKeyPair } from '@boxcar/providers';
+import { type KeyPair, DEBOOTSTRAP_SCRIPT, detectAccelerator, ensureDebootstrapImage, ensureKeyPair } from '@boxcar/providers';
 import { executeBake, type BakeReporter, type BakeResult } from './bake.ts';
-import { baseImageCache, logFile } from './paths.ts';
+import { baseImageCache } from './paths.ts';
 import { planBake, type BakePlan } from './plan.ts';
-
-export const DEBOOTSTRAP_SCRIPT = join(REPO_ROOT, 'images', 'base', 'debootstrap-image.sh');
 
 export interface BakeRequest {
   profile: string;
@@ -43,11 +41,11 @@ export interface BakeSession {
  * a freshly booted box until cluster:up replaces it), so that every machine sharing the store bakes
  * the same base and can boot its boxes.
  */
-export async function bootstrapKey(store: BoxStore): Promise<{ privateKey: string; publicKey: string }> {
+export async function bootstrapKey(store: BoxStore): Promise<KeyPair> {
   if (!store.url.startsWith('file://')) throw new Error(`baking needs a writable file:// store, got ${store.url}`);
   const dir = join(fileURLToPath(store.url), 'keys');
   await mkdir(dir, { recursive: true });
-  return ensureKeyPair(join(dir, 'bootstrap_ed25519'), 'boxcar bootstrap key');
+  return ensureKeyPair(join(dir, 'bootstrap_ed25519'), 'boxcar-bootstrap-key');
 }
 
 function sha256(text: string | Buffer): string {
@@ -100,7 +98,7 @@ export async function openBake(request: BakeRequest): Promise<BakeSession> {
         packer,
         accelerator: accel.accel,
         bootstrap: keys,
-        rootImage: () => rootImage(graph, source, extras, keys.publicKey, artifactCache, mirror, request),
+        rootImage: () => rootImage(graph, source, keys.publicKey, artifactCache, mirror, request),
         artifactCache,
         ...(mirror ? { mirror } : {}),
         jobs: request.jobs ?? 2,
@@ -122,30 +120,24 @@ async function requirePacker(): Promise<PackerFeatures> {
 async function rootImage(
   graph: LoadedLayerGraph,
   source: BaseSource,
-  extras: unknown,
   publicKey: string,
   artifactCache: string,
   mirror: string | undefined,
   request: BakeRequest,
 ): Promise<string> {
   if (source.type === 'debootstrap') {
-    const key = sha256(canonicalJson({ source, extras }));
-    const output = join(baseImageCache(), `debootstrap-${source.suite}-${key.slice(0, 16)}.qcow2`);
-    if (existsSync(output)) return output;
-    await mkdir(baseImageCache(), { recursive: true });
-    const log = logFile(graph.profile, 'debootstrap', key);
-    request.reporter.message(`building the ${source.suite} base image with debootstrap (once; cached as ${output}), log: ${log}`);
-    await buildDebootstrapImage({
-      output,
+    request.reporter.message(`base image: debootstrap ${source.suite} (built once, then cached under ${baseImageCache()})`);
+    const image = await ensureDebootstrapImage({
+      publicKeyFile: publicKey,
       suite: source.suite,
       mirror: source.mirror,
       include: source.include ?? [],
-      publicKey,
-      logFile: log,
+      imageCacheDir: baseImageCache(),
       onLine: (line: string) => request.reporter.line('base', line),
       signal: request.signal,
     });
-    return output;
+    request.reporter.message(image.cached ? `base image: cached ${image.path}` : `base image: built ${image.path} in ${image.seconds.toFixed(0)} s, log: ${image.logFile}`);
+    return image.path;
   }
   const entry = graph.lock.artifacts.find((candidate) => candidate.id === source.artifact)!;
   const path = await fetchArtifact(entry, { cacheDir: artifactCache, mirror, signal: request.signal });

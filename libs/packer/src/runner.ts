@@ -1,0 +1,125 @@
+import { createWriteStream } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { execa, ExecaError } from 'execa';
+import { eventText, parseMachineReadableLine, stepOf, type PackerEvent } from './machine-readable.ts';
+
+export interface PackerRunOptions {
+  /** Directory holding the layer's .pkr.json files. */
+  templateDir: string;
+  varFile: string;
+  /** Full log of the run: every machine-readable line, plus stderr. */
+  logFile: string;
+  /** Passed through: --debug, --on-error=ask, ... (headless/gui is a template variable). */
+  extraArgs?: string[];
+  env?: Record<string, string>;
+  signal?: AbortSignal;
+  onStep?: (step: string) => void;
+  onLine?: (text: string) => void;
+  binary?: string;
+}
+
+export interface PackerRunResult {
+  artifacts: { builder: string; id: string; files: string[] }[];
+  seconds: number;
+}
+
+export class PackerBuildError extends Error {
+  constructor(
+    message: string,
+    readonly step: string,
+    readonly lastLines: string[],
+    readonly logFile: string,
+    readonly interrupted: boolean,
+  ) {
+    super(message);
+    this.name = 'PackerBuildError';
+  }
+}
+
+const TAIL = 15;
+
+/** Runs `packer build -machine-readable` on one layer's template directory. */
+export async function runPackerBuild(options: PackerRunOptions): Promise<PackerRunResult> {
+  await mkdir(dirname(options.logFile), { recursive: true });
+  const log = createWriteStream(options.logFile, { flags: 'a' });
+  const started = Date.now();
+  let step = 'starting packer';
+  const lastLines: string[] = [];
+  const artifacts = new Map<string, { builder: string; id: string; files: string[] }>();
+  const remember = (text: string) => {
+    for (const line of text.split('\n')) {
+      if (!line.trim()) continue;
+      lastLines.push(line);
+      if (lastLines.length > TAIL) lastLines.shift();
+    }
+  };
+
+  const interactive = (options.extraArgs ?? []).some((arg) => arg === '-debug' || arg === '--debug' || /on-error=ask/.test(arg));
+  const args = ['build', '-machine-readable', ...(options.extraArgs ?? []), `-var-file=${options.varFile}`, '.'];
+  log.write(`# packer ${args.join(' ')}\n# in ${options.templateDir}\n`);
+  const subprocess = execa(options.binary ?? process.env.PACKER_BINARY ?? 'packer', args, {
+    cwd: options.templateDir,
+    env: { PACKER_NO_COLOR: '1', CHECKPOINT_DISABLE: '1', ...options.env },
+    extendEnv: true,
+    // Packer cleans up (stops the VM, removes its output directory) on SIGINT or SIGTERM.
+    cancelSignal: options.signal,
+    killSignal: 'SIGINT',
+    forceKillAfterDelay: 120_000,
+    stdin: interactive ? 'inherit' : 'ignore',
+    reject: false,
+    buffer: false,
+    lines: true,
+  });
+  subprocess.stderr?.on('data', (chunk: Buffer) => {
+    log.write(chunk);
+    remember(chunk.toString());
+  });
+
+  for await (const line of subprocess.stdout!) {
+    log.write(`${line}\n`);
+    const event: PackerEvent | undefined = parseMachineReadableLine(String(line));
+    if (!event) continue;
+    if (event.type === 'artifact') recordArtifact(artifacts, event);
+    const text = eventText(event);
+    if (!text) continue;
+    remember(text);
+    options.onLine?.(text.split('\n').filter(Boolean).at(-1) ?? text);
+    const newStep = stepOf(text);
+    if (newStep) {
+      step = newStep;
+      options.onStep?.(step);
+    }
+  }
+  const result = await subprocess;
+  const seconds = (Date.now() - started) / 1000;
+  log.write(`# exit ${result.exitCode ?? result.signal} after ${seconds.toFixed(1)} s\n`);
+  await new Promise((resolve) => log.end(resolve));
+  const interrupted = options.signal?.aborted === true || result.isCanceled === true;
+  if (result.failed || result.exitCode !== 0) {
+    const cause = interrupted ? 'interrupted' : result instanceof ExecaError ? result.shortMessage : `exit code ${result.exitCode}`;
+    throw new PackerBuildError(`packer build failed at step "${step}" (${cause})`, step, lastLines, options.logFile, interrupted);
+  }
+  return { artifacts: [...artifacts.values()], seconds };
+}
+
+function recordArtifact(artifacts: Map<string, { builder: string; id: string; files: string[] }>, event: PackerEvent): void {
+  const [index, kind, ...rest] = event.data;
+  const key = `${event.target}#${index}`;
+  const artifact = artifacts.get(key) ?? { builder: '', id: '', files: [] };
+  if (kind === 'builder-id') artifact.builder = rest.join(',');
+  if (kind === 'id') artifact.id = rest.join(',');
+  if (kind === 'file') artifact.files.push(rest.slice(1).join(','));
+  artifacts.set(key, artifact);
+}
+
+/** `packer validate` of one template directory; returns Packer's complaint on failure. */
+export async function validateTemplate(templateDir: string, varFile: string, binary = process.env.PACKER_BINARY ?? 'packer'): Promise<{ ok: boolean; output: string }> {
+  const result = await execa(binary, ['validate', `-var-file=${varFile}`, '.'], {
+    cwd: templateDir,
+    env: { CHECKPOINT_DISABLE: '1' },
+    reject: false,
+    all: true,
+  });
+  return { ok: result.exitCode === 0, output: result.all ?? '' };
+}

@@ -1,0 +1,96 @@
+import { describe, expect, it } from 'vitest';
+import { loadLayerGraph } from '@boxcar/layers';
+import { GUEST_ARTIFACTS, layerTemplate, templateFiles } from './template.ts';
+
+// Assertions on the parsed templates (not text snapshots): what a Packer user would check by hand.
+const lab = await loadLayerGraph('lab');
+const layer = (name: string) => lab.layers.find((l) => l.name === name)!;
+type Json = Record<string, any>;
+const qemuSource = (template: Json, name: string): Json => template.source.qemu[name];
+const provisioners = (template: Json): Json[] => template.build.provisioner;
+
+describe('qemu templates of the lab profile', () => {
+  const worker = layerTemplate(lab, layer('worker'), 'qemu') as Json;
+  const base = layerTemplate(lab, layer('base'), 'qemu') as Json;
+
+  it('boot the parent disk image, headless, on the accelerator chosen at bake time', () => {
+    const source = qemuSource(worker, 'worker');
+    expect(source.disk_image).toBe(true);
+    expect(source.iso_url).toBe('${var.parent_image}');
+    expect(source.iso_checksum).toBe('${var.parent_image_checksum}');
+    expect(source.accelerator).toBe('${var.accelerator}');
+    expect(source.headless).toBe('${var.headless}');
+    expect(source.format).toBe('qcow2');
+    expect(source.vm_name).toBe('disk.qcow2');
+  });
+
+  it('publish self-contained disks (no backing file chain in the store)', () => {
+    expect(qemuSource(worker, 'worker').use_backing_file).toBe(false);
+  });
+
+  it('restrict the guest network and forward SSH on 127.0.0.1 only, NIC at slot 3', () => {
+    const args = qemuSource(worker, 'worker').qemuargs as string[][];
+    const netdev = args.find((arg) => arg[0] === '-netdev')![1]!;
+    expect(netdev).toContain('restrict=on');
+    expect(netdev).toContain('hostfwd=tcp:127.0.0.1:{{ .SSHHostPort }}-:22');
+    expect(args.find((arg) => arg[0] === '-device')![1]).toBe('virtio-net-pci,netdev=user.0,addr=0x3');
+    expect(qemuSource(worker, 'worker').vnc_bind_address).toBe('127.0.0.1');
+  });
+
+  it('log in as the bootstrap user with the bootstrap key', () => {
+    expect(qemuSource(worker, 'worker').ssh_username).toBe('vagrant');
+    expect(qemuSource(worker, 'worker').ssh_private_key_file).toBe('${var.ssh_private_key_file}');
+  });
+
+  it('upload artifacts by sha256 before the scripts, run the scripts in order, then remove the artifacts', () => {
+    const steps = provisioners(worker);
+    const kinds = steps.map((step) => Object.keys(step)[0]);
+    expect(kinds).toEqual(['shell', 'file', 'shell', 'shell', 'shell']);
+    const upload = steps[1]!.file;
+    expect(upload.source).toBe('${var.artifact_cache}/sha256/3a9445d4560ad6de1c375756b2a17d97713df44cbd20a658c871fe108af7ef5d/etcd-server_3.4.23-4+b4_amd64.deb');
+    expect(steps[2]!.shell.inline).toContain(`mv /tmp/boxcar/artifacts/* ${GUEST_ARTIFACTS}/`);
+    const scripts = steps[3]!.shell;
+    expect(scripts.scripts).toEqual(['scripts/install-debs.sh', 'scripts/etcd-disabled.sh', 'scripts/role.sh', 'scripts/cleanup.sh'].map((s) => `\${var.profile_dir}/${s}`));
+    expect(scripts.environment_vars).toEqual(expect.arrayContaining(['BOXCAR_ROLE=worker', `BOXCAR_ARTIFACTS=${GUEST_ARTIFACTS}`, 'BOXCAR_LAYER=worker']));
+    expect(scripts.execute_command).toBe('sudo -E env {{ .Vars }} bash {{ .Path }}');
+    expect(steps[4]!.shell.inline).toEqual([`rm -rf ${GUEST_ARTIFACTS} /tmp/boxcar`]);
+  });
+
+  it('box layers end with the vagrant post-processor; other layers have none', () => {
+    expect(worker.build['post-processor']).toEqual([{ vagrant: { output: '${var.box_output}', keep_input_artifact: true, compression_level: 6 } }]);
+    expect(base.build['post-processor']).toBeUndefined();
+    expect(layerTemplate(lab, layer('node'), 'qemu').build).not.toHaveProperty('post-processor');
+  });
+
+  it('a layer without artifacts uploads none', () => {
+    expect(provisioners(base).filter((step) => 'file' in step)).toEqual([]);
+  });
+
+  it('emit required_plugins only for Packer 1.7+', () => {
+    expect(templateFiles(lab, layer('base'), 'qemu', { requiredPlugins: false })['packer.pkr.json']).toBeUndefined();
+    const modern = templateFiles(lab, layer('base'), 'qemu', { requiredPlugins: true })['packer.pkr.json'] as Json;
+    expect(Object.keys(modern.packer.required_plugins)).toEqual(['qemu', 'vagrant']);
+    expect(modern.packer.required_plugins.qemu.source).toBe('github.com/hashicorp/qemu');
+  });
+
+  it('is the same text for the same layer: no path, time or host inside', () => {
+    const again = JSON.stringify(layerTemplate(lab, layer('worker'), 'qemu'));
+    expect(again).toBe(JSON.stringify(worker));
+    expect(again).not.toContain(lab.dir);
+    expect(again).not.toMatch(/\/root|\/home|\/work/);
+  });
+});
+
+describe('virtualbox-ovf templates', () => {
+  it('start from the parent OVF, no guest additions, sized by the build variables', () => {
+    const template = layerTemplate(lab, layer('worker'), 'virtualbox-ovf') as Json;
+    const source = template.source['virtualbox-ovf'].worker;
+    expect(source.source_path).toBe('${var.parent_image}');
+    expect(source.guest_additions_mode).toBe('disable');
+    expect(source.vboxmanage).toEqual([
+      ['modifyvm', '{{ .Name }}', '--memory', '${var.memory}'],
+      ['modifyvm', '{{ .Name }}', '--cpus', '${var.cpus}'],
+    ]);
+    expect(template.build.sources).toEqual(['source.virtualbox-ovf.worker']);
+  });
+});
