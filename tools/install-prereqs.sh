@@ -25,6 +25,7 @@ packages=(
   "vagrant-libvirt:libvirt provider"
   "libvirt-daemon-system:libvirt provider"
   "shellcheck:lints the VM scripts (tests)"
+  "python3-yaml:tests read rendered manifests back as YAML"
 )
 
 check_only=false

@@ -1,0 +1,250 @@
+import type { Cluster, ClusterNode } from '@boxcar/model';
+import { GUEST, SSL_FILES } from './guest-layout.ts';
+import { calicoBringUpCommands, renderFelixUnit, renderRouteAgentUnit, vppUplinkCommands } from './render/calico.ts';
+import { adaptCniConf } from './render/cni.ts';
+import { renderEtcdDefaults } from './render/etcd.ts';
+import { checkEtcdPortsFree, renderKubeletUnit, renderMasterManifest, renderWorkerKubeconfig, renderWorkerProxyManifest } from './render/kubernetes.ts';
+import { clusterIpConfig, renderHostname, renderHosts } from './render/network.ts';
+import { authorizedKeysFor } from './render/ssh.ts';
+import type { NodePlan, PlanFile, PlanInputs, Step } from './types.ts';
+
+/**
+ * The final configuration of one booted node, derived from the cluster model alone (plus what only the host
+ * has: keys, certificates, the repository's CNI files). The profile's features decide which steps exist.
+ */
+export function planNode(cluster: Cluster, nodeName: string, inputs: PlanInputs): NodePlan {
+  const node = cluster.nodes.find((candidate) => candidate.name === nodeName);
+  if (!node) throw new Error(`node "${nodeName}" is not in cluster "${cluster.name}"; allowed: ${cluster.nodes.map((n) => n.name).join(', ')}`);
+  const features = cluster.profile.features;
+  const worker = node.role === 'worker';
+
+  const steps: Step[] = [hostnameStep(cluster, node), clusterIpStep(cluster, node)];
+  if (features.kubernetes) {
+    checkEtcdPortsFree(cluster);
+    steps.push(certificatesStep(node, inputs));
+    steps.push(worker ? kubeconfigStep(cluster) : masterManifestsStep(cluster));
+    if (worker) steps.push(workerManifestsStep(cluster));
+  }
+  steps.push(etcdStep(cluster, node));
+  if (features.calico && node.etcd) steps.push(calicoPoolStep(cluster));
+  if (worker) steps.push(...optional(cniStep(cluster, node, inputs.cni)));
+  if (features.vpp && worker) steps.push(vppUplinkStep(cluster));
+  if (features.felix && worker) steps.push(felixStep(cluster));
+  if (features.vpp && features.calico && node.uplink) steps.push(routeAgentStep(cluster, node));
+  if (features.kubernetes) steps.push(kubeletStep(cluster, node));
+  // Last: once this step is applied only the cluster key opens the node, so everything before it must be done.
+  steps.push(sshKeysStep(inputs.clusterPublicKey));
+
+  checkUniquePaths(steps);
+  return { node: node.name, steps };
+}
+
+const file = (path: string, content: string | Uint8Array, mode = '0644', extra: Partial<PlanFile> = {}): PlanFile => ({ path, content, mode, ...extra });
+
+/** A systemd unit that is (re)started whenever its file, or a file it reads, changed. */
+const restartUnit = (unit: string): string[] => ['systemctl daemon-reload', `systemctl enable ${unit}`, `systemctl restart ${unit}`];
+
+function hostnameStep(cluster: Cluster, node: ClusterNode): Step {
+  return {
+    id: 'hostname',
+    description: `hostname ${node.name}, /etc/hosts with all ${cluster.nodes.length} nodes`,
+    files: [file('/etc/hostname', renderHostname(node)), file('/etc/hosts', renderHosts(cluster))],
+    commands: ['hostname -F /etc/hostname'],
+    onlyIfChanged: true,
+  };
+}
+
+function clusterIpStep(cluster: Cluster, node: ClusterNode): Step {
+  const config = clusterIpConfig(cluster, node);
+  return {
+    id: 'cluster-ip',
+    description: `${node.ip}/${cluster.network.prefixLength} on ${cluster.network.nics.cluster.name}`,
+    files: [file(config.path, config.content)],
+    commands: config.apply,
+    onlyIfChanged: true,
+  };
+}
+
+function certificatesStep(node: ClusterNode, inputs: PlanInputs): Step {
+  const pem = inputs.certificates;
+  if (!pem) throw new Error(`inputs.certificates: required for ${node.name} (the profile runs Kubernetes); see ensureClusterPki`);
+  const names = node.role === 'master' ? SSL_FILES.master : SSL_FILES.worker;
+  return {
+    id: 'certificates',
+    description: `CA and ${node.role === 'master' ? 'apiserver' : 'node'} certificate in ${GUEST.sslDir}`,
+    files: [
+      file(`${GUEST.sslDir}/${SSL_FILES.ca}`, pem.ca),
+      file(`${GUEST.sslDir}/${names.cert}`, pem.cert),
+      file(`${GUEST.sslDir}/${names.key}`, pem.key, '0600', { secret: true }),
+    ],
+    // Running components read certificates at start only.
+    commands:
+      node.role === 'master'
+        ? ['if systemctl is-active --quiet docker.service; then docker ps -q --filter label=io.kubernetes.container.name=kube-apiserver | xargs -r docker restart; fi']
+        : ['systemctl try-restart kubelet.service'],
+    onlyIfChanged: true,
+  };
+}
+
+function kubeconfigStep(cluster: Cluster): Step {
+  return {
+    id: 'kubeconfig',
+    description: `${GUEST.workerKubeconfig} for ${cluster.api.url}`,
+    files: [file(GUEST.workerKubeconfig, renderWorkerKubeconfig(cluster))],
+    commands: ['systemctl try-restart kubelet.service'],
+    onlyIfChanged: true,
+  };
+}
+
+// The kubelet watches the manifest directory itself: static pod manifests need no command.
+function masterManifestsStep(cluster: Cluster): Step {
+  return {
+    id: 'master-manifests',
+    description: 'static pod: etcd, apiserver, controller-manager, scheduler, kube-proxy',
+    files: [file(`${GUEST.manifestsDir}/master.manifest`, renderMasterManifest(cluster))],
+    commands: [],
+  };
+}
+
+function workerManifestsStep(cluster: Cluster): Step {
+  return {
+    id: 'worker-manifests',
+    description: 'static pod: kube-proxy',
+    files: [file(`${GUEST.manifestsDir}/kube-proxy.manifest`, renderWorkerProxyManifest(cluster))],
+    commands: [],
+  };
+}
+
+function etcdStep(cluster: Cluster, node: ClusterNode): Step {
+  if (node.etcd) {
+    return {
+      id: 'etcd',
+      description: `Calico etcd ${cluster.versions['etcd-calico'] ?? ''} serving ${cluster.etcd.endpoints.join(', ')}`,
+      files: [file(GUEST.etcdDefaults, renderEtcdDefaults(cluster))],
+      commands: restartUnit('etcd.service'),
+      onlyIfChanged: true,
+    };
+  }
+  return {
+    id: 'etcd',
+    description: `no etcd here (it runs on ${cluster.etcd.node})`,
+    files: [],
+    // Boxes are shared by role, so the etcd package may be installed on nodes that must not run it.
+    commands: ['if [ -n "$(systemctl list-unit-files etcd.service --no-legend 2>/dev/null || true)" ]; then systemctl disable --now etcd.service; fi'],
+  };
+}
+
+function calicoPoolStep(cluster: Cluster): Step {
+  const pool = cluster.network.calicoPool;
+  return {
+    id: 'calico-pool',
+    description: `Calico profile, pool ${pool.cidr}${pool.ipip ? ' ipip' : ''}${pool.natOutgoing ? ' nat-outgoing' : ''}, /calico/v1/Ready`,
+    files: [],
+    commands: calicoBringUpCommands(cluster),
+  };
+}
+
+function cniStep(cluster: Cluster, node: ClusterNode, cni: PlanInputs['cni']): Step | undefined {
+  const confs = cni.conf.flatMap((conf) => optional(adaptCniConf(cluster, node, conf)));
+  const files = [
+    ...confs.map((conf) => file(`${GUEST.cniConfDir}/${checkName(conf.name, 'conf')}`, conf.content, conf.mode)),
+    ...cni.bin.map((bin) => file(`${GUEST.cniBinDir}/${checkName(bin.name, 'bin')}`, bin.content, bin.mode)),
+  ];
+  const commands: string[] = [];
+  if (cni.bin.length === 0 && cluster.profile.os.distribution === 'debian') commands.push(linkDebianPlugins());
+  // The 2016 kubelet reads CNI configuration at start.
+  if (cluster.profile.features.kubernetes) commands.push('systemctl try-restart kubelet.service');
+  if (files.length === 0 && commands.length === 0) return undefined;
+  return {
+    id: 'cni',
+    description: `${confs.length} conf file(s) in ${GUEST.cniConfDir}; ${pluginSource(cluster, cni.bin.length)}`,
+    files,
+    commands,
+    onlyIfChanged: cluster.profile.features.kubernetes,
+  };
+}
+
+function pluginSource(cluster: Cluster, binaries: number): string {
+  if (binaries > 0) return `${binaries} plugin(s) into ${GUEST.cniBinDir}`;
+  return cluster.profile.os.distribution === 'debian' ? `plugins linked from ${GUEST.debianCniPluginDir} into ${GUEST.cniBinDir}` : 'no plugin binaries (cni/bin is empty)';
+}
+
+/** Debian's containernetworking-plugins, where the kubelet and the 2016 tooling look for them. */
+function linkDebianPlugins(): string {
+  const from = GUEST.debianCniPluginDir;
+  const to = GUEST.cniBinDir;
+  return [
+    `[ -d ${from} ] || { echo "${from} is missing: the image needs Debian's containernetworking-plugins" >&2; exit 1; }`,
+    `mkdir -p ${to}`,
+    `for plugin in ${from}/*; do target=${to}/"\${plugin##*/}"; [ "$(readlink "$target" || true)" = "$plugin" ] || ln -sfn "$plugin" "$target"; done`,
+  ].join('; ');
+}
+
+function vppUplinkStep(cluster: Cluster): Step {
+  const vpp = cluster.network.nics.vpp;
+  return {
+    id: 'vpp-uplink',
+    description: `${vpp.name} (${vpp.pciAddress}) handed to VPP as ${vpp.vppInterface}`,
+    files: [],
+    commands: vppUplinkCommands(cluster),
+  };
+}
+
+function felixStep(cluster: Cluster): Step {
+  return {
+    id: 'felix',
+    description: 'calico-felix.service',
+    files: [file(`${GUEST.systemdUnitDir}/calico-felix.service`, renderFelixUnit(cluster))],
+    commands: restartUnit('calico-felix.service'),
+    onlyIfChanged: true,
+  };
+}
+
+function routeAgentStep(cluster: Cluster, node: ClusterNode): Step {
+  return {
+    id: 'route-agent',
+    description: `vpp-calico-route-agent.service, uplink ${node.uplink}`,
+    files: [file(`${GUEST.systemdUnitDir}/vpp-calico-route-agent.service`, renderRouteAgentUnit(cluster, node))],
+    commands: restartUnit('vpp-calico-route-agent.service'),
+    onlyIfChanged: true,
+  };
+}
+
+function kubeletStep(cluster: Cluster, node: ClusterNode): Step {
+  return {
+    id: 'kubelet',
+    description: `kubelet.service (${node.role})`,
+    files: [file(`${GUEST.systemdUnitDir}/kubelet.service`, renderKubeletUnit(cluster, node))],
+    commands: restartUnit('kubelet.service'),
+    onlyIfChanged: true,
+  };
+}
+
+function sshKeysStep(publicKey: string): Step {
+  return {
+    id: 'ssh-keys',
+    description: `cluster key replaces the bootstrap key for ${GUEST.sshUser}`,
+    files: [file(GUEST.authorizedKeys, authorizedKeysFor(publicKey), '0600', { owner: `${GUEST.sshUser}:${GUEST.sshUser}` })],
+    commands: [],
+  };
+}
+
+function checkName(name: string, folder: 'conf' | 'bin'): string {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name)) throw new Error(`cni/${folder}/${name}: file names may use letters, digits, '.', '_' and '-' only`);
+  return name;
+}
+
+function checkUniquePaths(steps: Step[]): void {
+  const seen = new Map<string, string>();
+  for (const step of steps) {
+    for (const { path } of step.files) {
+      const other = seen.get(path);
+      if (other) throw new Error(`${path} is written by both step "${other}" and step "${step.id}"`);
+      seen.set(path, step.id);
+    }
+  }
+}
+
+function optional<T>(value: T | undefined): T[] {
+  return value === undefined ? [] : [value];
+}
