@@ -32,7 +32,7 @@ export function cacheFilePath(entry: ArtifactEntry, cacheDir: string): string {
 export async function cachedPath(entry: ArtifactEntry, cacheDir: string, options: { verifySha256?: boolean } = {}): Promise<string | undefined> {
   const path = cacheFilePath(entry, cacheDir);
   const stats = await stat(path).catch(() => undefined);
-  if (stats === undefined || !stats.isFile() || stats.size !== entry.size) return undefined;
+  if (stats === undefined || !stats.isFile() || (entry.size !== undefined && stats.size !== entry.size)) return undefined;
   if (options.verifySha256 === true && (await sha256File(path)) !== entry.sha256) return undefined;
   return path;
 }

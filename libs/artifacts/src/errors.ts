@@ -21,12 +21,12 @@ export class ArtifactIntegrityError extends Error {
   constructor(
     readonly id: string,
     readonly source: string,
-    readonly expected: { sha256: string; size: number },
+    readonly expected: { sha256: string; size?: number },
     /** Without sha256 when the download was cut off: size is then what the source announced, if it did. */
     readonly actual: { sha256?: string; size?: number },
   ) {
     const what =
-      actual.sha256 !== undefined && actual.size === expected.size
+      actual.sha256 !== undefined && (expected.size === undefined || actual.size === expected.size)
         ? `sha256 mismatch: expected ${expected.sha256}, got ${actual.sha256}`
         : `size mismatch: expected ${expected.size} bytes, got ${actual.size === undefined ? 'more than that' : `${actual.size} bytes`}${actual.sha256 ? ` (sha256 ${actual.sha256})` : ''}`;
     super(`artifact "${id}" from ${source}: ${what}; the download was discarded`);

@@ -6,7 +6,7 @@ import { cacheFilePath, cachedPath, resolveCacheDir, sha256File } from './cache.
 import { acquire, fileSize, sourceLabel, type RetryEvent, type RetryPolicy } from './download.ts';
 import { ArtifactFetchError, ArtifactIntegrityError } from './errors.ts';
 import { SizeMismatchError } from './byte-counter.ts';
-import type { ArtifactEntry } from './lock.ts';
+import { requirePinned, type ArtifactEntry, type LockEntry } from './lock.ts';
 import { artifactSource, resolveMirror } from './mirror.ts';
 
 export interface ProgressEvent {
@@ -46,7 +46,8 @@ export interface FetchAllOptions extends FetchOptions {
 const inFlight = new Map<string, Promise<string>>();
 
 /** The verified cache path of the entry, downloading it (or copying it from a file mirror) when absent. */
-export async function fetchArtifact(entry: ArtifactEntry, options: FetchOptions = {}): Promise<string> {
+export async function fetchArtifact(lockEntry: LockEntry, options: FetchOptions = {}): Promise<string> {
+  const entry = requirePinned(lockEntry);
   const cacheDir = resolveCacheDir(options.cacheDir, options.env);
   const finalPath = cacheFilePath(entry, cacheDir);
   const running = inFlight.get(finalPath);
@@ -95,7 +96,7 @@ async function fetchIntoCache(entry: ArtifactEntry, cacheDir: string, finalPath:
       throw error;
     }
     const actual = { sha256: await sha256File(partialPath), size: await fileSize(partialPath) };
-    if (actual.sha256 === entry.sha256 && actual.size === entry.size) {
+    if (actual.sha256 === entry.sha256 && (entry.size === undefined || actual.size === entry.size)) {
       await rename(partialPath, finalPath);
       return finalPath;
     }
@@ -106,7 +107,9 @@ async function fetchIntoCache(entry: ArtifactEntry, cacheDir: string, finalPath:
 }
 
 /** Fetches the entries, `concurrency` at a time; stops starting new ones after a failure. */
-export async function fetchAll(entries: readonly ArtifactEntry[], options: FetchAllOptions = {}): Promise<Map<string, string>> {
+export async function fetchAll(entries: readonly LockEntry[], options: FetchAllOptions = {}): Promise<Map<string, string>> {
+  // Every entry must be pinned before any download starts: a half-fetched set helps nobody.
+  entries.forEach(requirePinned);
   const concurrency = options.concurrency ?? 2;
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new Error(`concurrency must be a positive integer, got ${concurrency}`);
   const paths = new Map<string, string>();
@@ -114,7 +117,7 @@ export async function fetchAll(entries: readonly ArtifactEntry[], options: Fetch
   let next = 0;
   const worker = async () => {
     while (failures.length === 0 && next < entries.length) {
-      const entry = entries[next++] as ArtifactEntry;
+      const entry = entries[next++] as LockEntry;
       try {
         paths.set(entry.id, await fetchArtifact(entry, options));
       } catch (error) {

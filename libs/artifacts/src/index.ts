@@ -1,5 +1,10 @@
 export {
   ARTIFACT_KINDS,
+  ArtifactPendingError,
+  isPinned,
+  requirePinned,
+  type LockEntry,
+  type PendingArtifactEntry,
   LockValidationError,
   artifactFilename,
   loadLock,

@@ -42,14 +42,16 @@ describe('parseLock', () => {
   });
 
   const cases: { name: string; document: unknown; path: string; message: string }[] = [
-    { name: 'short sha256', document: withEntry({ sha256: 'abc' }), path: 'artifacts[0].sha256', message: 'must be 64 lowercase hex characters, got "abc"' },
+    { name: 'short sha256', document: withEntry({ sha256: 'abc' }), path: 'artifacts[0].sha256', message: 'must be 64 lowercase hex characters (or null with "pending"), got "abc"' },
     { name: 'uppercase sha256', document: withEntry({ sha256: 'A'.repeat(64) }), path: 'artifacts[0].sha256', message: 'must be 64 lowercase hex characters' },
     { name: 'bad id', document: withEntry({ id: 'Kubelet' }), path: 'artifacts[0].id', message: 'must match [a-z0-9][a-z0-9._+-]*' },
     { name: 'unknown kind', document: withEntry({ kind: 'tarball' }), path: 'artifacts[0].kind', message: 'must be one of file, deb, git-tarball, wheel, cloud-image, vagrant-box, got "tarball"' },
     { name: 'ftp url', document: withEntry({ url: 'ftp://h.example/kubelet' }), path: 'artifacts[0].url', message: 'must be an absolute http:// or https:// URL, got "ftp://h.example/kubelet"' },
     { name: 'relative url', document: withEntry({ url: 'kubelet' }), path: 'artifacts[0].url', message: 'must be an absolute http:// or https:// URL' },
-    { name: 'fractional size', document: withEntry({ size: 1.5 }), path: 'artifacts[0].size', message: 'must be a positive integer (bytes), got 1.5' },
-    { name: 'size as string', document: withEntry({ size: '123' }), path: 'artifacts[0].size', message: 'must be a positive integer (bytes), got "123"' },
+    { name: 'fractional size', document: withEntry({ size: 1.5 }), path: 'artifacts[0].size', message: 'must be a positive integer (bytes) when present, got 1.5' },
+    { name: 'size as string', document: withEntry({ size: '123' }), path: 'artifacts[0].size', message: 'must be a positive integer (bytes) when present, got "123"' },
+    { name: 'null sha256 without pending', document: withEntry({ sha256: null }), path: 'artifacts[0].sha256', message: 'is null, which needs "pending"' },
+    { name: 'pending beside a digest', document: withEntry({ pending: 'not yet' }), path: 'artifacts[0].pending', message: 'is only for entries whose sha256 is null' },
     { name: 'missing upstreamGone', document: withEntry({ upstreamGone: undefined }), path: 'artifacts[0].upstreamGone', message: 'must be true or false, got nothing (field missing)' },
     { name: 'note not a string', document: withEntry({ note: 5 }), path: 'artifacts[0].note', message: 'must be a string when present, got 5' },
     { name: 'filename with a slash', document: withEntry({ filename: '../kubelet' }), path: 'artifacts[0].filename', message: 'must be a plain file name without /' },
@@ -81,8 +83,8 @@ describe('parseLock', () => {
   it('puts the source path and every problem in the error message', () => {
     expect(() => parseLock(JSON.stringify(withEntry({ sha256: 'abc', size: -1 })), 'images/profiles/lab/artifacts.lock.json')).toThrow(
       'images/profiles/lab/artifacts.lock.json: invalid artifact lock (2 problems):\n' +
-        '  artifacts[0].sha256: must be 64 lowercase hex characters, got "abc"\n' +
-        '  artifacts[0].size: must be a positive integer (bytes), got -1',
+        '  artifacts[0].sha256: must be 64 lowercase hex characters (or null with "pending"), got "abc"\n' +
+        '  artifacts[0].size: must be a positive integer (bytes) when present, got -1',
     );
   });
 
@@ -143,5 +145,28 @@ describe('lockEntryDigest', () => {
     expect(lockEntryDigest({ ...entry, filename: 'kubelet-1.3' })).not.toBe(digest);
     expect(lockEntryDigest({ ...entry, kind: 'deb' })).not.toBe(digest);
     expect(lockEntryDigest({ ...entry, note: 'moved', upstreamGone: true, url: 'https://mirror.example/kubelet' })).toBe(digest);
+  });
+});
+
+describe('pending entries (no digest taken yet)', () => {
+  const pending = { sha256: null, pending: 'the upstream is unreachable from where the lock was written' };
+
+  it('parse, and keep their reason', () => {
+    const lock = parseLock(JSON.stringify(withEntry({ ...pending, size: undefined })), 'x');
+    expect(lock.artifacts[0]).toMatchObject({ sha256: null, pending: pending.pending });
+  });
+
+  it('have a digest that changes once the entry is pinned', () => {
+    const [entry] = parseLock(JSON.stringify(withEntry(pending)), 'x').artifacts;
+    const [pinned] = parseLock(JSON.stringify(withEntry({})), 'x').artifacts;
+    expect(lockEntryDigest(entry!)).not.toBe(lockEntryDigest(pinned!));
+  });
+
+  it('are refused by fetchArtifact without any request, naming the command to run', async () => {
+    const { fetchArtifact } = await import('./fetch.ts');
+    const [entry] = parseLock(JSON.stringify(withEntry(pending)), 'x').artifacts;
+    await expect(fetchArtifact(entry!, { cacheDir: await mkdtemp(join(tmpdir(), 'pending-')) })).rejects.toThrow(
+      /has no pinned sha256 yet \(the upstream is unreachable.*\); run `boxcar artifacts refresh/,
+    );
   });
 });

@@ -3,6 +3,7 @@
 
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { canonicalJson } from '@boxcar/model';
 import { locateJsonSyntaxError } from './json-syntax.ts';
 
 export const ARTIFACT_KINDS = ['file', 'deb', 'git-tarball', 'wheel', 'cloud-image', 'vagrant-box'] as const;
@@ -13,7 +14,8 @@ export interface ArtifactEntry {
   kind: ArtifactKind;
   url: string;
   sha256: string;
-  size: number;
+  /** Bytes; checked before the sha256 when present. */
+  size?: number;
   /** The url no longer serves the file: only the cache or a mirror can provide it. */
   upstreamGone: boolean;
   note?: string;
@@ -21,9 +23,41 @@ export interface ArtifactEntry {
   filename?: string;
 }
 
+/**
+ * An entry whose digest could not be taken yet (its upstream is unreachable from where the lock was
+ * written): known by URL only, with the reason. Templates and keys can name it; nothing fetches it
+ * until the maintainers' refresh records its sha256.
+ */
+export interface PendingArtifactEntry extends Omit<ArtifactEntry, 'sha256'> {
+  sha256: null;
+  pending: string;
+}
+
+export type LockEntry = ArtifactEntry | PendingArtifactEntry;
+
 export interface ArtifactLock {
   lockVersion: 1;
-  artifacts: ArtifactEntry[];
+  artifacts: LockEntry[];
+}
+
+export function isPinned(entry: LockEntry): entry is ArtifactEntry {
+  return entry.sha256 !== null;
+}
+
+export class ArtifactPendingError extends Error {
+  constructor(readonly entry: PendingArtifactEntry) {
+    super(
+      `artifact "${entry.id}" has no pinned sha256 yet (${entry.pending}); run \`boxcar artifacts refresh ${entry.id}\` ` +
+        'where its upstream or a mirror is reachable, then commit the lock',
+    );
+    this.name = 'ArtifactPendingError';
+  }
+}
+
+/** The entry if its bytes are pinned; a clear error naming what to run otherwise. */
+export function requirePinned(entry: LockEntry): ArtifactEntry {
+  if (!isPinned(entry)) throw new ArtifactPendingError(entry);
+  return entry;
 }
 
 export interface LockProblem {
@@ -50,7 +84,7 @@ const ID_PATTERN = /^[a-z0-9][a-z0-9._+-]*$/;
 const SHA256_PATTERN = /^[0-9a-f]{64}$/;
 const TOP_LEVEL_FIELDS = ['lockVersion', 'artifacts'];
 // Also the key order of serializeLock.
-const ENTRY_FIELDS = ['id', 'kind', 'url', 'sha256', 'size', 'upstreamGone', 'note', 'filename'] as const;
+const ENTRY_FIELDS = ['id', 'kind', 'url', 'sha256', 'size', 'upstreamGone', 'note', 'filename', 'pending'] as const;
 
 export async function loadLock(path: string): Promise<ArtifactLock> {
   return parseLock(await readFile(path, 'utf8'), path);
@@ -100,7 +134,7 @@ function validateLock(document: unknown, problems: LockProblem[]): ArtifactLock 
   return { lockVersion: 1, artifacts: artifacts.filter((e): e is ArtifactEntry => e !== undefined) };
 }
 
-function validateEntry(raw: unknown, path: string, problems: LockProblem[]): ArtifactEntry | undefined {
+function validateEntry(raw: unknown, path: string, problems: LockProblem[]): LockEntry | undefined {
   if (!isPlainObject(raw)) {
     problems.push({ path, message: `must be an object with ${ENTRY_FIELDS.join(', ')}, got ${describe(raw)}` });
     return undefined;
@@ -109,7 +143,7 @@ function validateEntry(raw: unknown, path: string, problems: LockProblem[]): Art
   const problem = (field: string, message: string) => problems.push({ path: `${path}.${field}`, message });
   reportUnknownFields(raw, ENTRY_FIELDS, path, problems);
 
-  const { id, kind, url, sha256, size, upstreamGone, note, filename } = raw;
+  const { id, kind, url, sha256, size, upstreamGone, note, filename, pending } = raw;
   if (typeof id !== 'string' || !ID_PATTERN.test(id)) {
     problem('id', `must match [a-z0-9][a-z0-9._+-]* (lowercase letters, digits, . _ + -), got ${describe(id)}`);
   }
@@ -118,11 +152,18 @@ function validateEntry(raw: unknown, path: string, problems: LockProblem[]): Art
   }
   const parsedUrl = typeof url === 'string' ? parseHttpUrl(url) : undefined;
   if (parsedUrl === undefined) problem('url', `must be an absolute http:// or https:// URL, got ${describe(url)}`);
-  if (typeof sha256 !== 'string' || !SHA256_PATTERN.test(sha256)) {
-    problem('sha256', `must be 64 lowercase hex characters, got ${describe(sha256)}`);
+  if (sha256 === null) {
+    if (typeof pending !== 'string' || pending.trim() === '') {
+      problem('sha256', 'is null, which needs "pending": a sentence saying why the digest could not be taken yet');
+    }
+  } else {
+    if (typeof sha256 !== 'string' || !SHA256_PATTERN.test(sha256)) {
+      problem('sha256', `must be 64 lowercase hex characters (or null with "pending"), got ${describe(sha256)}`);
+    }
+    if (pending !== undefined) problem('pending', 'is only for entries whose sha256 is null');
   }
-  if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 1) {
-    problem('size', `must be a positive integer (bytes), got ${describe(size)}`);
+  if (size !== undefined && (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 1)) {
+    problem('size', `must be a positive integer (bytes) when present, got ${describe(size)}`);
   }
   if (typeof upstreamGone !== 'boolean') problem('upstreamGone', `must be true or false, got ${describe(upstreamGone)}`);
   if (note !== undefined && typeof note !== 'string') problem('note', `must be a string when present, got ${describe(note)}`);
@@ -136,17 +177,16 @@ function validateEntry(raw: unknown, path: string, problems: LockProblem[]): Art
     }
   }
   if (problems.length > before) return undefined;
-  const entry: ArtifactEntry = {
+  const common = {
     id: id as string,
     kind: kind as ArtifactKind,
     url: url as string,
-    sha256: sha256 as string,
-    size: size as number,
+    ...(size !== undefined ? { size: size as number } : {}),
     upstreamGone: upstreamGone as boolean,
+    ...(note !== undefined ? { note: note as string } : {}),
+    ...(filename !== undefined ? { filename: filename as string } : {}),
   };
-  if (note !== undefined) entry.note = note as string;
-  if (filename !== undefined) entry.filename = filename as string;
-  return entry;
+  return sha256 === null ? { ...common, sha256: null, pending: pending as string } : { ...common, sha256: sha256 as string };
 }
 
 function reportUnknownFields(object: Record<string, unknown>, allowed: readonly string[], path: string, problems: LockProblem[]): void {
@@ -179,7 +219,7 @@ function filenameProblem(name: string): string | undefined {
 }
 
 /** The file name of the entry in the cache and in images. */
-export function artifactFilename(entry: ArtifactEntry): string {
+export function artifactFilename(entry: LockEntry): string {
   if (entry.filename !== undefined) return entry.filename;
   const derived = filenameFromUrl(new URL(entry.url));
   if (derived === undefined || filenameProblem(derived) !== undefined) {
@@ -189,9 +229,9 @@ export function artifactFilename(entry: ArtifactEntry): string {
 }
 
 export function serializeLock(lock: ArtifactLock): string {
-  const artifacts = lock.artifacts.map((entry) => {
+  const artifacts = lock.artifacts.map((entry: LockEntry) => {
     const ordered: Record<string, unknown> = {};
-    for (const field of ENTRY_FIELDS) if (entry[field] !== undefined) ordered[field] = entry[field];
+    for (const field of ENTRY_FIELDS) if ((entry as unknown as Record<string, unknown>)[field] !== undefined) ordered[field] = (entry as unknown as Record<string, unknown>)[field];
     return ordered;
   });
   return `${JSON.stringify({ lockVersion: lock.lockVersion, artifacts }, null, 2)}\n`;
@@ -203,18 +243,10 @@ export function serializeLock(lock: ArtifactLock): string {
  * are left out on purpose: moving an artifact to a new host or annotating it must not
  * invalidate the layers built from it.
  */
-export function lockEntryDigest(entry: ArtifactEntry): string {
-  const identity = { id: entry.id, kind: entry.kind, sha256: entry.sha256, size: entry.size, filename: artifactFilename(entry) };
+export function lockEntryDigest(entry: LockEntry): string {
+  // A pending entry is known by its URL only; once pinned, by its bytes.
+  const identity = { id: entry.id, kind: entry.kind, sha256: entry.sha256, size: entry.size, filename: artifactFilename(entry), ...(isPinned(entry) ? {} : { url: entry.url }) };
   return createHash('sha256').update(canonicalJson(identity)).digest('hex');
-}
-
-function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (isPlainObject(value)) {
-    const keys = Object.keys(value).filter((k) => value[k] !== undefined).sort();
-    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(value[k])}`).join(',')}}`;
-  }
-  return JSON.stringify(value);
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {

@@ -7,14 +7,15 @@ import { dirname, join } from 'node:path';
 import { cacheFilePath, resolveCacheDir, sha256File } from './cache.ts';
 import { acquire, fileSize } from './download.ts';
 import { retryPolicy, type FetchOptions } from './fetch.ts';
-import { loadLock, serializeLock, type ArtifactEntry } from './lock.ts';
+import { loadLock, serializeLock, type LockEntry } from './lock.ts';
 import { artifactSource, resolveMirror } from './mirror.ts';
 
 export interface RefreshChange {
   id: string;
-  oldSha256: string;
+  /** null for an entry that was pending. */
+  oldSha256: string | null;
   newSha256: string;
-  oldSize: number;
+  oldSize?: number;
   newSize: number;
 }
 
@@ -50,7 +51,7 @@ export async function refreshLock(lockPath: string, ids: string[] | 'all', optio
         policy,
       );
       const fresh = { sha256: await sha256File(partialPath), size: await fileSize(partialPath) };
-      const finalPath = cacheFilePath({ ...entry, ...fresh }, cacheDir);
+      const finalPath = cacheFilePath({ ...entry, ...fresh, sha256: fresh.sha256 }, cacheDir);
       await mkdir(dirname(finalPath), { recursive: true });
       await rename(partialPath, finalPath);
       updated.set(entry.id, fresh);
@@ -62,13 +63,13 @@ export async function refreshLock(lockPath: string, ids: string[] | 'all', optio
   }
 
   if (result.changed.length > 0) {
-    const artifacts = lock.artifacts.map((entry) => ({ ...entry, ...updated.get(entry.id) }));
+    const artifacts = lock.artifacts.map((entry) => (updated.has(entry.id) ? { ...entry, ...updated.get(entry.id)!, pending: undefined } : entry)) as LockEntry[];
     await writeAtomically(lockPath, serializeLock({ ...lock, artifacts }));
   }
   return result;
 }
 
-function chooseEntries(artifacts: ArtifactEntry[], ids: string[] | 'all', lockPath: string): { refresh: ArtifactEntry[]; skipped: ArtifactEntry[] } {
+function chooseEntries(artifacts: LockEntry[], ids: string[] | 'all', lockPath: string): { refresh: LockEntry[]; skipped: LockEntry[] } {
   if (ids === 'all') {
     return { refresh: artifacts.filter((e) => !e.upstreamGone), skipped: artifacts.filter((e) => e.upstreamGone) };
   }
@@ -77,7 +78,7 @@ function chooseEntries(artifacts: ArtifactEntry[], ids: string[] | 'all', lockPa
   if (unknown.length > 0) {
     throw new Error(`${lockPath}: no artifact with id ${unknown.map((id) => `"${id}"`).join(', ')}; known ids: ${[...byId.keys()].join(', ')}`);
   }
-  const chosen = [...new Set(ids)].map((id) => byId.get(id) as ArtifactEntry);
+  const chosen = [...new Set(ids)].map((id) => byId.get(id) as LockEntry);
   const gone = chosen.filter((e) => e.upstreamGone);
   if (gone.length > 0) {
     throw new Error(

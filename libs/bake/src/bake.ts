@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fetchAll, sha256File, type ArtifactEntry } from '@boxcar/artifacts';
+import { fetchAll, sha256File, type LockEntry } from '@boxcar/artifacts';
 import type { BoxStore } from '@boxcar/box-store';
 import type { LoadedLayerGraph } from '@boxcar/layers';
 import type { BuilderName, Layer, Profile } from '@boxcar/model';
@@ -30,6 +30,7 @@ export interface BakeContext {
   rootImage: () => Promise<string>;
   artifactCache: string;
   mirror?: string;
+  aptMirror?: string;
   jobs: number;
   gui?: boolean;
   packerArgs?: string[];
@@ -109,7 +110,7 @@ function layerOf(context: BakeContext, name: string): Layer {
   return context.graph.layers.find((layer) => layer.name === name)!;
 }
 
-function uniqueArtifacts(layers: Layer[], lock: ArtifactEntry[]): ArtifactEntry[] {
+function uniqueArtifacts(layers: Layer[], lock: LockEntry[]): LockEntry[] {
   const ids = new Set(layers.flatMap((layer) => layer.artifacts.map((artifact) => artifact.id)));
   for (const layer of layers) {
     for (const source of Object.values(layer.sources)) {
@@ -149,6 +150,8 @@ async function bakeLayer(planned: PlannedLayer, plan: BakePlan, context: BakeCon
       memory: context.vm?.memory ?? 1024,
       cpus: context.vm?.cpus ?? 1,
       seed_dir: layer.parent ? '' : await writeCloudInitSeed(work, context.bootstrap.publicKey),
+      bootstrap_public_key: context.bootstrap.publicKey,
+      apt_mirror: context.aptMirror ?? '',
     };
     const varFile = join(work, 'vars.pkrvars.json');
     await writeFile(varFile, `${JSON.stringify(variables, null, 2)}\n`);

@@ -49,7 +49,7 @@ export async function generateTemplates(profileName: string, features: Pick<Pack
 async function validationFixtures(graph: LoadedLayerGraph, dir: string): Promise<Omit<TemplateVariables, 'output_dir' | 'box_output' | 'serial_log'>> {
   const artifactCache = join(dir, 'artifacts');
   for (const entry of graph.layers.flatMap((layer) => layer.artifacts)) {
-    const file = join(artifactCache, 'sha256', entry.sha256, entry.filename);
+    const file = join(artifactCache, 'sha256', entry.sha256 ?? 'pending', entry.filename);
     await mkdir(join(file, '..'), { recursive: true });
     await writeFile(file, '');
   }
@@ -71,6 +71,8 @@ async function validationFixtures(graph: LoadedLayerGraph, dir: string): Promise
     memory: 1024,
     cpus: 1,
     seed_dir: seed,
+    bootstrap_public_key: keys.publicKey,
+    apt_mirror: 'http://apt-mirror.invalid/ubuntu',
   };
 }
 

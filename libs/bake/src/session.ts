@@ -4,7 +4,7 @@ import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
-import { fetchArtifact, resolveCacheDir, resolveMirror } from '@boxcar/artifacts';
+import { fetchArtifact, requirePinned, resolveCacheDir, resolveMirror } from '@boxcar/artifacts';
 import { defaultStoreUrl, openStore, type BoxStore } from '@boxcar/box-store';
 import { loadLayerGraph, type LoadedLayerGraph } from '@boxcar/layers';
 import { loadProfile, type BaseSource, type BuilderName, type Profile } from '@boxcar/model';
@@ -24,6 +24,8 @@ export interface BakeRequest {
   gui?: boolean;
   packerArgs?: string[];
   mirror?: string;
+  /** apt mirror for layers that install from apt in the guest (xenial); default $BOXCAR_APT_MIRROR. */
+  aptMirror?: string;
   signal?: AbortSignal;
   reporter: BakeReporter;
 }
@@ -101,6 +103,7 @@ export async function openBake(request: BakeRequest): Promise<BakeSession> {
         rootImage: () => rootImage(graph, source, keys.publicKey, artifactCache, mirror, request),
         artifactCache,
         ...(mirror ? { mirror } : {}),
+        aptMirror: request.aptMirror ?? process.env.BOXCAR_APT_MIRROR ?? '',
         jobs: request.jobs ?? 2,
         gui: request.gui,
         packerArgs: request.packerArgs,
@@ -142,7 +145,7 @@ async function rootImage(
   const entry = graph.lock.artifacts.find((candidate) => candidate.id === source.artifact)!;
   const path = await fetchArtifact(entry, { cacheDir: artifactCache, mirror, signal: request.signal });
   if (source.type === 'cloud-image') return path;
-  return extractOvf(path, entry.sha256);
+  return extractOvf(path, requirePinned(entry).sha256);
 }
 
 /** A VirtualBox .box is a tarball holding box.ovf and its disk: the virtualbox-ovf builder wants the OVF. */

@@ -70,11 +70,12 @@ export async function loadLayerGraph(profile: string, profilesDir = DEFAULT_PROF
   const dir = join(profilesDir, profile);
   const file = join(dir, 'layers.json');
   if (!existsSync(file)) throw new Error(`profile "${profile}" has no layers.json (${file})`);
+  const profileData = readJsonFile(join(dir, 'profile.json'));
   const document = readJsonFile(file) as { layers?: unknown };
   const lockFile = join(dir, 'artifacts.lock.json');
   const lock: ArtifactLock = existsSync(lockFile) ? await loadLock(lockFile) : { lockVersion: 1, artifacts: [] };
   const problems: Problem[] = [];
-  const specs = Array.isArray(document.layers) ? (document.layers as LayerSpec[]) : [];
+  const specs = Array.isArray(document.layers) ? (document.layers as LayerSpec[]).map((spec, index) => substituteProfileValues(spec, profileData, `layers[${index}]`, problems)) : [];
   if (!Array.isArray(document.layers)) problems.push({ path: 'layers', message: 'must be a list of layers' });
 
   const byName = new Map<string, LayerSpec>();
@@ -117,7 +118,7 @@ export async function loadLayerGraph(profile: string, profilesDir = DEFAULT_PROF
       const entries = isDirectory ? listFilesUnder(source).map((absolute) => hashFile(dir, relative(dir, absolute))) : [hashFile(dir, upload.src)];
       return [{ src: upload.src, dest: upload.dest, isDirectory, entries }];
     });
-    const artifacts = (spec.artifacts ?? []).flatMap((id, i) => {
+    const artifacts = [...new Set(spec.artifacts ?? [])].flatMap((id, i) => {
       const entry = lock.artifacts.find((candidate) => candidate.id === id);
       if (!entry) {
         problems.push({ path: `${path}.artifacts[${i}]`, message: `"${id}" is not in ${lockFile}` });
@@ -150,6 +151,29 @@ export async function loadLayerGraph(profile: string, profilesDir = DEFAULT_PROF
   if (problems.length) throw new LayerGraphError(file, problems);
   const root = ordered[0]!;
   return { profile, dir, layers: ordered, builders: Object.keys(root.sources) as BuilderName[], lock };
+}
+
+const REFERENCE = /\$\{([A-Za-z0-9_.-]+)\}/g;
+
+/**
+ * Values in layers.json may name profile.json values as `${versions.docker.default}`, so that a version
+ * is written once: in the profile. Applies to env values, artifact ids and the base source's artifact.
+ */
+function substituteProfileValues(spec: LayerSpec, profile: unknown, path: string, problems: Problem[]): LayerSpec {
+  const resolve = (text: string, where: string): string =>
+    text.replace(REFERENCE, (whole, reference: string) => {
+      const value = reference.split('.').reduce<unknown>((node, key) => (node && typeof node === 'object' ? (node as Record<string, unknown>)[key] : undefined), profile);
+      if (typeof value === 'string' || typeof value === 'number') return String(value);
+      problems.push({ path: where, message: `${whole}: profile.json has no string at ${reference}` });
+      return whole;
+    });
+  if (typeof spec !== 'object' || spec === null) return spec;
+  return {
+    ...spec,
+    ...(spec.env ? { env: Object.fromEntries(Object.entries(spec.env).map(([key, value]) => [key, typeof value === 'string' ? resolve(value, `${path}.env.${key}`) : value])) } : {}),
+    ...(Array.isArray(spec.artifacts) ? { artifacts: spec.artifacts.map((id, i) => (typeof id === 'string' ? resolve(id, `${path}.artifacts[${i}]`) : id)) } : {}),
+    ...(spec.source && 'artifact' in spec.source ? { source: { ...spec.source, artifact: resolve(spec.source.artifact, `${path}.source.artifact`) } } : {}),
+  };
 }
 
 function validateSources(spec: LayerSpec, path: string, lock: ArtifactLock, problems: Problem[]): Layer['sources'] {

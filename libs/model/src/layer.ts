@@ -28,7 +28,8 @@ export interface HashedFile {
 /** A pinned download as a layer uses it: uploaded into the guest under its filename. */
 export interface LayerArtifact {
   id: string;
-  sha256: string;
+  /** null while the lock entry is pending (no digest taken yet): the bake refuses it, validate does not. */
+  sha256: string | null;
   filename: string;
   /** Digest of the whole lock entry, so that any change of it changes the layer's key. */
   digest: string;

@@ -51,7 +51,7 @@ describe('qemu templates of the lab profile', () => {
     expect(steps[2]!.shell.inline).toContain(`mv /tmp/boxcar/artifacts/* ${GUEST_ARTIFACTS}/`);
     const scripts = steps[3]!.shell;
     expect(scripts.scripts).toEqual(['scripts/install-debs.sh', 'scripts/etcd-disabled.sh', 'scripts/role.sh', 'scripts/cleanup.sh'].map((s) => `\${var.profile_dir}/${s}`));
-    expect(scripts.environment_vars).toEqual(expect.arrayContaining(['BOXCAR_ROLE=worker', `BOXCAR_ARTIFACTS=${GUEST_ARTIFACTS}`, 'BOXCAR_LAYER=worker']));
+    expect(scripts.environment_vars).toEqual(expect.arrayContaining(['BOXCAR_ROLE=worker', `BOXCAR_ARTIFACTS=${GUEST_ARTIFACTS}`, 'BOXCAR_LAYER=worker', 'BOXCAR_APT_MIRROR=${var.apt_mirror}']));
     expect(scripts.execute_command).toBe('sudo -E env {{ .Vars }} bash {{ .Path }}');
     expect(steps[4]!.shell.inline).toEqual([`rm -rf ${GUEST_ARTIFACTS} /tmp/boxcar`]);
   });
@@ -62,8 +62,8 @@ describe('qemu templates of the lab profile', () => {
     expect(layerTemplate(lab, layer('node'), 'qemu').build).not.toHaveProperty('post-processor');
   });
 
-  it('a layer without artifacts uploads none', () => {
-    expect(provisioners(base).filter((step) => 'file' in step)).toEqual([]);
+  it('the base layer uploads the bootstrap public key and no artifact', () => {
+    expect(provisioners(base).filter((step) => 'file' in step)).toEqual([{ file: { source: '${var.bootstrap_public_key}', destination: '/tmp/boxcar/bootstrap.pub' } }]);
   });
 
   it('emit required_plugins only for Packer 1.7+', () => {

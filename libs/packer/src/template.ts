@@ -35,6 +35,10 @@ export interface TemplateVariables {
   cpus: number;
   /** NoCloud seed (user-data with the bootstrap key) for cloud images; empty otherwise. */
   seed_dir: string;
+  /** The bootstrap public key, uploaded to the root layer (scripts that create the login user read it). */
+  bootstrap_public_key: string;
+  /** Debian/Ubuntu mirror for layers that install from apt inside the guest; empty: none. */
+  apt_mirror: string;
 }
 
 const VARIABLES: Record<keyof TemplateVariables, { type: string; default?: unknown; description: string }> = {
@@ -51,6 +55,8 @@ const VARIABLES: Record<keyof TemplateVariables, { type: string; default?: unkno
   memory: { type: 'number', default: 1024, description: 'build VM memory (MB)' },
   cpus: { type: 'number', default: 1, description: 'build VM vCPUs' },
   seed_dir: { type: 'string', default: '', description: 'cloud-init NoCloud seed directory' },
+  bootstrap_public_key: { type: 'string', description: 'bootstrap public key file' },
+  apt_mirror: { type: 'string', default: '', description: 'apt mirror URL for layers that install from apt in the guest' },
 };
 
 export const REQUIRED_PLUGINS = {
@@ -124,12 +130,13 @@ function provisioners(layer: Layer): PackerJson[] {
         : `install -D -m 0644 ${GUEST_STAGING}/files/${index}/${shellQuote(basename(upload.src))} ${shellQuote(upload.dest)}`,
     ),
   ];
-  const env = { ...layer.env, BOXCAR_ARTIFACTS: GUEST_ARTIFACTS, BOXCAR_LAYER: layer.name };
+  const env = { ...layer.env, BOXCAR_ARTIFACTS: GUEST_ARTIFACTS, BOXCAR_LAYER: layer.name, BOXCAR_APT_MIRROR: '${var.apt_mirror}' };
   return [
     { shell: { inline: [`mkdir -p ${staging.join(' ')}`] } },
+    ...(layer.parent === undefined ? [{ file: { source: '${var.bootstrap_public_key}', destination: `${GUEST_STAGING}/bootstrap.pub` } }] : []),
     ...layer.artifacts.map((entry) => ({
       file: {
-        source: `\${var.artifact_cache}/sha256/${entry.sha256}/${entry.filename}`,
+        source: `\${var.artifact_cache}/sha256/${entry.sha256 ?? 'pending'}/${entry.filename}`,
         destination: `${GUEST_STAGING}/artifacts/${entry.filename}`,
       },
     })),

@@ -100,6 +100,7 @@ export const imagesGroup: Group = {
         jobs: { type: 'string', short: 'j', description: 'independent layers baked at once (default 2)' } as Options[string],
         'dry-run': { type: 'boolean', description: 'print the plan (layer, key, cached or to build, why) and stop' } as Options[string],
         mirror: { type: 'string', description: 'artifact mirror base URL (default: $BOXCAR_ARTIFACT_MIRROR)' } as Options[string],
+        'apt-mirror': { type: 'string', description: 'apt mirror for layers that install from apt in the guest (default: $BOXCAR_APT_MIRROR)' } as Options[string],
         gui: { type: 'boolean', description: 'show the VM window (Packer headless=false)' } as Options[string],
         debug: { type: 'boolean', description: 'packer -debug: pause between steps' } as Options[string],
         'on-error': { type: 'string', description: 'packer -on-error: cleanup (default), abort, ask' } as Options[string],
@@ -134,6 +135,7 @@ the step, the last lines and the log); 130 interrupted (finished layers stay pub
             gui: Boolean(values.gui),
             packerArgs: [...(values.debug ? ['-debug'] : []), ...(onError ? [`-on-error=${onError}`] : [])],
             mirror: str(values, 'mirror'),
+            aptMirror: str(values, 'apt-mirror'),
             signal: controller.signal,
             reporter,
           });

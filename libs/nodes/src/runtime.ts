@@ -1,0 +1,226 @@
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { bootstrapKey } from '@boxcar/bake';
+import type { BoxStore } from '@boxcar/box-store';
+import { canonicalJson, REPO_ROOT, type Cluster, type ClusterNode } from '@boxcar/model';
+import { applyPlan, ensureClusterPki, planNode, readCniDir, readNodeCertificates, type NodePlan } from '@boxcar/node-config';
+import { ensureKeyPair, qemuDown, qemuNodeDown, qemuNodeUp, qemuStatus, shellQuote, sshRun, waitForSsh, type SshTarget } from '@boxcar/providers';
+import { clusterPaths, readNodeRecord, removeNodeRecord, writeNodeRecord, type ClusterPaths, type NodeRecord } from './state.ts';
+
+// The steps the cluster stack's provisioners call, one node at a time: boot it from its box,
+// configure it over SSH, take it down. Terraform (or the test double) decides order and what to redo.
+
+export const BOOTSTRAP_USER = 'vagrant';
+const CONFIGURED_MARKER = '/etc/boxcar/configured';
+
+export interface NodeContext {
+  cluster: Cluster;
+  store: BoxStore;
+  paths: ClusterPaths;
+  onProgress?: (node: string, message: string) => void;
+  sshTimeoutMs?: number;
+}
+
+export function nodeContext(cluster: Cluster, store: BoxStore, onProgress?: NodeContext['onProgress']): NodeContext {
+  return { cluster, store, paths: clusterPaths(cluster), ...(onProgress ? { onProgress } : {}) };
+}
+
+export interface NodeBox {
+  name: string;
+  version: string;
+  key: string;
+  layer: string;
+  catalogUrl: string;
+}
+
+function findNode(cluster: Cluster, name: string): ClusterNode {
+  const node = cluster.nodes.find((candidate) => candidate.name === name);
+  if (!node) throw new Error(`cluster ${cluster.name} has no node "${name}"; nodes: ${cluster.nodes.map((n) => n.name).join(', ')}`);
+  return node;
+}
+
+/** The node's box in the store: the given version, or the newest. */
+export async function nodeBox(store: BoxStore, cluster: Cluster, node: ClusterNode, version?: string): Promise<NodeBox> {
+  const box = (await store.listBoxes()).find((candidate) => candidate.name === node.box);
+  if (!box || box.versions.length === 0) {
+    throw new Error(`box ${node.box} (for ${node.name}) is not in the store ${store.url}: bake it first (nx run images:bake --profile ${cluster.profile.name})`);
+  }
+  const chosen = version ? box.versions.find((candidate) => candidate.version === version) : box.versions.at(-1);
+  if (!chosen) throw new Error(`box ${node.box} has no version ${version} in ${store.url}; versions: ${box.versions.map((v) => v.version).join(', ')}`);
+  return { name: box.name, version: chosen.version, key: chosen.key, layer: chosen.layer, catalogUrl: store.catalogUrl(box.name) };
+}
+
+export async function clusterKey(paths: ClusterPaths, cluster: Cluster) {
+  return ensureKeyPair(paths.sshKey, `boxcar-cluster-${cluster.name}`);
+}
+
+/** The final configuration of a node, from the model and the host's inputs (cluster key, PKI, cni/). */
+export async function planFor(context: NodeContext, nodeName: string): Promise<NodePlan> {
+  const { cluster, paths } = context;
+  const key = await clusterKey(paths, cluster);
+  const { readFile } = await import('node:fs/promises');
+  const certificates = cluster.profile.features.kubernetes
+    ? readNodeCertificates(await ensureClusterPki(paths.pki, cluster), cluster, nodeName)
+    : undefined;
+  return planNode(cluster, nodeName, {
+    clusterPublicKey: (await readFile(key.publicKey, 'utf8')).trim(),
+    ...(certificates ? { certificates: await certificates } : {}),
+    cni: await readCniDir(join(REPO_ROOT, 'cni')),
+  });
+}
+
+/** Hash of everything a node's configuration writes and runs: a trigger of the stack's config resource. */
+export function planHash(plan: NodePlan): string {
+  const digest = (content: string | Uint8Array) => createHash('sha256').update(content).digest('hex');
+  return createHash('sha256')
+    .update(
+      canonicalJson(
+        plan.steps.map((step) => ({
+          id: step.id,
+          files: step.files.map((file) => ({ path: file.path, mode: file.mode, owner: file.owner, content: digest(file.content) })),
+          commands: step.commands,
+          onlyIfChanged: step.onlyIfChanged ?? false,
+        })),
+      ),
+    )
+    .digest('hex');
+}
+
+export async function nodeUp(context: NodeContext, nodeName: string, boxVersion?: string): Promise<NodeRecord> {
+  const { cluster, store, paths } = context;
+  const node = findNode(cluster, nodeName);
+  const progress = (message: string) => context.onProgress?.(nodeName, message);
+  const box = await nodeBox(store, cluster, node, boxVersion);
+  progress(`box ${box.name} ${box.version} (key ${box.key.slice(0, 12)})`);
+  let ssh: { host: string; port: number };
+  if (cluster.provider === 'qemu') {
+    const image = join(await store.layerFiles(cluster.profile.name, box.layer, box.key), 'disk.qcow2');
+    const info = await qemuNodeUp(cluster, nodeName, { stateDir: paths.provider, image, onProgress: (event) => progress(`${event.step}: ${event.message}`) });
+    ssh = { host: info.sshHost, port: info.sshPort };
+  } else {
+    throw new Error(`node up: provider ${cluster.provider} is not wired into node steps yet`);
+  }
+  const record: NodeRecord = { name: nodeName, provider: cluster.provider, box: { name: box.name, version: box.version, key: box.key }, ssh: { ...ssh, user: BOOTSTRAP_USER } };
+  await writeNodeRecord(paths, record);
+  progress('waiting for SSH');
+  const key = await reachableKey(context, record, context.sshTimeoutMs ?? 10 * 60_000);
+  progress(`SSH ready (${key === 'cluster' ? 'cluster key: configured before' : 'bootstrap key'})`);
+  return record;
+}
+
+function target(record: NodeRecord, keyFile: string): SshTarget {
+  return { host: record.ssh.host, port: record.ssh.port, user: record.ssh.user, keyFile };
+}
+
+/**
+ * Which key the node accepts: the cluster key once it has been configured, the bootstrap key before.
+ * Waits (both keys, in turn) until one works or the time is up.
+ */
+async function reachableKey(context: NodeContext, record: NodeRecord, timeoutMs: number): Promise<'cluster' | 'bootstrap'> {
+  const keys = { cluster: (await clusterKey(context.paths, context.cluster)).privateKey, bootstrap: (await bootstrapKey(context.store)).privateKey };
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    for (const which of ['cluster', 'bootstrap'] as const) {
+      try {
+        await waitForSsh({ ...target(record, keys[which]), timeoutMs: 1_000, intervalMs: 1_000 });
+        return which;
+      } catch (error) {
+        last = error;
+      }
+    }
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+  }
+  throw new Error(`node ${record.name}: SSH on ${record.ssh.host}:${record.ssh.port} accepted neither the cluster nor the bootstrap key within ${timeoutMs / 1000} s: ${(last as Error)?.message}`);
+}
+
+export interface ConfigureResult {
+  changedFiles: string[];
+  ranCommands: string[];
+  hash: string;
+}
+
+export async function nodeConfigure(context: NodeContext, nodeName: string): Promise<ConfigureResult> {
+  const { paths } = context;
+  findNode(context.cluster, nodeName);
+  const record = await readNodeRecord(paths, nodeName);
+  if (!record) throw new Error(`node ${nodeName} has not been brought up (no ${join(paths.nodes, `${nodeName}.json`)}): run node up first`);
+  const keys = { cluster: (await clusterKey(paths, context.cluster)).privateKey, bootstrap: (await bootstrapKey(context.store)).privateKey };
+  const which = await reachableKey(context, record, 60_000);
+  let current = target(record, keys[which]);
+  const plan = await planFor(context, nodeName);
+  const hash = planHash(plan);
+  const exec = async (command: string, input?: string | Uint8Array) => {
+    const result = await sshRun(current, `sudo -n bash -c ${shellQuote(command)}`, input === undefined ? {} : { input: Buffer.from(input) });
+    return { stdout: result.stdout };
+  };
+  const result = await applyPlan(plan, exec, {
+    onStep: (event) => {
+      if (event.phase === 'start') context.onProgress?.(nodeName, `step ${event.step.id}`);
+      // The ssh-keys step swaps the bootstrap key for the cluster key: the rest goes over the new one.
+      if (event.phase === 'done' && event.step.id === 'ssh-keys') current = target(record, keys.cluster);
+    },
+  });
+  current = target(record, keys.cluster);
+  await exec(`install -d -m 0755 /etc/boxcar && printf '%s\\n' ${hash} > ${CONFIGURED_MARKER}`);
+  const refused = await sshRun(target(record, keys.bootstrap), 'true', { allowFailure: true });
+  if (refused.exitCode === 0) throw new Error(`node ${nodeName}: the bootstrap key is still accepted after configuration`);
+  await writeNodeRecord(paths, { ...record, configHash: hash });
+  return { ...result, hash };
+}
+
+export async function nodeDown(context: NodeContext, nodeName: string): Promise<void> {
+  const { cluster, paths } = context;
+  findNode(cluster, nodeName);
+  if (cluster.provider === 'qemu') await qemuNodeDown(cluster, nodeName, { stateDir: paths.provider, onProgress: (event) => context.onProgress?.(nodeName, `${event.step}: ${event.message}`) });
+  else throw new Error(`node down: provider ${cluster.provider} is not wired into node steps yet`);
+  await removeNodeRecord(paths, nodeName);
+}
+
+/** Everything of the cluster's provider gone, whatever the state files say (the safety net of cluster down). */
+export async function providerCleanup(context: NodeContext): Promise<string[]> {
+  const { cluster, paths } = context;
+  if (cluster.provider === 'qemu') {
+    const { stopped } = await qemuDown(cluster, { stateDir: paths.provider });
+    for (const node of cluster.nodes) await removeNodeRecord(paths, node.name);
+    return stopped;
+  }
+  throw new Error(`cluster down: provider ${cluster.provider} is not wired into node steps yet`);
+}
+
+export interface NodeStatus {
+  name: string;
+  running: boolean;
+  reachable: boolean;
+  configured: boolean;
+  box?: string;
+  detail: string;
+}
+
+export async function clusterStatus(context: NodeContext): Promise<NodeStatus[]> {
+  const { cluster, paths } = context;
+  const running = new Map<string, boolean>();
+  if (cluster.provider === 'qemu') {
+    for (const node of (await qemuStatus(cluster, { stateDir: paths.provider })).nodes) running.set(node.name, node.state === 'running');
+  }
+  const clusterPrivate = (await clusterKey(paths, cluster)).privateKey;
+  const statuses: NodeStatus[] = [];
+  for (const node of cluster.nodes) {
+    const record = await readNodeRecord(paths, node.name);
+    const isRunning = running.get(node.name) ?? false;
+    let reachable = false;
+    let configured = false;
+    let detail = record ? '' : 'not brought up';
+    if (record && isRunning) {
+      const probe = await sshRun(target(record, clusterPrivate), `cat ${CONFIGURED_MARKER} 2>/dev/null || true`, { allowFailure: true, timeoutMs: 20_000 }).catch((error: Error) => error);
+      if (probe instanceof Error || probe.exitCode !== 0) detail = 'the cluster key is not accepted yet (not configured)';
+      else {
+        reachable = true;
+        configured = probe.stdout.trim() !== '' && probe.stdout.trim() === record.configHash;
+        detail = configured ? '' : probe.stdout.trim() ? 'configuration is out of date' : 'not configured';
+      }
+    }
+    statuses.push({ name: node.name, running: isRunning, reachable, configured, ...(record ? { box: `${record.box.name} ${record.box.version}` } : {}), detail });
+  }
+  return statuses;
+}

@@ -1,0 +1,63 @@
+import { mkdir, readFile, rm, writeFile, rename } from 'node:fs/promises';
+import { join } from 'node:path';
+import { REPO_ROOT, type Cluster } from '@boxcar/model';
+
+// Host-side state of one cluster, all under .cluster/<cluster-name>/ (gitignored): terraform state,
+// the synthesized stack, the cluster's own SSH key and PKI (secrets, mode 600), the provider's
+// processes and disks, and what each node was booted from.
+
+export function stateRoot(env: NodeJS.ProcessEnv = process.env): string {
+  return env.BOXCAR_STATE_DIR || join(REPO_ROOT, '.cluster');
+}
+
+export interface ClusterPaths {
+  dir: string;
+  stackOut: string;
+  sshKey: string;
+  pki: string;
+  provider: string;
+  nodes: string;
+  logs: string;
+}
+
+export function clusterPaths(cluster: Cluster, env: NodeJS.ProcessEnv = process.env): ClusterPaths {
+  const dir = join(stateRoot(env), cluster.name);
+  return {
+    dir,
+    stackOut: join(dir, 'cdktf.out'),
+    sshKey: join(dir, 'ssh', 'cluster_ed25519'),
+    pki: join(dir, 'pki'),
+    provider: join(dir, cluster.provider),
+    nodes: join(dir, 'nodes'),
+    logs: join(dir, 'logs'),
+  };
+}
+
+/** What a node was booted from and how to reach it: written by `node up`, read by configure and status. */
+export interface NodeRecord {
+  name: string;
+  provider: string;
+  box: { name: string; version: string; key: string };
+  ssh: { host: string; port: number; user: string };
+  configHash?: string;
+}
+
+export async function readNodeRecord(paths: ClusterPaths, node: string): Promise<NodeRecord | undefined> {
+  try {
+    return JSON.parse(await readFile(join(paths.nodes, `${node}.json`), 'utf8')) as NodeRecord;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+}
+
+export async function writeNodeRecord(paths: ClusterPaths, record: NodeRecord): Promise<void> {
+  await mkdir(paths.nodes, { recursive: true });
+  const file = join(paths.nodes, `${record.name}.json`);
+  await writeFile(`${file}.tmp`, `${JSON.stringify(record, null, 2)}\n`);
+  await rename(`${file}.tmp`, file);
+}
+
+export async function removeNodeRecord(paths: ClusterPaths, node: string): Promise<void> {
+  await rm(join(paths.nodes, `${node}.json`), { force: true });
+}
