@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { bootstrapKey } from '@boxcar/bake';
 import type { BoxStore } from '@boxcar/box-store';
@@ -58,7 +59,7 @@ export async function clusterKey(paths: ClusterPaths, cluster: Cluster) {
 export async function planFor(context: NodeContext, nodeName: string): Promise<NodePlan> {
   const { cluster, paths } = context;
   const key = await clusterKey(paths, cluster);
-  const { readFile } = await import('node:fs/promises');
+  
   const certificates = cluster.profile.features.kubernetes
     ? readNodeCertificates(await ensureClusterPki(paths.pki, cluster), cluster, nodeName)
     : undefined;

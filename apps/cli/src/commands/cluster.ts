@@ -1,26 +1,248 @@
-import { notYet, type Group } from '../cli-kit.ts';
-import { CLUSTER_OPTIONS } from '../cluster-options.ts';
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { execa } from 'execa';
+import { synthStack, type NodeInputs } from '@boxcar/cluster';
+import { defaultStoreUrl, openStore } from '@boxcar/box-store';
+import { REPO_ROOT, type Cluster } from '@boxcar/model';
+import { clusterStatus, nodeBox, nodeConfigure, nodeContext, nodeDown, nodeUp, planFor, planHash, providerCleanup, readNodeRecord, clusterKey, type NodeContext } from '@boxcar/nodes';
+import { shellQuote, sshArgs } from '@boxcar/providers';
+import { EXIT, str, table, UsageError, type Command, type Group, type Options, type Values } from '../cli-kit.ts';
+import { CLUSTER_OPTIONS, clusterFromOptions } from '../cluster-options.ts';
+
+const OPTIONS: Options = {
+  ...CLUSTER_OPTIONS,
+  store: { type: 'string', description: 'box store URL (default: the config\'s boxStore, $BOXCAR_STORE, ~/.cache/boxcar/store)' } as Options[string],
+};
+
+function storeUrlOf(values: Values, cluster: Cluster): string {
+  return str(values, 'store') ?? cluster.boxStore ?? defaultStoreUrl();
+}
+
+async function contextOf(values: Values): Promise<NodeContext> {
+  const cluster = clusterFromOptions(values);
+  const store = await openStore(storeUrlOf(values, cluster));
+  return nodeContext(cluster, store, (node, message) => process.stderr.write(`[${node}] ${message}\n`));
+}
+
+/** How the stack's provisioners call this CLI: the same config, profile, provider and store, from any directory. */
+function cliPrefix(values: Values, context: NodeContext): (args: string) => string {
+  const words = [process.execPath, resolve(REPO_ROOT, 'apps/cli/bin/boxcar.mjs')];
+  const forwarded = [
+    ...(str(values, 'config') ? ['--config', resolve(str(values, 'config')!)] : []),
+    '--profile', context.cluster.profile.name,
+    '--provider', context.cluster.provider,
+    '--store', context.store.url,
+  ];
+  return (args) => [...words, ...args.split(' '), ...forwarded].map(shellQuote).join(' ');
+}
+
+export async function synthesize(values: Values): Promise<{ context: NodeContext; stackDir: string }> {
+  const context = await contextOf(values);
+  const { cluster, store, paths } = context;
+  const nodes: NodeInputs[] = [];
+  for (const node of cluster.nodes) {
+    const box = await nodeBox(store, cluster, node);
+    nodes.push({ name: node.name, boxVersion: box.version, boxKey: box.key, configHash: planHash(await planFor(context, node.name)) });
+  }
+  const cli = cliPrefix(values, context);
+  const key = await clusterKey(paths, cluster);
+  const stackDir = synthStack(paths.stackOut, {
+    cluster,
+    nodes,
+    // `node up` boots exactly the box version the stack recorded in that node's trigger.
+    cli: (args) => {
+      const [, step, node] = args.split(' ');
+      const version = nodes.find((n) => n.name === node)?.boxVersion;
+      return cli(step === 'up' && version ? `${args} --box-version ${version}` : args);
+    },
+    stateDir: paths.dir,
+    sshCommand: (node) => `${process.execPath} ${resolve(REPO_ROOT, 'apps/cli/bin/boxcar.mjs')} cluster ssh ${node}`,
+    ...(cluster.profile.features.kubernetes ? { kubeconfigPath: `${paths.pki}/admin-kubeconfig.yaml` } : {}),
+  });
+  process.stderr.write(`synthesized ${stackDir}/cdk.tf.json (cluster key ${key.privateKey})\n`);
+  return { context, stackDir };
+}
+
+/** terraform or tofu, as TERRAFORM_BINARY_NAME (cdktf's variable) chooses, else whichever is installed. */
+export async function terraformBinary(): Promise<string | undefined> {
+  const candidates = process.env.TERRAFORM_BINARY_NAME ? [process.env.TERRAFORM_BINARY_NAME] : ['terraform', 'tofu'];
+  for (const binary of candidates) {
+    const probe = await execa(binary, ['version'], { reject: false });
+    if (probe.exitCode === 0) return binary;
+  }
+  return undefined;
+}
+
+const NO_TERRAFORM = `neither terraform nor tofu is installed, and cluster:up applies the synthesized stack with one of them.
+Install OpenTofu (https://opentofu.org/docs/intro/install/) or Terraform (https://developer.hashicorp.com/terraform/install);
+TERRAFORM_BINARY_NAME=tofu picks OpenTofu when both are there. The stack is ready in the directory above.`;
+
+async function terraform(binary: string, stackDir: string, args: string[]): Promise<number> {
+  const result = await execa(binary, args, { cwd: stackDir, stdio: 'inherit', reject: false, env: { TF_IN_AUTOMATION: '1' } });
+  return result.exitCode ?? EXIT.failure;
+}
+
+function nodeArg(positionals: string[]): string {
+  const [node] = positionals;
+  if (!node) throw new UsageError('a node name is required');
+  return node;
+}
+
+const commands: Command[] = [
+  {
+    name: 'synth',
+    summary: 'Synthesize the CDKTF stack (one null_resource per node and per configuration) into .cluster/<name>/cdktf.out/.',
+    options: OPTIONS,
+    async run(values) {
+      const { stackDir } = await synthesize(values);
+      process.stdout.write(`${stackDir}\n`);
+      return EXIT.ok;
+    },
+  },
+  {
+    name: 'plan',
+    summary: 'Synthesize, then terraform/tofu plan.',
+    options: OPTIONS,
+    async run(values) {
+      const { stackDir } = await synthesize(values);
+      const binary = await terraformBinary();
+      if (!binary) {
+        process.stderr.write(`${NO_TERRAFORM}\n`);
+        return EXIT.missingPrerequisite;
+      }
+      const init = await terraform(binary, stackDir, ['init', '-input=false']);
+      return init !== 0 ? init : terraform(binary, stackDir, ['plan', '-input=false']);
+    },
+  },
+  {
+    name: 'up',
+    summary: 'Synthesize and apply: boot the nodes whose box changed, configure what changed.',
+    options: OPTIONS,
+    async run(values) {
+      const { stackDir } = await synthesize(values);
+      const binary = await terraformBinary();
+      if (!binary) {
+        process.stderr.write(`${NO_TERRAFORM}\n`);
+        return EXIT.missingPrerequisite;
+      }
+      const init = await terraform(binary, stackDir, ['init', '-input=false']);
+      return init !== 0 ? init : terraform(binary, stackDir, ['apply', '-auto-approve', '-input=false']);
+    },
+  },
+  {
+    name: 'down',
+    summary: 'terraform/tofu destroy, then make sure no VM, process, socket or disk overlay is left.',
+    options: OPTIONS,
+    async run(values) {
+      const context = await contextOf(values);
+      const stackDir = `${context.paths.stackOut}/stacks/${context.cluster.name}`;
+      const binary = await terraformBinary();
+      let code: number = EXIT.ok;
+      if (binary && existsSync(`${stackDir}/cdk.tf.json`)) code = await terraform(binary, stackDir, ['destroy', '-auto-approve', '-input=false']);
+      // Whatever terraform did (or if it is not installed), nothing of the cluster may keep running.
+      const stopped = await providerCleanup(context);
+      process.stdout.write(`cluster ${context.cluster.name} is down${stopped.length ? ` (stopped ${stopped.join(', ')})` : ''}\n`);
+      return code;
+    },
+  },
+  {
+    name: 'status',
+    summary: 'Per node: running, reachable over SSH, configured (and up to date), box version.',
+    options: { ...OPTIONS, json: { type: 'boolean', description: 'machine-readable output' } as Options[string] },
+    async run(values) {
+      const context = await contextOf(values);
+      const statuses = await clusterStatus(context);
+      if (values.json) process.stdout.write(`${JSON.stringify(statuses, null, 2)}\n`);
+      else {
+        const yes = (flag: boolean) => (flag ? 'yes' : 'no');
+        process.stdout.write(table(statuses.map((s) => [s.name, yes(s.running), yes(s.reachable), yes(s.configured), s.box ?? '', s.detail]), ['node', 'running', 'reachable', 'configured', 'box', 'detail']));
+      }
+      return statuses.every((s) => s.configured) ? EXIT.ok : EXIT.failure;
+    },
+  },
+  {
+    name: 'ssh',
+    summary: 'A shell (or a command) on a node, with the cluster key.',
+    args: '<node> [-- command...]',
+    options: OPTIONS,
+    async run(values, positionals) {
+      const context = await contextOf(values);
+      const node = nodeArg(positionals);
+      const record = await readNodeRecord(context.paths, node);
+      if (!record) throw new UsageError(`node ${node} is not up (cluster ${context.cluster.name})`);
+      const key = await clusterKey(context.paths, context.cluster);
+      const args = [...sshArgs({ host: record.ssh.host, port: record.ssh.port, user: record.ssh.user, keyFile: key.privateKey }), ...positionals.slice(1)];
+      const result = await execa('ssh', args, { stdio: 'inherit', reject: false });
+      return result.exitCode ?? EXIT.failure;
+    },
+  },
+  {
+    name: 'extras',
+    summary: "Deploy kube-dns and the UI on the master (the seed's deploy-extras.sh).",
+    options: OPTIONS,
+    async run(values) {
+      const context = await contextOf(values);
+      if (!context.cluster.profile.features.kubernetes) {
+        process.stderr.write(`profile ${context.cluster.profile.name} runs no Kubernetes: there are no extras to deploy\n`);
+        return EXIT.failure;
+      }
+      const master = context.cluster.master.name;
+      const record = await readNodeRecord(context.paths, master);
+      if (!record) throw new UsageError(`the master ${master} is not up`);
+      const key = await clusterKey(context.paths, context.cluster);
+      const result = await execa('ssh', [...sshArgs({ ...record.ssh, keyFile: key.privateKey }), 'sudo kubectl --server=http://127.0.0.1:8080 apply -f /etc/kubernetes/extras/'], { stdio: 'inherit', reject: false });
+      return result.exitCode ?? EXIT.failure;
+    },
+  },
+];
 
 export const clusterGroup: Group = {
   name: 'cluster',
   summary: 'Bring the cluster up from baked boxes (CDKTF + terraform/tofu), inspect it, tear it down.',
-  commands: [
-    { name: 'synth', summary: 'Synthesize the CDKTF stack into cdktf.out/.', options: CLUSTER_OPTIONS, run: async () => notYet('the CDKTF app (issue 7)') },
-    { name: 'plan', summary: 'terraform/tofu plan of the synthesized stack.', options: CLUSTER_OPTIONS, run: async () => notYet('cluster plan (issue 7)') },
-    { name: 'up', summary: 'Synthesize and apply: boot every node and configure it.', options: CLUSTER_OPTIONS, run: async () => notYet('cluster up (issue 7)') },
-    { name: 'down', summary: 'Destroy every node; leave no process, socket or overlay.', options: CLUSTER_OPTIONS, run: async () => notYet('cluster down (issue 7)') },
-    { name: 'status', summary: 'Per node: running, reachable, configured, box version.', options: CLUSTER_OPTIONS, run: async () => notYet('cluster status (issue 7)') },
-    { name: 'ssh', summary: 'Open a shell on a node with the cluster key.', args: '<node>', options: CLUSTER_OPTIONS, run: async () => notYet('cluster ssh (issue 7)') },
-    { name: 'extras', summary: 'Deploy kube-dns and the UI (the seed\'s deploy-extras.sh).', options: CLUSTER_OPTIONS, run: async () => notYet('cluster extras (issue 7)') },
-  ],
+  commands,
 };
 
 export const nodeGroup: Group = {
   name: 'node',
-  summary: 'One step on one node; what the CDKTF stack\'s provisioners call.',
+  summary: "One step on one node: what the CDKTF stack's provisioners call.",
   commands: [
-    { name: 'up', summary: 'Boot one node from its box.', args: '<node>', options: CLUSTER_OPTIONS, run: async () => notYet('node up (issue 7)') },
-    { name: 'configure', summary: 'Apply the final configuration to one node over SSH.', args: '<node>', options: CLUSTER_OPTIONS, run: async () => notYet('node configure (issue 7)') },
-    { name: 'down', summary: 'Stop one node and remove its disk overlay.', args: '<node>', options: CLUSTER_OPTIONS, run: async () => notYet('node down (issue 7)') },
+    {
+      name: 'up',
+      summary: 'Boot one node from its box (the given version, else the newest) and wait for SSH.',
+      args: '<node>',
+      options: { ...OPTIONS, 'box-version': { type: 'string', description: 'box version to boot (the stack passes the one it recorded)' } as Options[string] },
+      async run(values, positionals) {
+        const context = await contextOf(values);
+        const record = await nodeUp(context, nodeArg(positionals), str(values, 'box-version'));
+        process.stdout.write(`${record.name} is up from ${record.box.name} ${record.box.version}, SSH on ${record.ssh.host}:${record.ssh.port}\n`);
+        return EXIT.ok;
+      },
+    },
+    {
+      name: 'configure',
+      summary: 'Apply the final configuration to one node over SSH (idempotent: a second run changes nothing).',
+      args: '<node>',
+      options: OPTIONS,
+      async run(values, positionals) {
+        const context = await contextOf(values);
+        const node = nodeArg(positionals);
+        const result = await nodeConfigure(context, node);
+        process.stdout.write(`${node} configured: ${result.changedFiles.length} file(s) changed, ${result.ranCommands.length} command(s) run (configuration ${result.hash.slice(0, 12)})\n`);
+        return EXIT.ok;
+      },
+    },
+    {
+      name: 'down',
+      summary: 'Stop one node and remove its disk overlay.',
+      args: '<node>',
+      options: OPTIONS,
+      async run(values, positionals) {
+        const context = await contextOf(values);
+        const node = nodeArg(positionals);
+        await nodeDown(context, node);
+        process.stdout.write(`${node} is down\n`);
+        return EXIT.ok;
+      },
+    },
   ],
 };
