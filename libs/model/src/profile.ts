@@ -4,8 +4,8 @@ import { fileURLToPath } from 'node:url';
 import { readJsonFile } from './json-file.ts';
 import type { Profile } from './types.ts';
 
-/** `images/profiles` of this checkout: a profile is data there, not code here. */
-export const DEFAULT_PROFILES_DIR = fileURLToPath(new URL('../../../images/profiles/', import.meta.url));
+/** `images/profiles` of this checkout (or $BOXCAR_PROFILES_DIR, which tests point at a copy): a profile is data there, not code. */
+export const DEFAULT_PROFILES_DIR = process.env.BOXCAR_PROFILES_DIR || fileURLToPath(new URL('../../../images/profiles/', import.meta.url));
 export const DEFAULT_PROFILE = 'xenial-2016';
 
 export function profileDir(name: string, profilesDir = DEFAULT_PROFILES_DIR): string {

@@ -104,6 +104,7 @@ export const imagesGroup: Group = {
         gui: { type: 'boolean', description: 'show the VM window (Packer headless=false)' } as Options[string],
         debug: { type: 'boolean', description: 'packer -debug: pause between steps' } as Options[string],
         'on-error': { type: 'string', description: 'packer -on-error: cleanup (default), abort, ask' } as Options[string],
+        json: { type: 'boolean', description: 'print the plan and the result as JSON on stdout (progress stays on stderr)' } as Options[string],
       },
       details: `
 Exit codes: 0 every planned layer is baked and published; 1 a layer failed (the error names the layer,
@@ -139,10 +140,19 @@ the step, the last lines and the log); 130 interrupted (finished layers stay pub
             signal: controller.signal,
             reporter,
           });
-          process.stdout.write(`profile ${session.graph.profile}, builder ${session.plan.builder}, store ${session.store.url}\n${renderPlan(session.plan)}`);
-          if (values['dry-run']) return EXIT.ok;
+          const json = Boolean(values.json);
+          const header = `profile ${session.graph.profile}, builder ${session.plan.builder}, store ${session.store.url}\n${renderPlan(session.plan)}`;
+          (json ? process.stderr : process.stdout).write(header);
+          if (values['dry-run']) {
+            if (json) process.stdout.write(`${JSON.stringify({ plan: session.plan }, null, 2)}\n`);
+            return EXIT.ok;
+          }
           const result = await session.run();
           reporter.close();
+          if (json) {
+            const { failed, ...rest } = result;
+            process.stdout.write(`${JSON.stringify({ plan: session.plan, result: { ...rest, ...(failed ? { failed: { layer: failed.layer, error: failed.error.message } } : {}) }, seconds: (Date.now() - started) / 1000 }, null, 2)}\n`);
+          }
           const seconds = ((Date.now() - started) / 1000).toFixed(1);
           if (result.failed) {
             const error = result.failed.error;
@@ -154,7 +164,7 @@ the step, the last lines and the log); 130 interrupted (finished layers stay pub
             if (result.skipped.length) process.stderr.write(`not started: ${result.skipped.join(', ')}\n`);
             return controller.signal.aborted ? EXIT.interrupted : EXIT.failure;
           }
-          process.stdout.write(
+          (json ? process.stderr : process.stdout).write(
             `bake done in ${seconds} s: ${result.built.length} layer(s) baked (${result.packerRuns} packer run(s)), ${result.cached.length} cached\n` +
               result.built.filter((b) => b.box).map((b) => `  ${b.box!.name} ${b.box!.version}: vagrant box add ${session.store.catalogUrl(b.box!.name)}\n`).join(''),
           );
