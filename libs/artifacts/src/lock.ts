@@ -3,8 +3,7 @@
 
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { canonicalJson } from '@boxcar/model';
-import { locateJsonSyntaxError } from './json-syntax.ts';
+import { canonicalJson, locateJsonSyntaxError } from '@boxcar/model';
 
 export const ARTIFACT_KINDS = ['file', 'deb', 'git-tarball', 'wheel', 'cloud-image', 'vagrant-box'] as const;
 export type ArtifactKind = (typeof ARTIFACT_KINDS)[number];

@@ -6,3 +6,4 @@ export * from './resolve.ts';
 export * from './config-file.ts';
 export * from './layer.ts';
 export * from './canonical-json.ts';
+export * from './json-syntax.ts';

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { locateJsonSyntaxError } from './json-syntax.ts';
 
 export class JsonSyntaxError extends Error {
   constructor(
@@ -12,24 +13,14 @@ export class JsonSyntaxError extends Error {
   }
 }
 
-/** Line and column (1-based) of a character offset. */
-export function lineColumnAt(text: string, offset: number): { line: number; column: number } {
-  const before = text.slice(0, Math.max(0, Math.min(offset, text.length)));
-  const lines = before.split('\n');
-  return { line: lines.length, column: (lines.at(-1)?.length ?? 0) + 1 };
-}
-
-/** JSON.parse with the error located by line and column, which V8's message gives only as an offset. */
+/** JSON.parse with the error located by line and column (V8 gives an offset at best). */
 export function parseJsonText(text: string, file: string): unknown {
   try {
     return JSON.parse(text);
   } catch (error) {
-    const message = (error as Error).message;
-    const position = /at position (\d+)/.exec(message);
-    const offset = position ? Number(position[1]) : /Unexpected end of JSON input/.test(message) ? text.length : 0;
-    const { line, column } = lineColumnAt(text, offset);
-    const detail = message.replace(/ in JSON at position \d+.*$/, '').replace(/^JSON\.parse: /, '');
-    throw new JsonSyntaxError(file, line, column, detail);
+    const located = locateJsonSyntaxError(text);
+    if (!located) throw error;
+    throw new JsonSyntaxError(file, located.line, located.column, located.reason);
   }
 }
 

@@ -2,7 +2,7 @@
 // errors and only as an offset (its wording also varies between Node versions); people editing
 // a lock file need a line and a column.
 
-export interface JsonSyntaxError {
+export interface JsonSyntaxLocation {
   line: number;
   column: number;
   reason: string;
@@ -15,7 +15,7 @@ class Failure {
   ) {}
 }
 
-export function locateJsonSyntaxError(text: string): JsonSyntaxError | undefined {
+export function locateJsonSyntaxError(text: string): JsonSyntaxLocation | undefined {
   try {
     const end = skipWhitespace(text, parseValue(text, skipWhitespace(text, 0)));
     if (end < text.length) throw new Failure(end, `unexpected ${describe(text, end)} after the end of the document`);

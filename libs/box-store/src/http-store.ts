@@ -1,0 +1,132 @@
+// A store read over http(s) from any static web server that serves a store directory. Read only.
+import { mkdir, readFile, rename } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { BaseStore } from './base-store.ts';
+import type { RawBox } from './base-store.ts';
+import { BoxStoreError, errorCode } from './errors.ts';
+import { atomicWriteFile, fsyncDir, removeQuietly, tempPathIn, writeStreamVerified } from './fs-atomic.ts';
+import { httpGet, httpGetTextOptional } from './http-client.ts';
+import { verifyLayerDir } from './layer-files.ts';
+import type { LayerManifest } from './layer-manifest.ts';
+import { newestLayers } from './layer-manifest.ts';
+import type { StoreIndex } from './store-index.ts';
+import { parseStoreIndex } from './store-index.ts';
+import { INDEX_FILE, joinUrl, LAYER_MANIFEST, layerDir, layerManifestPath } from './layout.ts';
+import { checkSegment } from './names.ts';
+import type { BoxStore, CopyResult, GcResult, OpenStoreOptions, PublishBoxResult } from './types.ts';
+
+export class HttpStore extends BaseStore {
+  readonly writable = false;
+  readonly publicUrl: string;
+
+  constructor(
+    readonly url: string,
+    /** Where downloaded layers are kept, by profile/layer/key. */
+    readonly cacheDir: string,
+    options: OpenStoreOptions,
+    openDefaultStore: () => BoxStore,
+  ) {
+    super(options, openDefaultStore);
+    this.publicUrl = options.publicUrl ?? url;
+  }
+
+  locate(relative: string): string {
+    return joinUrl(this.url, relative);
+  }
+
+  private readOnly(): BoxStoreError {
+    return new BoxStoreError('read-only', `http stores are read-only; publish to a file:// store and serve it (store: ${this.url})`, this.url);
+  }
+
+  protected readText(relative: string): Promise<string | undefined> {
+    return httpGetTextOptional(this.locate(relative));
+  }
+
+  protected async openRaw(relative: string): Promise<RawBox> {
+    const response = await httpGet(this.locate(relative));
+    const length = response.headers['content-length'];
+    return { stream: response, ...(length !== undefined && /^\d+$/.test(length) && { size: Number(length) }) };
+  }
+
+  private async readIndex(): Promise<StoreIndex> {
+    const where = this.locate(INDEX_FILE);
+    const text = await this.readText(INDEX_FILE);
+    if (text === undefined) throw new BoxStoreError('not-found', `${where} not found: is ${this.url} a boxcar store?`, where);
+    return parseStoreIndex(text, where);
+  }
+
+  protected async listBoxNames(): Promise<string[]> {
+    return (await this.readIndex()).boxes;
+  }
+
+  async latestLayer(profile: string, layer: string): Promise<LayerManifest | undefined> {
+    const group = (await this.readIndex()).layers[`${checkSegment('profile', profile)}/${checkSegment('layer', layer)}`];
+    const newest = group && newestLayers(group)[0];
+    return newest && this.readLayer(profile, layer, newest.key);
+  }
+
+  /** Downloads the layer once into the cache (verified, then renamed into place); later calls re-verify the copy. */
+  async layerFiles(profile: string, layer: string, key: string): Promise<string> {
+    const manifest = await this.requireLayer(profile, layer, key);
+    const local = join(this.cacheDir, ...layerDir(profile, layer, key).split('/'));
+    const localManifest = join(local, LAYER_MANIFEST);
+    const cached = await readFile(localManifest, 'utf8').catch((error: unknown) => {
+      if (errorCode(error) === 'ENOENT') return undefined;
+      throw error;
+    });
+    if (cached !== undefined) {
+      if (cached === JSON.stringify(manifest)) {
+        await verifyLayerDir(local, manifest, localManifest);
+        return local;
+      }
+      // Same key, different manifest: the cache predates a rebuilt store; fetch again.
+      await removeQuietly(local);
+    }
+    await this.download(manifest, local, localManifest);
+    return local;
+  }
+
+  private async download(manifest: LayerManifest, local: string, localManifest: string): Promise<void> {
+    const { profile, layer, key } = manifest;
+    const parent = dirname(local);
+    await mkdir(parent, { recursive: true });
+    const temp = tempPathIn(parent);
+    try {
+      await mkdir(temp);
+      const authority = this.locate(layerManifestPath(profile, layer, key));
+      for (const file of manifest.files) {
+        const dest = join(temp, ...file.path.split('/'));
+        await mkdir(dirname(dest), { recursive: true });
+        const url = joinUrl(this.url, `${layerDir(profile, layer, key)}/${file.path}`);
+        await writeStreamVerified(await httpGet(url), dest, { sha256: file.sha256, size: file.size, source: url, authority });
+      }
+      await atomicWriteFile(join(temp, LAYER_MANIFEST), JSON.stringify(manifest));
+      await rename(temp, local).catch(async (error: unknown) => {
+        // Another process filled the cache first: keep its copy.
+        if (errorCode(error) !== 'ENOTEMPTY' && errorCode(error) !== 'EEXIST') throw error;
+        await removeQuietly(temp);
+        await verifyLayerDir(local, manifest, localManifest);
+      });
+      await fsyncDir(parent);
+    } catch (error) {
+      await removeQuietly(temp);
+      throw error;
+    }
+  }
+
+  publishLayer(): Promise<LayerManifest> {
+    return Promise.reject(this.readOnly());
+  }
+
+  publishBox(): Promise<PublishBoxResult> {
+    return Promise.reject(this.readOnly());
+  }
+
+  gc(): Promise<GcResult> {
+    return Promise.reject(this.readOnly());
+  }
+
+  importFrom(): Promise<CopyResult> {
+    return Promise.reject(this.readOnly());
+  }
+}

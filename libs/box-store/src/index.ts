@@ -1,0 +1,13 @@
+export { openStore } from './store.ts';
+export { defaultStoreUrl, parseStoreUrl } from './store-url.ts';
+export type { StoreLocation } from './store-url.ts';
+export { withStoreLock } from './lock.ts';
+export type { LockInfo, StoreLockOptions } from './lock.ts';
+export { nextVersion, compareBoxVersions, parseBoxVersion, isBoxVersion } from './version.ts';
+export type { BoxVersionParts } from './version.ts';
+export { parseCatalog, validateCatalog, serializeCatalog } from './catalog.ts';
+export type { Catalog, CatalogVersion, CatalogProvider, BoxcarVersionInfo } from './catalog.ts';
+export type { LayerManifest, LayerFile } from './layer-manifest.ts';
+export { BoxStoreError } from './errors.ts';
+export type { BoxStoreErrorCode } from './errors.ts';
+export type * from './types.ts';

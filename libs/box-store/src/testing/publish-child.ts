@@ -1,0 +1,22 @@
+// Run by the concurrency test as a separate node process: publishes one box and prints the result.
+import { openStore } from '../index.ts';
+
+const [storeUrl, boxFile, key] = process.argv.slice(2);
+if (!storeUrl || !boxFile || !key) {
+  process.stderr.write('usage: publish-child.ts <store-url> <box-file> <key>\n');
+  process.exit(2);
+}
+const store = openStore(storeUrl, {
+  lock: { pollMs: 20, timeoutMs: 60_000, onWait: (holder) => process.stderr.write(`waiting for "${holder?.purpose}"\n`) },
+});
+const result = await store.publishBox({
+  boxName: 'boxcar/concurrent',
+  description: 'concurrency test',
+  provider: 'libvirt',
+  boxFile,
+  key,
+  layer: 'base',
+  profile: 'lab',
+  date: new Date('2026-11-28T12:00:00Z'),
+});
+process.stdout.write(`${JSON.stringify(result)}\n`);

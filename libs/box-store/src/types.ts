@@ -1,0 +1,156 @@
+import type { Readable } from 'node:stream';
+import type { Catalog } from './catalog.ts';
+import type { LayerManifest } from './layer-manifest.ts';
+import type { StoreLockOptions } from './lock.ts';
+
+export interface BoxProviderSummary {
+  name: string;
+  size: number;
+  checksum: string;
+  url: string;
+}
+
+export interface BoxVersionSummary {
+  version: string;
+  key: string;
+  layer: string;
+  profile: string;
+  createdAt: string;
+  providers: BoxProviderSummary[];
+}
+
+export interface BoxSummary {
+  name: string;
+  description: string;
+  /** Oldest first, as in the catalog. */
+  versions: BoxVersionSummary[];
+}
+
+export interface PublishBoxRequest {
+  /** "<org>/<name>", e.g. "boxcar/lab-worker". */
+  boxName: string;
+  /** The box's description in the catalog (the latest publish sets it). */
+  description: string;
+  provider: string;
+  /** Local path of the .box to publish. */
+  boxFile: string;
+  /** Content key of what the box holds: a later publish with the same key reuses this version. */
+  key: string;
+  layer: string;
+  profile: string;
+  /** Day the version is numbered by (default now, UTC). */
+  date?: Date;
+  /** Major version (default: the box's highest, 1 for a new box). */
+  major?: number;
+  /** Description of this version in the catalog. */
+  versionDescription?: string;
+}
+
+export interface PublishBoxResult {
+  version: string;
+  /** URL of the .box as written into the catalog. */
+  url: string;
+  sha256: string;
+  size: number;
+  /** False when the box with this key and provider was already there (nothing copied). */
+  created: boolean;
+}
+
+export interface VerifiedBox {
+  /** File or URL that was read. */
+  location: string;
+  sha256: string;
+  size: number;
+}
+
+export interface GcOptions {
+  /** Versions to keep per box (newest first), and unreferenced layer dirs per profile/layer. At least 1. */
+  keep: number;
+  /** Report what would be removed without removing it. */
+  dryRun?: boolean;
+}
+
+export interface GcResult {
+  boxVersions: { name: string; version: string }[];
+  layers: { profile: string; layer: string; key: string }[];
+  /** Every path removed, including leftovers of interrupted writers. */
+  paths: string[];
+}
+
+export interface CopyOptions {
+  /** Boxes to copy (default: all of the source). */
+  boxes?: string[];
+  /** Only these versions (default: all). */
+  versions?: string[];
+}
+
+export interface CopiedBox {
+  name: string;
+  version: string;
+  provider: string;
+  /** URL of the box in the target's catalog. */
+  url: string;
+}
+
+export interface CopyResult {
+  copied: CopiedBox[];
+  /** Already in the target with the same checksum: left as they were. */
+  present: CopiedBox[];
+}
+
+export interface PullResult {
+  name: string;
+  version: string;
+  /** Where `vagrant box add` finds the box in the local store. */
+  catalogUrl: string;
+  copied: CopiedBox[];
+}
+
+export type PublishStage = 'box-copied' | 'box-renamed' | 'layer-copied';
+
+export interface OpenStoreOptions {
+  /** Base URL written into catalogs (default: the store's own URL). For a file store served over http. */
+  publicUrl?: string;
+  /** Where an http store keeps downloaded layers (default `${XDG_CACHE_HOME:-~/.cache}/boxcar/layer-cache`). */
+  cacheDir?: string;
+  lock?: StoreLockOptions;
+  /**
+   * Called after each step of a publish, before the catalog changes; throwing aborts the publish and
+   * rolls it back. For progress reports and for tests that inject a failure.
+   */
+  onPublishStage?: (stage: PublishStage, path: string) => void | Promise<void>;
+}
+
+export interface BoxStore {
+  /** file:///abs/path or http(s)://host/base, without a trailing slash. */
+  readonly url: string;
+  /** Base of the URLs written into catalogs. */
+  readonly publicUrl: string;
+  readonly writable: boolean;
+  /** The URL to give `vagrant box add`. */
+  catalogUrl(boxName: string): string;
+  boxUrl(boxName: string, version: string, provider: string): string;
+
+  readLayer(profile: string, layer: string, key: string): Promise<LayerManifest | undefined>;
+  hasLayer(profile: string, layer: string, key: string): Promise<boolean>;
+  /** The most recently published layer of that name (any key), e.g. to compare its recorded inputs. */
+  latestLayer(profile: string, layer: string): Promise<LayerManifest | undefined>;
+  /** Local directory with the layer's files, each verified against layer.json (http: downloaded into the cache). */
+  layerFiles(profile: string, layer: string, key: string): Promise<string>;
+  publishLayer(profile: string, layer: string, key: string, srcDir: string, meta: Record<string, unknown>): Promise<LayerManifest>;
+
+  readCatalog(boxName: string): Promise<Catalog>;
+  listBoxes(): Promise<BoxSummary[]>;
+  findBoxVersionByKey(boxName: string, key: string): Promise<BoxVersionSummary | undefined>;
+  publishBox(request: PublishBoxRequest): Promise<PublishBoxResult>;
+  /** A stream of the box that fails at its end unless size and sha256 match the catalog. */
+  openBox(name: string, version: string, provider: string): Promise<Readable>;
+  verifyBox(name: string, version: string, provider: string): Promise<VerifiedBox>;
+  /** Copies the verified box into destDir; returns its path. */
+  fetchBox(name: string, version: string, provider: string, destDir: string): Promise<string>;
+  gc(options: GcOptions): Promise<GcResult>;
+  /** Copies box files and catalogs into a writable store, with URLs pointing into that store. */
+  copyTo(target: BoxStore, options?: CopyOptions): Promise<CopyResult>;
+  /** Copies one version (default: newest) into the local default store (or `into`). */
+  pull(name: string, version?: string, options?: { into?: BoxStore }): Promise<PullResult>;
+}

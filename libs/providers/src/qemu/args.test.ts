@@ -1,0 +1,117 @@
+import { resolveClusterOrThrow, type Cluster } from '@boxcar/model';
+import { describe, expect, it } from 'vitest';
+import { TCG_ARGS } from '../accel.ts';
+import { nicDevice, qemuNodeArgs, qemuValue, vdeSwitchArgs, type QemuNodeSpec } from './args.ts';
+import { stateLayout } from './layout.ts';
+
+const cluster = resolveClusterOrThrow({ profile: 'lab' });
+const layout = stateLayout('/srv/boxcar/.cluster/lab/qemu');
+
+function spec(nodeIndex: number, overrides: Partial<QemuNodeSpec> = {}): QemuNodeSpec {
+  const node = cluster.nodes[nodeIndex]!;
+  return { cluster, node, paths: layout.node(node.name), sshPort: 40_000 + nodeIndex, switchSockets: layout.switchSocket, accelArgs: TCG_ARGS, ...overrides };
+}
+
+/** The values of every occurrence of an option, e.g. all `-device` arguments. */
+function values(argv: string[], option: string): string[] {
+  return argv.flatMap((arg, index) => (arg === option ? [argv[index + 1]!] : []));
+}
+
+function device(argv: string[], netdev: string): Record<string, string> {
+  const text = values(argv, '-device').find((value) => value.includes(`netdev=${netdev},`) || value.endsWith(`netdev=${netdev}`));
+  expect(text, `a -device for netdev ${netdev}`).toBeDefined();
+  const [driver, ...props] = text!.split(',');
+  return { driver: driver!, ...Object.fromEntries(props.map((prop) => prop.split('=') as [string, string])) };
+}
+
+describe('qemuNodeArgs (lab profile)', () => {
+  it('puts the three NICs in slots 3, 8 and 9 with the models of the 2016 Vagrantfile', () => {
+    const argv = qemuNodeArgs(spec(1));
+    expect(device(argv, 'nat')).toMatchObject({ driver: 'virtio-net-pci', addr: '0x3' });
+    expect(device(argv, 'cluster')).toMatchObject({ driver: 'virtio-net-pci', addr: '0x8' });
+    // The VPP NIC is an Intel 82540EM, PCI 0000:00:09.0 in the guest.
+    expect(device(argv, 'vpp')).toMatchObject({ driver: 'e1000', addr: '0x9' });
+    const addresses = values(argv, '-device').map((value) => /addr=(0x[0-9a-f]+)/.exec(value)?.[1]);
+    expect(new Set(addresses).size).toBe(addresses.length);
+  });
+
+  it("gives each node its model MACs on the cluster and VPP NICs, all different", () => {
+    const all = cluster.nodes.map((node, index) => {
+      const argv = qemuNodeArgs(spec(index));
+      expect(device(argv, 'cluster').mac).toBe(node.macs.cluster);
+      expect(device(argv, 'vpp').mac).toBe(node.macs.vpp);
+      return [device(argv, 'cluster').mac, device(argv, 'vpp').mac];
+    });
+    expect(new Set(all.flat()).size).toBe(cluster.nodes.length * 2);
+  });
+
+  it('forwards SSH from 127.0.0.1 only, on a restricted user network', () => {
+    const argv = qemuNodeArgs(spec(0, { sshPort: 45_678 }));
+    const netdevs = values(argv, '-netdev');
+    expect(netdevs).toContain('user,id=nat,restrict=on,hostfwd=tcp:127.0.0.1:45678-:22');
+    expect(netdevs.filter((value) => value.includes('hostfwd'))).toHaveLength(1);
+    expect(argv.join(' ')).not.toMatch(/hostfwd=tcp::|hostfwd=tcp:0\.0\.0\.0/);
+  });
+
+  it('connects the cluster and VPP NICs to the two vde switches of the state dir', () => {
+    const netdevs = values(qemuNodeArgs(spec(2)), '-netdev');
+    expect(netdevs).toContain(`vde,id=cluster,sock=${layout.switchSocket.cluster}`);
+    expect(netdevs).toContain(`vde,id=vpp,sock=${layout.switchSocket.vpp}`);
+  });
+
+  it('takes memory and CPUs from the model and the accelerator from the caller', () => {
+    const big = resolveClusterOrThrow({ profile: 'lab', nodes: [{ name: 'cni-worker2', memoryMb: 1536, cpus: 2 }] });
+    const argv = qemuNodeArgs({ ...spec(2), cluster: big, node: big.nodes[2]! });
+    expect(values(argv, '-m')).toEqual(['1536']);
+    expect(values(argv, '-smp')).toEqual(['2']);
+    expect(values(argv, '-accel')).toEqual(['tcg,tb-size=128']);
+    expect(values(qemuNodeArgs(spec(0, { accelArgs: ['-accel', 'kvm', '-cpu', 'host'] })), '-cpu')).toEqual(['host']);
+  });
+
+  it('boots daemonized from the overlay, with the serial console in the node dir', () => {
+    const paths = layout.node('cni-master1');
+    const argv = qemuNodeArgs(spec(0));
+    expect(argv).toContain('-daemonize');
+    expect(values(argv, '-pidfile')).toEqual([paths.pidFile]);
+    expect(values(argv, '-drive')[0]).toBe(`file=${paths.overlay},if=none,id=disk0,format=qcow2,discard=unmap`);
+    expect(values(argv, '-chardev')).toEqual([`file,id=serial0,path=${paths.serialLog}`]);
+    expect(values(argv, '-display')).toEqual(['none']);
+  });
+
+  it('escapes commas in paths, which QEMU would read as option separators', () => {
+    const odd = stateLayout('/tmp/a,b');
+    const argv = qemuNodeArgs(spec(0, { paths: odd.node('cni-master1'), switchSockets: odd.switchSocket }));
+    expect(values(argv, '-drive')[0]).toMatch(/^file=\/tmp\/a,,b\/nodes\/cni-master1\/disk\.qcow2,if=none/);
+    expect(values(argv, '-netdev')).toContain('vde,id=cluster,sock=/tmp/a,,b/switch-cluster');
+    expect(qemuValue('x,y,z')).toBe('x,,y,,z');
+  });
+
+  it('refuses NIC models and slots QEMU cannot honour, naming the field', () => {
+    expect(() => nicDevice('Am79C973', 'network.nics.vpp.model')).toThrow(/network\.nics\.vpp\.model: NIC model "Am79C973" has no QEMU device; allowed: virtio, 82540EM, e1000/);
+    const clash: Cluster = { ...cluster, network: { ...cluster.network, nics: { ...cluster.network.nics, vpp: { ...cluster.network.nics.vpp, pciSlot: 8 } } } };
+    expect(() => qemuNodeArgs({ ...spec(0), cluster: clash })).toThrow(/same PCI slot twice \(3, 8, 8\)/);
+    const onDisk: Cluster = { ...cluster, network: { ...cluster.network, nics: { ...cluster.network.nics, vpp: { ...cluster.network.nics.vpp, pciSlot: 4 } } } };
+    expect(() => qemuNodeArgs({ ...spec(0), cluster: onDisk })).toThrow(/network\.nics\.vpp\.pciSlot: must be a free PCI slot/);
+    expect(() => qemuNodeArgs(spec(0, { sshPort: 22 }))).toThrow(/sshPort must be from 1024 to 65535/);
+  });
+});
+
+describe('stateLayout', () => {
+  it('keeps everything of a cluster under its state dir', () => {
+    const all = [layout.portsFile, layout.lockDir, ...Object.values(layout.switchSocket), ...Object.values(layout.switchPidFile), ...Object.values(layout.node('x'))];
+    for (const path of all) expect(path.startsWith('/srv/boxcar/.cluster/lab/qemu/')).toBe(true);
+  });
+
+  it('refuses a state dir too deep for a unix socket path', () => {
+    expect(() => stateLayout(`/tmp/${'d'.repeat(90)}`)).toThrow(/too deep: the switch socket directory .* at most 90 fit in a unix socket path/);
+    expect(() => stateLayout('')).toThrow(/stateDir must name a directory/);
+  });
+});
+
+describe('vdeSwitchArgs', () => {
+  it('daemonizes with a pid file and ignores the user’s vde rc files', () => {
+    expect(vdeSwitchArgs('/s/switch-cluster', '/s/switch-cluster.pid')).toEqual([
+      '--sock', '/s/switch-cluster', '--daemon', '--pidfile', '/s/switch-cluster.pid', '--rcfile', '/dev/null', '--numports', '128',
+    ]);
+  });
+});

@@ -1,0 +1,3 @@
+export * from './args.ts';
+export * from './layout.ts';
+export * from './provider.ts';

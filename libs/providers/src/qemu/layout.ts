@@ -1,0 +1,62 @@
+import { join, resolve } from 'node:path';
+
+// Where the qemu provider keeps a cluster's running state (pure: paths only).
+//
+//   <stateDir>/ports.json            node name -> SSH port on 127.0.0.1
+//   <stateDir>/.lock/                held while switches, ports and launches change
+//   <stateDir>/switch-cluster/       vde_switch socket directory of the cluster network (enp0s8)
+//   <stateDir>/switch-vpp/           vde_switch socket directory of the VPP network (enp0s9)
+//   <stateDir>/switch-<net>.pid
+//   <stateDir>/nodes/<node>/disk.qcow2, qemu.pid, serial.log
+
+export const SWITCHES = ['cluster', 'vpp'] as const;
+export type SwitchName = (typeof SWITCHES)[number];
+
+export interface NodePaths {
+  dir: string;
+  overlay: string;
+  pidFile: string;
+  serialLog: string;
+}
+
+export interface StateLayout {
+  stateDir: string;
+  portsFile: string;
+  lockDir: string;
+  nodesDir: string;
+  switchSocket: Record<SwitchName, string>;
+  switchPidFile: Record<SwitchName, string>;
+  node(name: string): NodePaths;
+}
+
+/**
+ * A unix socket path holds at most 107 bytes; libvdeplug puts a socket named like ".01234-00000" in the
+ * switch directory, so the directory must leave room for it.
+ */
+export const MAX_SWITCH_DIR_LENGTH = 90;
+
+export function stateLayout(stateDir: string): StateLayout {
+  if (!stateDir) throw new Error('qemu provider: stateDir must name a directory, e.g. <repo>/.cluster/<cluster>/qemu');
+  const root = resolve(stateDir);
+  const switchSocket = { cluster: join(root, 'switch-cluster'), vpp: join(root, 'switch-vpp') };
+  for (const dir of Object.values(switchSocket)) {
+    if (Buffer.byteLength(dir) > MAX_SWITCH_DIR_LENGTH) {
+      throw new Error(
+        `qemu provider: stateDir ${root} is too deep: the switch socket directory ${dir} has ${Buffer.byteLength(dir)} bytes, at most ${MAX_SWITCH_DIR_LENGTH} fit in a unix socket path; use a shorter stateDir`,
+      );
+    }
+  }
+  const nodesDir = join(root, 'nodes');
+  return {
+    stateDir: root,
+    portsFile: join(root, 'ports.json'),
+    lockDir: join(root, '.lock'),
+    nodesDir,
+    switchSocket,
+    switchPidFile: { cluster: join(root, 'switch-cluster.pid'), vpp: join(root, 'switch-vpp.pid') },
+    node(name: string): NodePaths {
+      const dir = join(nodesDir, name);
+      return { dir, overlay: join(dir, 'disk.qcow2'), pidFile: join(dir, 'qemu.pid'), serialLog: join(dir, 'serial.log') };
+    },
+  };
+}

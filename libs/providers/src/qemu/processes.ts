@@ -1,0 +1,139 @@
+import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+// Processes and small shared files of the qemu provider: pid files checked against the command line
+// (a recycled pid must never be killed), a directory lock, free ports on 127.0.0.1.
+
+export async function commandLine(pid: number): Promise<string[] | undefined> {
+  try {
+    const raw = await readFile(`/proc/${pid}/cmdline`, 'utf8');
+    return raw ? raw.split('\0').filter(Boolean) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The pid in the pid file when that process is alive and its command line contains `marker`. */
+export async function livePid(pidFile: string, marker: string): Promise<number | undefined> {
+  const text = await readFile(pidFile, 'utf8').catch(() => '');
+  const pid = Number.parseInt(text.trim(), 10);
+  if (!Number.isInteger(pid) || pid <= 1) return undefined;
+  const argv = await commandLine(pid);
+  return argv?.some((arg) => arg.includes(marker)) ? pid : undefined;
+}
+
+/** Every process whose command line mentions `path` (a state directory), e.g. to prove nothing is left. */
+export async function processesMentioning(path: string): Promise<{ pid: number; command: string }[]> {
+  const found: { pid: number; command: string }[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const pid = Number(entry);
+    if (pid === process.pid) continue;
+    const argv = await commandLine(pid);
+    if (argv?.some((arg) => arg === path || arg.includes(`${path}/`) || arg.includes(`=${path}`))) found.push({ pid, command: argv.join(' ') });
+  }
+  return found;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** SIGTERM, then SIGKILL after `graceMs`; resolves when the process is gone. */
+export async function stopProcess(pid: number, graceMs = 10_000): Promise<void> {
+  try {
+    process.kill(pid, 'SIGTERM');
+  } catch {
+    return;
+  }
+  const deadline = Date.now() + graceMs;
+  while (alive(pid) && !(await isZombie(pid))) {
+    if (Date.now() > deadline) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        return;
+      }
+      await sleep(200);
+      if (Date.now() > deadline + 5_000) throw new Error(`process ${pid} did not end after SIGKILL`);
+      continue;
+    }
+    await sleep(100);
+  }
+}
+
+async function isZombie(pid: number): Promise<boolean> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
+  return /^State:\s+Z/m.test(status);
+}
+
+/** A port on 127.0.0.1 that nothing listens on right now, preferring `preferred`. */
+export async function freePort(preferred?: number, avoid: ReadonlySet<number> = new Set()): Promise<number> {
+  if (preferred !== undefined && !avoid.has(preferred) && (await canListen(preferred))) return preferred;
+  for (let attempt = 0; attempt < 20; attempt += 1) {
+    const port = await listenAndClose(0);
+    if (!avoid.has(port)) return port;
+  }
+  throw new Error('no free TCP port on 127.0.0.1');
+}
+
+async function canListen(port: number): Promise<boolean> {
+  try {
+    await listenAndClose(port);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function listenAndClose(port: number): Promise<number> {
+  return new Promise((done, fail) => {
+    const server = createServer();
+    server.once('error', fail);
+    server.listen({ host: '127.0.0.1', port, exclusive: true }, () => {
+      const address = server.address();
+      const chosen = typeof address === 'object' && address ? address.port : port;
+      server.close(() => done(chosen));
+    });
+  });
+}
+
+/**
+ * Runs `action` while holding a lock directory. Steps of one cluster may run at once (the CDKTF app
+ * brings nodes up in parallel); switches, ports.json and launches must not interleave. A lock whose
+ * holder died is taken over.
+ */
+export async function withLock<T>(lockDir: string, action: () => Promise<T>, timeoutMs = 120_000): Promise<T> {
+  const owner = join(lockDir, 'pid');
+  const deadline = Date.now() + timeoutMs;
+  while (true) {
+    try {
+      await mkdir(lockDir);
+      await writeFile(owner, String(process.pid));
+      break;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      const holder = Number.parseInt(await readFile(owner, 'utf8').catch(() => ''), 10);
+      // No pid yet means the holder is between mkdir and writeFile: wait, unless that lasts.
+      const orphaned = Number.isInteger(holder) ? !alive(holder) : Date.now() - ((await stat(lockDir).catch(() => undefined))?.mtimeMs ?? Date.now()) > 10_000;
+      if (orphaned) {
+        await rm(lockDir, { recursive: true, force: true });
+        continue;
+      }
+      if (Date.now() > deadline) throw new Error(`${lockDir} is held by process ${Number.isInteger(holder) ? holder : '(unknown)'} for more than ${timeoutMs} ms`);
+      await sleep(100);
+    }
+  }
+  try {
+    return await action();
+  } finally {
+    await rm(lockDir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,151 @@
+import { access, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { resolveClusterOrThrow } from '@boxcar/model';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TCG_ARGS } from '../accel.ts';
+import { stateLayout } from './layout.ts';
+import { processesMentioning, withLock } from './processes.ts';
+import { QemuNodeError, qemuDown, qemuNodeDown, qemuNodeUp, qemuStatus, qemuUp, type QemuProgress } from './provider.ts';
+
+// The provider's process and file handling with real qemu and real vde_switch processes, booting a blank
+// disk: the firmware finds nothing to boot and waits, which costs no CPU and a few seconds. Booting real
+// guests (SSH, NIC names, the ping matrix) is provider.slow.test.ts.
+
+const cluster = resolveClusterOrThrow({ profile: 'lab' });
+const tcg = { accel: 'tcg' as const, reason: 'given by the test', qemuArgs: [...TCG_ARGS] };
+let work: string;
+let blank: string;
+
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), 'boxcar-qemu-'));
+  blank = join(work, 'blank.qcow2');
+  await execa('qemu-img', ['create', '-q', '-f', 'qcow2', blank, '64M']);
+});
+afterAll(async () => {
+  // Whatever a failed test left running.
+  for (const stray of await processesMentioning(work)) process.kill(stray.pid, 'SIGKILL');
+  await rm(work, { recursive: true, force: true });
+});
+
+/** Listening TCP sockets on 127.0.0.1 (from /proc/net/tcp), as host:port strings. */
+async function listeners(): Promise<string[]> {
+  const rows = (await readFile('/proc/net/tcp', 'utf8')).split('\n').slice(1).map((row) => row.trim().split(/\s+/));
+  return rows
+    .filter((row) => row[3] === '0A')
+    .map((row) => {
+      const [hex, port] = row[1]!.split(':') as [string, string];
+      const ip = hex.match(/../g)!.reverse().map((byte) => parseInt(byte, 16)).join('.');
+      return `${ip}:${parseInt(port, 16)}`;
+    });
+}
+
+describe('qemu provider with blank disks', () => {
+  it('brings one node up with its switches, overlay and port, leaves it alone the second time, and takes everything down', async () => {
+    const stateDir = join(work, 'one');
+    const events: QemuProgress[] = [];
+    const layout = stateLayout(stateDir);
+    const node = await qemuNodeUp(cluster, 'cni-worker1', { stateDir, image: blank, accel: tcg, onProgress: (event) => events.push(event) });
+
+    expect(node).toMatchObject({ name: 'cni-worker1', sshHost: '127.0.0.1', started: true, serialLog: layout.node('cni-worker1').serialLog });
+    expect(JSON.parse(await readFile(layout.portsFile, 'utf8'))).toEqual({ 'cni-worker1': node.sshPort });
+    // The forward listens on loopback only.
+    const bound = (await listeners()).filter((address) => address.endsWith(`:${node.sshPort}`));
+    expect(bound).toEqual([`127.0.0.1:${node.sshPort}`]);
+    const overlay = JSON.parse((await execa('qemu-img', ['info', '-U', '--output=json', layout.node('cni-worker1').overlay])).stdout) as Record<string, string>;
+    expect(overlay['backing-filename']).toBe(blank);
+    expect(overlay['backing-filename-format']).toBe('qcow2');
+    await access(join(layout.switchSocket.cluster, 'ctl'));
+    await access(join(layout.switchSocket.vpp, 'ctl'));
+    expect(events.map((event) => event.step)).toEqual(['switch', 'switch', 'overlay', 'launch']);
+
+    const again = await qemuNodeUp(cluster, 'cni-worker1', { stateDir, image: blank, accel: tcg });
+    expect(again).toMatchObject({ started: false, pid: node.pid, sshPort: node.sshPort });
+
+    const status = await qemuStatus(cluster, { stateDir });
+    expect(status.switches).toEqual({ cluster: true, vpp: true });
+    expect(status.nodes.map((n) => [n.name, n.state])).toEqual([['cni-master1', 'absent'], ['cni-worker1', 'running'], ['cni-worker2', 'absent']]);
+    expect(status.nodes[1]).toMatchObject({ pid: node.pid, sshPort: node.sshPort });
+
+    const processes = await processesMentioning(layout.stateDir);
+    expect(processes.map((p) => p.command.split(' ')[0]).sort()).toEqual(['qemu-system-x86_64', 'vde_switch', 'vde_switch']);
+
+    // The last node down takes the switches and the state dir with it.
+    await qemuNodeDown(cluster, 'cni-worker1', { stateDir });
+    expect(await processesMentioning(layout.stateDir)).toEqual([]);
+    await expect(access(stateDir)).rejects.toThrow(/ENOENT/);
+    expect((await listeners()).filter((address) => address.endsWith(`:${node.sshPort}`))).toEqual([]);
+  });
+
+  it('brings the whole cluster up with one port each, and qemuDown leaves nothing behind', async () => {
+    const stateDir = join(work, 'all');
+    const up = await qemuUp(cluster, { stateDir, images: Object.fromEntries(cluster.nodes.map((n) => [n.name, blank])), accel: tcg });
+    expect(up.nodes.map((n) => n.name)).toEqual(['cni-master1', 'cni-worker1', 'cni-worker2']);
+    expect(new Set(up.nodes.map((n) => n.sshPort)).size).toBe(3);
+    expect(await processesMentioning(stateDir)).toHaveLength(5);
+
+    const down = await qemuDown(cluster, { stateDir });
+    expect(down.stopped.sort()).toEqual(['cni-master1', 'cni-worker1', 'cni-worker2']);
+    expect(await processesMentioning(stateDir)).toEqual([]);
+    await expect(access(stateDir)).rejects.toThrow(/ENOENT/);
+    // Idempotent: down again is fine.
+    expect(await qemuDown(cluster, { stateDir })).toEqual({ stopped: [] });
+  });
+
+  it('keeps a stopped node’s disk and restarts it on it; a node whose qemu died counts as stopped', async () => {
+    const stateDir = join(work, 'restart');
+    const layout = stateLayout(stateDir);
+    const first = await qemuNodeUp(cluster, 'cni-master1', { stateDir, image: blank, accel: tcg });
+    process.kill(first.pid, 'SIGKILL');
+    await new Promise((done) => setTimeout(done, 300));
+    expect((await qemuStatus(cluster, { stateDir })).nodes[0]!.state).toBe('stopped');
+    const events: QemuProgress[] = [];
+    const second = await qemuNodeUp(cluster, 'cni-master1', { stateDir, image: blank, accel: tcg, onProgress: (event) => events.push(event) });
+    expect(second.started).toBe(true);
+    expect(second.pid).not.toBe(first.pid);
+    expect(events.find((event) => event.step === 'overlay')?.message).toBe(`reusing ${layout.node('cni-master1').overlay}`);
+    await qemuDown(cluster, { stateDir });
+  });
+
+  it('names the node, the step and the serial log when a node does not come up', async () => {
+    const stateDir = join(work, 'fail');
+    const raw = join(work, 'disk.raw');
+    await writeFile(raw, Buffer.alloc(1024 * 1024));
+    const error = await qemuNodeUp(cluster, 'cni-worker2', { stateDir, image: raw, accel: tcg }).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(QemuNodeError);
+    expect(error).toMatchObject({ node: 'cni-worker2', step: 'overlay', serialLog: stateLayout(stateDir).node('cni-worker2').serialLog });
+    expect((error as Error).message).toMatch(/qemu node cni-worker2: overlay failed: base image .*disk\.raw is raw, not qcow2\n {2}serial log: /);
+
+    // A guest that never answers SSH (the blank disk): the wait ends at its deadline with the serial log's tail.
+    const noSsh = await qemuNodeUp(cluster, 'cni-worker2', { stateDir, image: blank, accel: tcg, ssh: { user: 'vagrant', keyFile: join(work, 'none'), timeoutMs: 2_500 } }).catch((caught: unknown) => caught);
+    expect(noSsh).toMatchObject({ node: 'cni-worker2', step: 'ssh' });
+    expect((noSsh as Error).message).toMatch(/did not answer within 2500 ms[\s\S]*serial log: .*nodes\/cni-worker2\/serial\.log/);
+    await qemuDown(cluster, { stateDir });
+  });
+
+  it('refuses unknown nodes and missing images by name', async () => {
+    const stateDir = join(work, 'bad');
+    await expect(qemuNodeUp(cluster, 'cni-worker9', { stateDir, image: blank, accel: tcg })).rejects.toThrow(/cluster lab has no node "cni-worker9"; nodes: cni-master1, cni-worker1, cni-worker2/);
+    await expect(qemuUp(cluster, { stateDir, images: { 'cni-master1': blank }, accel: tcg })).rejects.toThrow(/images has no base image for cni-worker1, cni-worker2/);
+  });
+});
+
+describe('withLock', () => {
+  it('runs holders one at a time and takes over a lock whose holder died', async () => {
+    const lockDir = join(work, 'lock');
+    const order: string[] = [];
+    const hold = (name: string) =>
+      withLock(lockDir, async () => {
+        order.push(`${name}+`);
+        await new Promise((done) => setTimeout(done, 50));
+        order.push(`${name}-`);
+      });
+    await Promise.all([hold('a'), hold('b'), hold('c')]);
+    expect(order.join(' ')).toMatch(/^(\w)\+ \1- (\w)\+ \2- (\w)\+ \3-$/);
+
+    await mkdir(lockDir);
+    await writeFile(join(lockDir, 'pid'), '999999999');
+    expect(await withLock(lockDir, async () => 'taken over', 2_000)).toBe('taken over');
+  });
+});

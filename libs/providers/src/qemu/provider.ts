@@ -1,0 +1,362 @@
+import { randomUUID } from 'node:crypto';
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Cluster, ClusterNode } from '@boxcar/model';
+import { execa } from 'execa';
+import { detectAccelerator, QEMU_BINARY, type AcceleratorChoice } from '../accel.ts';
+import { waitForSsh } from '../ssh.ts';
+import { qemuNodeArgs, vdeSwitchArgs } from './args.ts';
+import { SWITCHES, stateLayout, type StateLayout, type SwitchName } from './layout.ts';
+import { freePort, livePid, processesMentioning, stopProcess, withLock } from './processes.ts';
+
+// The qemu provider: each node is a daemonized qemu on a qcow2 overlay of its base image; the cluster
+// and VPP networks are two vde_switch segments (unix sockets: nothing touches the host network);
+// SSH reaches a node through a port forwarded from 127.0.0.1 only.
+
+export type QemuStep = 'accelerator' | 'switch' | 'overlay' | 'launch' | 'boot' | 'ssh' | 'ready' | 'stop' | 'clean';
+
+export interface QemuProgress {
+  node?: string;
+  step: QemuStep;
+  message: string;
+}
+
+export class QemuNodeError extends Error {
+  constructor(
+    readonly node: string,
+    readonly step: QemuStep,
+    readonly serialLog: string,
+    detail: string,
+  ) {
+    super(`qemu node ${node}: ${step} failed: ${detail}\n  serial log: ${serialLog}`);
+    this.name = 'QemuNodeError';
+  }
+}
+
+export interface QemuSshOptions {
+  user: string;
+  keyFile: string;
+  /** Per node; TCG boots take ~25-60 s, three at once on two cores longer. */
+  timeoutMs?: number;
+}
+
+export interface QemuOptions {
+  /** e.g. <repo>/.cluster/<cluster>/qemu */
+  stateDir: string;
+  onProgress?: (event: QemuProgress) => void;
+  /** Default: detectAccelerator(). */
+  accel?: AcceleratorChoice;
+  /** When given, "up" waits until each node answers SSH with this key. */
+  ssh?: QemuSshOptions;
+}
+
+export interface QemuUpOptions extends QemuOptions {
+  /** Base image (qcow2) per node name. */
+  images: Record<string, string>;
+}
+
+export interface QemuNodeInfo {
+  name: string;
+  sshHost: '127.0.0.1';
+  sshPort: number;
+  serialLog: string;
+  pid: number;
+  /** False when the node was already running and was left alone. */
+  started: boolean;
+}
+
+const DEFAULT_SSH_TIMEOUT_MS = 5 * 60_000;
+
+/** Brings every node of the cluster up (nodes already running are left alone). */
+export async function qemuUp(cluster: Cluster, options: QemuUpOptions): Promise<{ nodes: QemuNodeInfo[]; accel: AcceleratorChoice }> {
+  const missing = cluster.nodes.filter((node) => !options.images[node.name]).map((node) => node.name);
+  if (missing.length) throw new Error(`qemuUp: images has no base image for ${missing.join(', ')}; it needs one per node (${cluster.nodes.map((n) => n.name).join(', ')})`);
+  const accel = options.accel ?? (await chooseAccel(options));
+  const launched: QemuNodeInfo[] = [];
+  for (const node of cluster.nodes) launched.push(await launchNode(cluster, node, options.images[node.name]!, { ...options, accel }));
+  // The nodes boot together; waiting for them one by one would add their boot times up.
+  if (options.ssh) await Promise.all(launched.map((info) => awaitSsh(cluster, info, stateLayout(options.stateDir), options)));
+  return { nodes: launched, accel };
+}
+
+/** One node up (the CDKTF app runs one step per node). */
+export async function qemuNodeUp(cluster: Cluster, nodeName: string, options: QemuOptions & { image: string }): Promise<QemuNodeInfo> {
+  const node = findNode(cluster, nodeName);
+  const accel = options.accel ?? (await chooseAccel(options));
+  const info = await launchNode(cluster, node, options.image, { ...options, accel });
+  if (options.ssh) await awaitSsh(cluster, info, stateLayout(options.stateDir), options);
+  return info;
+}
+
+async function chooseAccel(options: QemuOptions): Promise<AcceleratorChoice> {
+  const accel = await detectAccelerator();
+  options.onProgress?.({ step: 'accelerator', message: `${accel.accel}: ${accel.reason}` });
+  return accel;
+}
+
+function findNode(cluster: Cluster, name: string): ClusterNode {
+  const node = cluster.nodes.find((candidate) => candidate.name === name);
+  if (!node) throw new Error(`cluster ${cluster.name} has no node ${JSON.stringify(name)}; nodes: ${cluster.nodes.map((n) => n.name).join(', ')}`);
+  return node;
+}
+
+async function launchNode(cluster: Cluster, node: ClusterNode, image: string, options: QemuOptions & { accel: AcceleratorChoice }): Promise<QemuNodeInfo> {
+  const layout = stateLayout(options.stateDir);
+  const paths = layout.node(node.name);
+  const progress = (step: QemuStep, message: string) => options.onProgress?.({ node: node.name, step, message });
+  const base = resolve(image);
+  await checkBaseImage(node.name, base, paths.serialLog);
+  await mkdir(layout.stateDir, { recursive: true });
+
+  return withLock(layout.lockDir, async () => {
+    const ports = await readPorts(layout);
+    const running = await livePid(paths.pidFile, paths.pidFile);
+    if (running !== undefined && ports[node.name] !== undefined) {
+      progress('ready', `already running (pid ${running}), SSH on 127.0.0.1:${ports[node.name]}`);
+      return { name: node.name, sshHost: '127.0.0.1', sshPort: ports[node.name]!, serialLog: paths.serialLog, pid: running, started: false };
+    }
+    if (running !== undefined) await stopProcess(running);
+
+    for (const name of SWITCHES) await ensureSwitch(layout, name, progress);
+
+    await mkdir(paths.dir, { recursive: true });
+    await ensureOverlay(node.name, base, paths.overlay, paths.serialLog, progress);
+
+    const taken = new Set(Object.entries(ports).filter(([name]) => name !== node.name).map(([, port]) => port));
+    let lastError = '';
+    // A port found free can be taken by someone else before qemu binds it: try another once.
+    for (let attempt = 0; attempt < 2; attempt += 1) {
+      const sshPort = await freePort(attempt === 0 ? ports[node.name] : undefined, taken);
+      const args = qemuNodeArgs({ cluster, node, paths, sshPort, switchSockets: layout.switchSocket, accelArgs: options.accel.qemuArgs });
+      progress('launch', `qemu (${options.accel.accel}, ${node.memoryMb} MB, ${node.cpus} CPU), SSH on 127.0.0.1:${sshPort}`);
+      await rm(paths.pidFile, { force: true });
+      const result = await execa(QEMU_BINARY, args, { reject: false, stdin: 'ignore', timeout: 60_000 });
+      const pid = await livePid(paths.pidFile, paths.pidFile);
+      if (result.exitCode === 0 && pid !== undefined) {
+        await writePorts(layout, { ...(await readPorts(layout)), [node.name]: sshPort });
+        return { name: node.name, sshHost: '127.0.0.1', sshPort, serialLog: paths.serialLog, pid, started: true };
+      }
+      lastError = String(result.stderr || result.stdout || `exit status ${result.exitCode}`).trim();
+      if (!/host forwarding rule|Address already in use/i.test(lastError)) break;
+    }
+    throw new QemuNodeError(node.name, 'launch', paths.serialLog, lastError);
+  });
+}
+
+async function checkBaseImage(node: string, base: string, serialLog: string): Promise<void> {
+  const info = await execa('qemu-img', ['info', '--output=json', '-U', base], { reject: false, stdin: 'ignore' });
+  if (info.exitCode !== 0) throw new QemuNodeError(node, 'overlay', serialLog, `base image ${base} cannot be read: ${String(info.stderr).trim()}`);
+  const format = (JSON.parse(String(info.stdout)) as { format?: string }).format;
+  if (format !== 'qcow2') throw new QemuNodeError(node, 'overlay', serialLog, `base image ${base} is ${format}, not qcow2`);
+}
+
+/** A qcow2 overlay on the base image; an existing one is kept (the node's disk survives down/up) when its base is the same. */
+async function ensureOverlay(node: string, base: string, overlay: string, serialLog: string, progress: (step: QemuStep, message: string) => void): Promise<void> {
+  const existing = await execa('qemu-img', ['info', '--output=json', '-U', overlay], { reject: false, stdin: 'ignore' });
+  if (existing.exitCode === 0) {
+    const info = JSON.parse(String(existing.stdout)) as { 'full-backing-filename'?: string; 'backing-filename'?: string };
+    if ((info['full-backing-filename'] ?? info['backing-filename']) === base) {
+      progress('overlay', `reusing ${overlay}`);
+      return;
+    }
+  }
+  progress('overlay', `${overlay} on ${base}`);
+  const temp = `${overlay}.tmp`;
+  const created = await execa('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'qcow2', '-b', base, temp], { reject: false, stdin: 'ignore' });
+  if (created.exitCode !== 0) throw new QemuNodeError(node, 'overlay', serialLog, `qemu-img create failed: ${String(created.stderr).trim()}`);
+  await rename(temp, overlay);
+}
+
+async function ensureSwitch(layout: StateLayout, name: SwitchName, progress: (step: QemuStep, message: string) => void): Promise<void> {
+  const socketDir = layout.switchSocket[name];
+  const pidFile = layout.switchPidFile[name];
+  if ((await livePid(pidFile, socketDir)) !== undefined && (await exists(`${socketDir}/ctl`))) return;
+  await rm(socketDir, { recursive: true, force: true });
+  progress('switch', `vde_switch for the ${name} network at ${socketDir}`);
+  const result = await execa('vde_switch', vdeSwitchArgs(socketDir, pidFile), { reject: false, stdin: 'ignore', timeout: 30_000 });
+  if (result.exitCode !== 0) {
+    const hint = (result as { code?: string }).code === 'ENOENT' ? ' (install the Debian package vde2)' : '';
+    throw new Error(`vde_switch for the ${name} network failed${hint}: ${String(result.stderr || result.message).trim()}`);
+  }
+  for (let waited = 0; !(await exists(`${socketDir}/ctl`)); waited += 50) {
+    if (waited > 5_000) throw new Error(`vde_switch for the ${name} network started but ${socketDir}/ctl did not appear`);
+    await sleep(50);
+  }
+}
+
+async function awaitSsh(cluster: Cluster, info: QemuNodeInfo, layout: StateLayout, options: QemuOptions): Promise<void> {
+  const ssh = options.ssh!;
+  const paths = layout.node(info.name);
+  const timeoutMs = ssh.timeoutMs ?? DEFAULT_SSH_TIMEOUT_MS;
+  options.onProgress?.({ node: info.name, step: 'ssh', message: `waiting for SSH on 127.0.0.1:${info.sshPort}` });
+  const watcher = new AbortController();
+  let died = false;
+  // A qemu that exits during boot would otherwise only show up as an SSH timeout minutes later.
+  const watch = (async () => {
+    while (!watcher.signal.aborted) {
+      if ((await livePid(paths.pidFile, paths.pidFile)) === undefined) {
+        died = true;
+        watcher.abort();
+        return;
+      }
+      await sleep(1_000, undefined, { signal: watcher.signal }).catch(() => undefined);
+    }
+  })();
+  try {
+    const ready = await waitForSsh({ host: info.sshHost, port: info.sshPort, user: ssh.user, keyFile: ssh.keyFile, timeoutMs, signal: watcher.signal });
+    options.onProgress?.({ node: info.name, step: 'ready', message: `SSH answered after ${ready.seconds.toFixed(0)} s` });
+  } catch (error) {
+    const tail = await serialTail(paths.serialLog);
+    if (died) throw new QemuNodeError(info.name, 'boot', paths.serialLog, `qemu exited while the node was booting (cluster ${cluster.name}); last serial lines:\n${tail}`);
+    throw new QemuNodeError(info.name, 'ssh', paths.serialLog, `${(error as Error).message}; last serial lines:\n${tail}`);
+  } finally {
+    watcher.abort();
+    await watch;
+  }
+}
+
+async function serialTail(serialLog: string, lines = 15): Promise<string> {
+  const text = await readFile(serialLog, 'utf8').catch(() => '(no serial output)');
+  return text.replace(/\x1b\[[0-9;]*[A-Za-z]/g, '').split(/\r?\n/).filter((line) => line.trim()).slice(-lines).map((line) => `    ${line}`).join('\n');
+}
+
+/** Stops one node and removes its disk overlay and files; the last node down also takes the switches and the state dir. */
+export async function qemuNodeDown(cluster: Cluster, nodeName: string, options: QemuOptions): Promise<void> {
+  findNode(cluster, nodeName);
+  const layout = stateLayout(options.stateDir);
+  if (!(await exists(layout.stateDir))) return;
+  const remaining = await withLock(layout.lockDir, async () => {
+    await removeNode(layout, nodeName, options);
+    const others = await nodeDirs(layout);
+    if (others.length === 0) await stopSwitches(layout, options);
+    return others.length;
+  });
+  if (remaining === 0) await removeStateDir(cluster, layout);
+}
+
+/** Everything of the cluster down: qemu and vde_switch processes, sockets, overlays, logs, the state dir. Verified. */
+export async function qemuDown(cluster: Cluster, options: QemuOptions): Promise<{ stopped: string[] }> {
+  const layout = stateLayout(options.stateDir);
+  if (!(await exists(layout.stateDir))) {
+    await verifyGone(cluster, layout);
+    return { stopped: [] };
+  }
+  const stopped = await withLock(layout.lockDir, async () => {
+    const names = await nodeDirs(layout);
+    const result: string[] = [];
+    for (const name of names) if (await removeNode(layout, name, options)) result.push(name);
+    await stopSwitches(layout, options);
+    // Processes of this state dir whose pid files were lost (a crash between launch and pid file).
+    for (const stray of await processesMentioning(layout.stateDir)) {
+      options.onProgress?.({ step: 'clean', message: `stopping stray process ${stray.pid}: ${stray.command}` });
+      await stopProcess(stray.pid);
+    }
+    return result;
+  });
+  await removeStateDir(cluster, layout);
+  return { stopped };
+}
+
+async function removeStateDir(cluster: Cluster, layout: StateLayout): Promise<void> {
+  await rm(layout.stateDir, { recursive: true, force: true });
+  await verifyGone(cluster, layout);
+}
+
+async function verifyGone(cluster: Cluster, layout: StateLayout): Promise<void> {
+  const left = await processesMentioning(layout.stateDir);
+  const problems = [
+    ...left.map((p) => `process ${p.pid} still runs: ${p.command}`),
+    ...((await exists(layout.stateDir)) ? [`${layout.stateDir} still exists`] : []),
+  ];
+  if (problems.length) throw new Error(`qemu down of cluster ${cluster.name} left things behind:\n  ${problems.join('\n  ')}`);
+}
+
+async function removeNode(layout: StateLayout, name: string, options: QemuOptions): Promise<boolean> {
+  const paths = layout.node(name);
+  const pid = await livePid(paths.pidFile, paths.pidFile);
+  if (pid !== undefined) {
+    options.onProgress?.({ node: name, step: 'stop', message: `stopping qemu (pid ${pid})` });
+    await stopProcess(pid);
+  }
+  await rm(paths.dir, { recursive: true, force: true });
+  const ports = await readPorts(layout);
+  if (name in ports) {
+    delete ports[name];
+    await writePorts(layout, ports);
+  }
+  return pid !== undefined;
+}
+
+async function stopSwitches(layout: StateLayout, options: QemuOptions): Promise<void> {
+  for (const name of SWITCHES) {
+    const pid = await livePid(layout.switchPidFile[name], layout.switchSocket[name]);
+    if (pid !== undefined) {
+      options.onProgress?.({ step: 'stop', message: `stopping the ${name} network's vde_switch (pid ${pid})` });
+      await stopProcess(pid);
+    }
+    await rm(layout.switchSocket[name], { recursive: true, force: true });
+    await rm(layout.switchPidFile[name], { force: true });
+  }
+}
+
+async function nodeDirs(layout: StateLayout): Promise<string[]> {
+  return (await readdir(layout.nodesDir, { withFileTypes: true }).catch(() => [])).filter((entry) => entry.isDirectory()).map((entry) => entry.name);
+}
+
+export interface QemuStatus {
+  switches: Record<SwitchName, boolean>;
+  nodes: { name: string; state: 'running' | 'stopped' | 'absent'; pid?: number; sshPort?: number; serialLog: string }[];
+}
+
+/** What runs: per node running (qemu alive), stopped (overlay kept) or absent. */
+export async function qemuStatus(cluster: Cluster, options: Pick<QemuOptions, 'stateDir'>): Promise<QemuStatus> {
+  const layout = stateLayout(options.stateDir);
+  const ports = await readPorts(layout);
+  const switches = { cluster: false, vpp: false };
+  for (const name of SWITCHES) switches[name] = (await livePid(layout.switchPidFile[name], layout.switchSocket[name])) !== undefined;
+  const nodes: QemuStatus['nodes'] = [];
+  for (const node of cluster.nodes) {
+    const paths = layout.node(node.name);
+    const pid = await livePid(paths.pidFile, paths.pidFile);
+    const state = pid !== undefined ? 'running' : (await exists(paths.overlay)) ? 'stopped' : 'absent';
+    nodes.push({
+      name: node.name,
+      state,
+      ...(pid !== undefined ? { pid } : {}),
+      ...(pid !== undefined && ports[node.name] !== undefined ? { sshPort: ports[node.name] } : {}),
+      serialLog: paths.serialLog,
+    });
+  }
+  return { switches, nodes };
+}
+
+async function readPorts(layout: StateLayout): Promise<Record<string, number>> {
+  let text: string;
+  try {
+    text = await readFile(layout.portsFile, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return {};
+    throw error;
+  }
+  const parsed = JSON.parse(text) as unknown;
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed) || !Object.values(parsed).every((port) => Number.isInteger(port))) {
+    throw new Error(`${layout.portsFile}: must map node names to port numbers; delete it to start over`);
+  }
+  return parsed as Record<string, number>;
+}
+
+async function writePorts(layout: StateLayout, ports: Record<string, number>): Promise<void> {
+  const temp = `${layout.portsFile}.tmp-${process.pid}-${randomUUID()}`;
+  await writeFile(temp, `${JSON.stringify(ports, null, 2)}\n`);
+  await rename(temp, layout.portsFile);
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
