@@ -122,6 +122,32 @@ describe('qemu provider with blank disks', () => {
     expect(noSsh).toMatchObject({ node: 'cni-worker2', step: 'ssh' });
     expect((noSsh as Error).message).toMatch(/did not answer within 2500 ms[\s\S]*serial log: .*nodes\/cni-worker2\/serial\.log/);
     await qemuDown(cluster, { stateDir });
+
+    // A qemu that dies while booting is reported as such at once, not as an SSH timeout minutes later.
+    const pidFile = stateLayout(stateDir).node('cni-master1').pidFile;
+    const killer = setInterval(() => {
+      readFile(pidFile, 'utf8').then((pid) => process.kill(Number(pid), 'SIGKILL')).catch(() => undefined);
+    }, 500);
+    const started = Date.now();
+    const died = await qemuNodeUp(cluster, 'cni-master1', { stateDir, image: blank, accel: tcg, ssh: { user: 'vagrant', keyFile: join(work, 'none'), timeoutMs: 60_000 } })
+      .catch((caught: unknown) => caught)
+      .finally(() => clearInterval(killer));
+    expect(died).toMatchObject({ node: 'cni-master1', step: 'boot' });
+    expect((died as Error).message).toMatch(/qemu exited while the node was booting/);
+    expect(Date.now() - started).toBeLessThan(10_000);
+    await qemuDown(cluster, { stateDir });
+  });
+
+  it('waits for all nodes and reports every one that did not come up', async () => {
+    const stateDir = join(work, 'all-fail');
+    const error = await qemuUp(cluster, {
+      stateDir,
+      images: Object.fromEntries(cluster.nodes.map((n) => [n.name, blank])),
+      accel: tcg,
+      ssh: { user: 'vagrant', keyFile: join(work, 'none'), timeoutMs: 2_000 },
+    }).catch((caught: unknown) => caught as Error);
+    expect(error.message).toMatch(/^3 nodes of cluster lab did not come up:\nqemu node cni-master1: ssh failed[\s\S]*qemu node cni-worker1: ssh failed[\s\S]*qemu node cni-worker2: ssh failed/);
+    await qemuDown(cluster, { stateDir });
   });
 
   it('refuses unknown nodes and missing images by name', async () => {

@@ -76,7 +76,12 @@ export async function qemuUp(cluster: Cluster, options: QemuUpOptions): Promise<
   const launched: QemuNodeInfo[] = [];
   for (const node of cluster.nodes) launched.push(await launchNode(cluster, node, options.images[node.name]!, { ...options, accel }));
   // The nodes boot together; waiting for them one by one would add their boot times up.
-  if (options.ssh) await Promise.all(launched.map((info) => awaitSsh(cluster, info, stateLayout(options.stateDir), options)));
+  if (options.ssh) {
+    const waits = await Promise.allSettled(launched.map((info) => awaitSsh(cluster, info, stateLayout(options.stateDir), options)));
+    const failures = waits.flatMap((wait) => (wait.status === 'rejected' ? [wait.reason as Error] : []));
+    if (failures.length === 1) throw failures[0];
+    if (failures.length > 1) throw new Error(`${failures.length} nodes of cluster ${cluster.name} did not come up:\n${failures.map((error) => error.message).join('\n')}`);
+  }
   return { nodes: launched, accel };
 }
 

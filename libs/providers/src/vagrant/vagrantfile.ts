@@ -45,8 +45,13 @@ export class VagrantfileError extends Error {
 /** VirtualBox's `modifyvm --nictypeN` values. */
 const VIRTUALBOX_NIC_TYPES = ['Am79C970A', 'Am79C973', 'Am79C960', '82540EM', '82543GC', '82545EM', 'virtio'] as const;
 
-/** The libvirt/QEMU device model that emulates each VirtualBox NIC type QEMU has an equivalent for. */
-const LIBVIRT_NIC_MODELS: Record<string, string> = { '82540EM': 'e1000', '82545EM': 'e1000', virtio: 'virtio', Am79C970A: 'pcnet' };
+/**
+ * The libvirt/QEMU device model that emulates each VirtualBox NIC type QEMU has an equivalent for.
+ * virtio is spelled `virtio-transitional` (the same device QEMU makes for `virtio` on this machine type):
+ * vagrant-libvirt 0.11 adds `<driver iommu=...>` to every NIC, e1000 ones included, when its
+ * nic_model_type is literally "virtio", and libvirt refuses that on an e1000.
+ */
+const LIBVIRT_NIC_MODELS: Record<string, string> = { '82540EM': 'e1000', '82545EM': 'e1000', virtio: 'virtio-transitional', Am79C970A: 'pcnet' };
 
 /**
  * The PCI slot VirtualBox gives network adapter N (1-based) on its default PIIX3 chipset. VirtualBox
@@ -176,6 +181,12 @@ function libvirtDefaults(cluster: Cluster, libvirt: LibvirtVagrantOptions): stri
     '    libvirt.management_network_pci_bus = 0',
     `    libvirt.management_network_pci_slot = ${nat.pciSlot}`,
     `    libvirt.nic_model_type = ${ruby(libvirtModel(nat, 'profile nics.nat.model'))}`,
+    '    # libvirt gives PCI slots to the devices of a new domain before vagrant-libvirt attaches the NICs',
+    '    # with their fixed slots: a virtio disk or the default memory balloon would take a NIC\'s slot. An IDE',
+    '    # disk sits on the PIIX3 (slot 1) and needs none.',
+    '    libvirt.disk_bus = "ide"',
+    '    libvirt.disk_device = "hda"',
+    '    libvirt.memballoon_enabled = false',
     '  end',
   );
   return lines;
