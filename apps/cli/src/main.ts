@@ -8,6 +8,8 @@ import { clusterGroup, nodeGroup } from './commands/cluster.ts';
 import { artifactsGroup } from './commands/artifacts.ts';
 
 const PROGRAM = 'boxcar';
+// Packer and Terraform phone HashiCorp's checkpoint service on every run; nothing here may reach out.
+process.env.CHECKPOINT_DISABLE = '1';
 const groups: Group[] = [imagesGroup, artifactsGroup, clusterGroup, nodeGroup, configGroup];
 const topCommands: Command[] = [doctorCommand];
 

@@ -38,7 +38,7 @@ export function packerFeatures(version: string): PackerFeatures {
 /** Runs `packer version`; undefined when packer is not installed. */
 export async function detectPacker(binary = process.env.PACKER_BINARY ?? 'packer'): Promise<PackerFeatures | undefined> {
   try {
-    const { stdout } = await execa(binary, ['version'], { timeout: 20_000 });
+    const { stdout } = await execa(binary, ['version'], { timeout: 20_000, env: { CHECKPOINT_DISABLE: '1' } });
     return packerFeatures(parsePackerVersion(stdout));
   } catch (error) {
     if ((error as { code?: string }).code === 'ENOENT') return undefined;

@@ -67,7 +67,7 @@ export async function synthesize(values: Values): Promise<{ context: NodeContext
 export async function terraformBinary(): Promise<string | undefined> {
   const candidates = process.env.TERRAFORM_BINARY_NAME ? [process.env.TERRAFORM_BINARY_NAME] : ['terraform', 'tofu'];
   for (const binary of candidates) {
-    const probe = await execa(binary, ['version'], { reject: false });
+    const probe = await execa(binary, ['version'], { reject: false, env: { CHECKPOINT_DISABLE: '1' } });
     if (probe.exitCode === 0) return binary;
   }
   return undefined;
@@ -78,7 +78,7 @@ Install OpenTofu (https://opentofu.org/docs/intro/install/) or Terraform (https:
 TERRAFORM_BINARY_NAME=tofu picks OpenTofu when both are there. The stack is ready in the directory above.`;
 
 async function terraform(binary: string, stackDir: string, args: string[]): Promise<number> {
-  const result = await execa(binary, args, { cwd: stackDir, stdio: 'inherit', reject: false, env: { TF_IN_AUTOMATION: '1' } });
+  const result = await execa(binary, args, { cwd: stackDir, stdio: 'inherit', reject: false, env: { TF_IN_AUTOMATION: '1', CHECKPOINT_DISABLE: '1' } });
   return result.exitCode ?? EXIT.failure;
 }
 
