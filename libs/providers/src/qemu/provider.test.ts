@@ -145,7 +145,10 @@ describe('qemu provider with blank disks', () => {
       images: Object.fromEntries(cluster.nodes.map((n) => [n.name, blank])),
       accel: tcg,
       ssh: { user: 'vagrant', keyFile: join(work, 'none'), timeoutMs: 2_000 },
-    }).catch((caught: unknown) => caught as Error);
+    }).then(
+      () => new Error('qemuUp succeeded with blank disks'),
+      (caught: unknown) => caught as Error,
+    );
     expect(error.message).toMatch(/^3 nodes of cluster lab did not come up:\nqemu node cni-master1: ssh failed[\s\S]*qemu node cni-worker1: ssh failed[\s\S]*qemu node cni-worker2: ssh failed/);
     await qemuDown(cluster, { stateDir });
   });
