@@ -30,6 +30,8 @@ fi
 
 rm -f /root/.bash_history /home/*/.bash_history /root/.python_history /home/*/.python_history
 rm -f /var/lib/dhcp/*.leases
+# Every clone makes its own host keys on first boot (ssh-host-keys.sh); no private key ships in a box.
+rm -f /etc/ssh/ssh_host_*
 
 # An empty machine-id makes systemd generate a fresh one at boot; dbus reads the same file.
 : >/etc/machine-id

@@ -1,0 +1,133 @@
+// The lab benchmark: `nx run e2e:bench`. Prints one table; takes ~30 min under TCG.
+//
+// - cold, no-op and incremental bake: seconds and packer runs;
+// - cluster up from baked boxes vs the same provisioning done at up time on the bare base layer
+//   (the 2016 way: every node installs its packages when it boots);
+// - cluster up (qemu provider) vs the raw boot of three VMs from the same image to SSH-ready;
+// - disk used by the running cluster vs three full copies of the image; peak RSS per VM.
+import { appendFileSync, cpSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { execa } from 'execa';
+import { openStore } from '@boxcar/box-store';
+import { loadLayerGraph } from '@boxcar/layers';
+import { REPO_ROOT, resolveClusterOrThrow } from '@boxcar/model';
+import { qemuDown, qemuUp, sshCopy, sshRun, type SshTarget } from '@boxcar/providers';
+import { applyStack, destroyStack } from './harness/terraform-double.ts';
+
+const work = mkdtempSync(join(tmpdir(), 'boxcar-bench-'));
+const profiles = join(work, 'profiles');
+cpSync(join(REPO_ROOT, 'images', 'profiles'), profiles, { recursive: true });
+const env = {
+  BOXCAR_STORE: pathToFileURL(join(work, 'store')).href,
+  BOXCAR_STATE_DIR: join(work, 'state'),
+  BOXCAR_PROFILES_DIR: profiles,
+  BOXCAR_BUILD_DIR: join(work, 'build'),
+};
+const BOXCAR = join(REPO_ROOT, 'apps', 'cli', 'bin', 'boxcar.mjs');
+const cluster = resolveClusterOrThrow({ profile: 'lab' });
+const stackDir = join(env.BOXCAR_STATE_DIR, cluster.name, 'cdktf.out', 'stacks', cluster.name);
+const rows: string[][] = [];
+
+function row(measure: string, value: string, note = ''): void {
+  rows.push([measure, value, note]);
+  process.stderr.write(`bench: ${measure}: ${value} ${note}\n`);
+}
+
+async function timed<T>(action: () => Promise<T>): Promise<{ value: T; seconds: number }> {
+  const started = Date.now();
+  const value = await action();
+  return { value, seconds: (Date.now() - started) / 1000 };
+}
+
+async function boxcar(...args: string[]): Promise<string> {
+  const result = await execa(process.execPath, [BOXCAR, ...args], { env, stderr: 'inherit' });
+  return String(result.stdout);
+}
+
+async function bake(): Promise<{ seconds: number; runs: number }> {
+  const { value, seconds } = await timed(() => boxcar('images', 'bake', '--profile', 'lab', '--json'));
+  return { seconds, runs: (JSON.parse(value) as { result: { packerRuns: number } }).result.packerRuns };
+}
+
+async function clusterUp(): Promise<number> {
+  const { seconds } = await timed(async () => {
+    await boxcar('cluster', 'synth', '--profile', 'lab');
+    await applyStack(stackDir);
+  });
+  return seconds;
+}
+
+function peakRssMb(pid: number): number {
+  const match = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return match ? Number(match[1]) / 1024 : NaN;
+}
+
+async function diskUsageMb(path: string): Promise<number> {
+  const { stdout } = await execa('du', ['-sm', path]);
+  return Number(stdout.split('\t')[0]);
+}
+
+const cold = await bake();
+row('bake, cold (empty store)', `${cold.seconds.toFixed(0)} s`, `${cold.runs} packer runs`);
+const noop = await bake();
+row('bake, nothing changed', `${noop.seconds.toFixed(1)} s`, `${noop.runs} packer runs (goal: under 3 s)`);
+appendFileSync(join(profiles, 'lab', 'scripts', 'etcd-disabled.sh'), '#\n');
+const incremental = await bake();
+row('bake, one byte of the worker layer', `${incremental.seconds.toFixed(0)} s`, `${incremental.runs} packer run`);
+
+const up = await clusterUp();
+const qemuPids = (await execa('pgrep', ['-f', `qemu-system.*${env.BOXCAR_STATE_DIR}`])).stdout.split('\n').map(Number);
+const rss = qemuPids.map(peakRssMb);
+const overlays = await diskUsageMb(join(env.BOXCAR_STATE_DIR, cluster.name, 'qemu'));
+const store = await openStore(env.BOXCAR_STORE);
+const workerBox = (await store.listBoxes()).find((box) => box.name === 'boxcar/lab-worker')!.versions.at(-1)!;
+const workerDisk = join(await store.layerFiles('lab', workerBox.layer, workerBox.key), 'disk.qcow2');
+const imageMb = statSync(workerDisk).size / 2 ** 20;
+await destroyStack(stackDir);
+await boxcar('cluster', 'down', '--profile', 'lab');
+
+// The raw limit: the same three VMs booted from the worker image to SSH-ready, nothing else.
+const bootstrapKey = join(work, 'store', 'keys', 'bootstrap_ed25519');
+const raw = await timed(() =>
+  qemuUp(cluster, { stateDir: join(work, 'raw'), images: Object.fromEntries(cluster.nodes.map((n) => [n.name, workerDisk])), ssh: { user: 'vagrant', keyFile: bootstrapKey } }),
+);
+await qemuDown(cluster, { stateDir: join(work, 'raw') });
+
+// The 2016 way: boot the bare base layer and install every node's packages at up time.
+const graph = await loadLayerGraph('lab', profiles);
+const baseLayer = await store.latestLayer('lab', 'base');
+const baseDisk = join(await store.layerFiles('lab', 'base', baseLayer!.key), 'disk.qcow2');
+const cache = join(process.env.XDG_CACHE_HOME ?? join(process.env.HOME ?? '/root', '.cache'), 'boxcar', 'artifacts');
+const old = await timed(async () => {
+  const { nodes } = await qemuUp(cluster, { stateDir: join(work, 'old'), images: Object.fromEntries(cluster.nodes.map((n) => [n.name, baseDisk])), ssh: { user: 'vagrant', keyFile: bootstrapKey } });
+  await Promise.all(
+    nodes.map(async (info) => {
+      const target: SshTarget = { host: info.sshHost, port: info.sshPort, user: 'vagrant', keyFile: bootstrapKey };
+      const role = cluster.nodes.find((n) => n.name === info.name)!.role;
+      for (const layer of graph.layers.filter((l) => l.name === 'node' || l.name === role)) {
+        await sshRun(target, 'sudo rm -rf /var/cache/boxcar && sudo install -d -o vagrant /var/cache/boxcar/artifacts');
+        for (const artifact of layer.artifacts) {
+          await sshCopy(target, join(cache, 'sha256', artifact.sha256!, artifact.filename), `/var/cache/boxcar/artifacts/${artifact.filename}`, 0o644);
+        }
+        for (const script of layer.scripts.filter((s) => !s.path.endsWith('cleanup.sh'))) {
+          await sshCopy(target, script.absolute, `/tmp/${script.path.split('/').at(-1)}`, 0o755);
+          const envVars = Object.entries({ ...layer.env, BOXCAR_ARTIFACTS: '/var/cache/boxcar/artifacts' }).map(([k, v]) => `${k}=${v}`).join(' ');
+          await sshRun(target, `sudo env ${envVars} bash /tmp/${script.path.split('/').at(-1)}`, { timeoutMs: 30 * 60_000 });
+        }
+      }
+    }),
+  );
+});
+await qemuDown(cluster, { stateDir: join(work, 'old') });
+
+row('cluster up from baked boxes (qemu)', `${up.toFixed(0)} s`, 'boot + final configuration, 3 nodes');
+row('same, provisioning at up time (2016 way)', `${old.seconds.toFixed(0)} s`, `${(old.seconds / up).toFixed(2)}x the baked up (packages only, without configuration)`);
+row('raw boot of 3 VMs to SSH-ready', `${raw.seconds.toFixed(0)} s`, `cluster up is ${(up / raw.seconds).toFixed(2)}x this limit`);
+row('disk of the running cluster (overlays)', `${overlays} MiB`, `vs ${(3 * imageMb).toFixed(0)} MiB for three full copies of the image`);
+row('peak RSS per VM', rss.map((mb) => `${mb.toFixed(0)} MiB`).join(', '), `${cluster.nodes[0]!.memoryMb} MiB guest RAM each, TCG`);
+row('libvirt provider', 'not measured', 'see e2e/harness/libvirt-netns.slow.test.ts for its bring-up time');
+
+const width = [0, 1, 2].map((i) => Math.max(...rows.map((r) => r[i]!.length), 8));
+process.stdout.write(`\n${rows.map((r) => r.map((cell, i) => cell.padEnd(width[i]!)).join('  ')).join('\n')}\n`);
