@@ -7,7 +7,6 @@ export const EXIT = {
   usage: 2,
   invalidConfig: 3,
   missingPrerequisite: 4,
-  notImplemented: 5,
   interrupted: 130,
 } as const;
 
@@ -89,12 +88,6 @@ export async function runCommand(prefix: string, command: Command, argv: string[
     return EXIT.ok;
   }
   return command.run(parsed.values as Values, parsed.positionals);
-}
-
-/** A target a later piece of work fills: it fails loudly instead of pretending. */
-export function notYet(what: string): number {
-  process.stderr.write(`not implemented yet: ${what}\n`);
-  return EXIT.notImplemented;
 }
 
 export function str(values: Values, name: string): string | undefined {

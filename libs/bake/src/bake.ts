@@ -5,7 +5,7 @@ import { fetchAll, sha256File, type LockEntry } from '@boxcar/artifacts';
 import type { BoxStore } from '@boxcar/box-store';
 import type { LoadedLayerGraph } from '@boxcar/layers';
 import type { BuilderName, Layer, Profile } from '@boxcar/model';
-import { runPackerBuild, templateFiles, type PackerFeatures, type TemplateVariables } from '@boxcar/packer';
+import { initPlugins, runPackerBuild, templateFiles, type PackerFeatures, type TemplateVariables } from '@boxcar/packer';
 import { logFile, workDir } from './paths.ts';
 import type { BakePlan, PlannedLayer } from './plan.ts';
 
@@ -156,6 +156,10 @@ async function bakeLayer(planned: PlannedLayer, plan: BakePlan, context: BakeCon
     const varFile = join(work, 'vars.pkrvars.json');
     await writeFile(varFile, `${JSON.stringify(variables, null, 2)}\n`);
 
+    if (context.packer.requiredPlugins) {
+      context.reporter.step(layer.name, 'packer init (plugins of required_plugins)');
+      await initPlugins(templateDir, log);
+    }
     const run = await runPackerBuild({
       templateDir,
       varFile,

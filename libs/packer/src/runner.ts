@@ -113,6 +113,14 @@ function recordArtifact(artifacts: Map<string, { builder: string; id: string; fi
   artifacts.set(key, artifact);
 }
 
+/** `packer init` (Packer 1.7+): installs the plugins the template's required_plugins block names. */
+export async function initPlugins(templateDir: string, logFile: string, binary = process.env.PACKER_BINARY ?? 'packer'): Promise<void> {
+  const result = await execa(binary, ['init', '.'], { cwd: templateDir, env: { CHECKPOINT_DISABLE: '1' }, reject: false, all: true });
+  await mkdir(dirname(logFile), { recursive: true });
+  createWriteStream(logFile, { flags: 'a' }).end(`# packer init .\n${result.all ?? ''}\n`);
+  if (result.exitCode !== 0) throw new Error(`packer init failed in ${templateDir}: ${String(result.all).trim().split('\n').slice(-3).join(' ')}; log: ${logFile}`);
+}
+
 /** `packer validate` of one template directory; returns Packer's complaint on failure. */
 export async function validateTemplate(templateDir: string, varFile: string, binary = process.env.PACKER_BINARY ?? 'packer'): Promise<{ ok: boolean; output: string }> {
   const result = await execa(binary, ['validate', `-var-file=${varFile}`, '.'], {

@@ -45,13 +45,8 @@ export class VagrantfileError extends Error {
 /** VirtualBox's `modifyvm --nictypeN` values. */
 const VIRTUALBOX_NIC_TYPES = ['Am79C970A', 'Am79C973', 'Am79C960', '82540EM', '82543GC', '82545EM', 'virtio'] as const;
 
-/**
- * The libvirt/QEMU device model that emulates each VirtualBox NIC type QEMU has an equivalent for.
- * virtio is spelled `virtio-transitional` (the same device QEMU makes for `virtio` on this machine type):
- * vagrant-libvirt 0.11 adds `<driver iommu=...>` to every NIC, e1000 ones included, when its
- * nic_model_type is literally "virtio", and libvirt refuses that on an e1000.
- */
-const LIBVIRT_NIC_MODELS: Record<string, string> = { '82540EM': 'e1000', '82545EM': 'e1000', virtio: 'virtio-transitional', Am79C970A: 'pcnet' };
+/** The libvirt/QEMU device model that emulates each VirtualBox NIC type QEMU has an equivalent for. */
+const LIBVIRT_NIC_MODELS: Record<string, string> = { '82540EM': 'e1000', '82545EM': 'e1000', virtio: 'virtio', Am79C970A: 'pcnet' };
 
 /**
  * The PCI slot VirtualBox gives network adapter N (1-based) on its default PIIX3 chipset. VirtualBox
@@ -161,8 +156,22 @@ function libvirtModel(nic: NicSpec, field: string): string {
   return model;
 }
 
+/**
+ * The one NIC model of a libvirt domain. vagrant-libvirt 0.11 cannot mix models: when it starts a domain
+ * it rewrites every interface to its `nic_model_type`, and with nic_model_type "virtio" it adds a
+ * virtio-only `<driver iommu=...>` to every NIC, which libvirt refuses on an e1000. So where the profile's
+ * NICs differ, all three get the VPP NIC's model: VPP needs it, the other two work with any.
+ */
+export function libvirtNicModel(cluster: Cluster): string {
+  const { nat, cluster: clusterNic, vpp } = cluster.network.nics;
+  libvirtModel(nat, 'profile nics.nat.model');
+  libvirtModel(clusterNic, 'profile nics.cluster.model');
+  return libvirtModel(vpp, 'profile nics.vpp.model');
+}
+
 function libvirtDefaults(cluster: Cluster, libvirt: LibvirtVagrantOptions): string[] {
-  const nat = cluster.network.nics.nat;
+  const { nat, cluster: clusterNic, vpp } = cluster.network.nics;
+  const nicModel = libvirtNicModel(cluster);
   const lines = ['  config.vm.provider "libvirt" do |libvirt|'];
   if (libvirt.uri !== undefined) lines.push(`    libvirt.uri = ${ruby(libvirt.uri)}`);
   lines.push(
@@ -173,14 +182,19 @@ function libvirtDefaults(cluster: Cluster, libvirt: LibvirtVagrantOptions): stri
     lines.push('    libvirt.cpu_mode = "custom"', `    libvirt.cpu_model = ${ruby(libvirt.cpuModel)}`);
   }
   lines.push(
-    '    # NIC 1 is vagrant-libvirt\'s management network (DHCP, Vagrant reaches the guest through it), at the',
+    '    # NIC 1 is vagrant-libvirt\'s management network (DHCP; Vagrant reaches the guest through it), at the',
     `    # PCI slot the boxes configure by name (${nat.name}).`,
   );
   if (libvirt.managementNetworkMode !== undefined) lines.push(`    libvirt.management_network_mode = ${ruby(libvirt.managementNetworkMode)}`);
+  lines.push('    libvirt.management_network_pci_bus = 0', `    libvirt.management_network_pci_slot = ${nat.pciSlot}`);
+  if ([nat, clusterNic].some((nic) => LIBVIRT_NIC_MODELS[nic.model] !== nicModel)) {
+    lines.push(
+      `    # The profile's NIC models are ${nat.model}/${clusterNic.model}/${vpp.model}; vagrant-libvirt 0.11 gives every NIC one model`,
+      `    # (it rewrites them all when the domain starts), so all three are ${nicModel}, as VPP's NIC must be.`,
+    );
+  }
   lines.push(
-    '    libvirt.management_network_pci_bus = 0',
-    `    libvirt.management_network_pci_slot = ${nat.pciSlot}`,
-    `    libvirt.nic_model_type = ${ruby(libvirtModel(nat, 'profile nics.nat.model'))}`,
+    `    libvirt.nic_model_type = ${ruby(nicModel)}`,
     '    # libvirt gives PCI slots to the devices of a new domain before vagrant-libvirt attaches the NICs',
     '    # with their fixed slots: a virtio disk or the default memory balloon would take a NIC\'s slot. An IDE',
     '    # disk sits on the PIIX3 (slot 1) and needs none.',
@@ -225,12 +239,12 @@ function nodeBlock(cluster: Cluster, node: ClusterNode, box: VagrantBoxRef, prov
   lines.push(
     `    node.vm.network "private_network", ip: ${ruby(node.ip)}, netmask: ${ruby(cluster.network.netmask)}, mac: ${ruby(node.macs.cluster)},`,
     `      libvirt__network_name: ${ruby(clusterNic.internalNetwork)}, ${isolated},`,
-    `      libvirt__model_type: ${ruby(libvirtModel(clusterNic, 'profile nics.cluster.model'))}, libvirt__bus: 0, libvirt__slot: ${clusterNic.pciSlot}`,
+    `      libvirt__bus: 0, libvirt__slot: ${clusterNic.pciSlot}`,
     '    # VPP takes this NIC over and refuses one that is in the routing table: the guest leaves it alone.',
     '    # vagrant-libvirt 0.11 cannot start an interface with its link down (VirtualBox\'s cable off).',
     `    node.vm.network "private_network", auto_config: false, mac: ${ruby(node.macs.vpp)},`,
     `      libvirt__network_name: ${ruby(clusterNic.internalNetwork)}, ${isolated},`,
-    `      libvirt__model_type: ${ruby(libvirtModel(vpp, 'profile nics.vpp.model'))}, libvirt__bus: 0, libvirt__slot: ${vpp.pciSlot}`,
+    `      libvirt__bus: 0, libvirt__slot: ${vpp.pciSlot}`,
     '    node.vm.provider "libvirt" do |libvirt|',
     `      libvirt.memory = ${node.memoryMb}`,
     `      libvirt.cpus = ${node.cpus}`,

@@ -1,0 +1,2 @@
+export * from './vagrantfile.ts';
+export * from './runner.ts';
