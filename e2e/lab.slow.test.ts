@@ -6,7 +6,8 @@ import { execa } from 'execa';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openStore } from '@boxcar/box-store';
 import { ipToInt, REPO_ROOT, resolveClusterOrThrow } from '@boxcar/model';
-import { sshRun, type SshTarget } from '@boxcar/providers';
+import { sshCopy, sshRun, type SshTarget } from '@boxcar/providers';
+import { resolveCacheDir } from '@boxcar/artifacts';
 import { applyStack, destroyStack } from './harness/terraform-double.ts';
 
 // The lab end to end, with real packer builds and real VMs under QEMU (TCG here): bake from an
@@ -159,6 +160,24 @@ describe.sequential('lab profile, end to end', () => {
     await boxcar(['cluster', 'synth', '--profile', 'lab']);
     const report = await applyStack(stackDir);
     expect(report.commands).toEqual([]);
+  });
+
+  it('9b. the lab layer scripts are idempotent: a second run on a booted worker leaves the same state', async () => {
+    const target = nodeTarget('cni-worker2');
+    const scripts = ['kernel-settings.sh', 'cni-plugins.sh', 'install-debs.sh', 'etcd-disabled.sh', 'role.sh'];
+    const lock = JSON.parse(readFileSync(join(profiles, 'lab', 'artifacts.lock.json'), 'utf8')) as { artifacts: { id: string; url: string; sha256: string }[] };
+    const entry = lock.artifacts.find((artifact) => artifact.id === 'deb-etcd-server')!;
+    const etcdDeb = decodeURIComponent(entry.url.split('/').at(-1)!);
+    const debPath = join(resolveCacheDir(), 'sha256', entry.sha256, etcdDeb);
+    await on('cni-worker2', 'sudo install -d -o vagrant /tmp/idem/artifacts');
+    await sshCopy(target, debPath, `/tmp/idem/artifacts/${etcdDeb}`, 0o644);
+    for (const script of scripts) await sshCopy(target, join(profiles, 'lab', 'scripts', script), `/tmp/idem/${script}`, 0o755);
+    const fingerprint = `sudo sh -c 'find /etc/sysctl.d /etc/modules-load.d /etc/boxcar /opt/cni/bin -printf "%p %l %m\\n" | sort; sha256sum /etc/sysctl.d/* /etc/boxcar/*; systemctl is-enabled etcd || true; dpkg -l | sha256sum'`;
+    const runAll = () => on('cni-worker2', scripts.map((s) => `sudo env BOXCAR_ARTIFACTS=/tmp/idem/artifacts BOXCAR_ROLE=worker bash /tmp/idem/${s}`).join(' && '));
+    await runAll();
+    const first = await on('cni-worker2', fingerprint);
+    await runAll();
+    expect(await on('cni-worker2', fingerprint)).toBe(first);
   });
 
   it('10. one byte changed in the worker layer rebuilds exactly that layer', async () => {

@@ -328,7 +328,7 @@ function validateMerged(merged: MergedConfig, profile: Profile, raw: ClusterConf
   const poolCidr = checkCidr('network.calicoPool.cidr', pool.cidr, add);
   if (typeof pool.ipip !== 'boolean') add('network.calicoPool.ipip', `must be true or false, got ${JSON.stringify(pool.ipip)}`);
   if (typeof pool.natOutgoing !== 'boolean') add('network.calicoPool.natOutgoing', `must be true or false, got ${JSON.stringify(pool.natOutgoing)}`);
-  if (poolCidr && subnet && rangesOverlap(cidrRange(poolCidr), cidrRange(subnet))) {
+  if (profile.features.calico && poolCidr && subnet && rangesOverlap(cidrRange(poolCidr), cidrRange(subnet))) {
     warnings.push({
       path: 'network.calicoPool.cidr',
       message: `${pool.cidr} contains the cluster subnet ${net.subnet}, as the 2016 setup did; Calico may hand pods addresses of the node network`,

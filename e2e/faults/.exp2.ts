@@ -1,0 +1,21 @@
+import { makeWorld, prepublishBase, startBoxcar, doubleEvents, workDirs, waitFor, verifyStore } from './helpers.ts';
+import { execSync } from 'node:child_process';
+const mode = process.argv[2];
+const world = makeWorld();
+await prepublishBase(world);
+const cli = startBoxcar(world, ['images', 'bake', '--profile', 'faults', '--json', '-j', '1'], { PACKER_DOUBLE: JSON.stringify({ node: { hang: 'Waiting for SSH' } }) });
+await waitFor('hang', () => doubleEvents(world).some((e) => e.event === 'hang'), 30000);
+console.log(execSync(`ps -o pid,pgid,args -g ${cli.pid} | cut -c1-150`).toString());
+const t = Date.now();
+if (mode === 'group-int') process.kill(-cli.pid!, 'SIGINT');
+if (mode === 'pid-int') process.kill(cli.pid!, 'SIGINT');
+if (mode === 'pid-term') process.kill(cli.pid!, 'SIGTERM');
+const timer = setTimeout(() => { console.log('STILL RUNNING after 25s'); console.log(execSync(`ps -o pid,pgid,args -g ${cli.pid} | cut -c1-150 || true`).toString()); process.kill(-cli.pid!, 'SIGKILL'); }, 25000);
+const r = await cli;
+clearTimeout(timer);
+console.log('exit', r.exitCode, r.signal, (Date.now() - t) / 1000, 's');
+await new Promise((res) => setTimeout(res, 1500));
+console.log(r.stderr.split('\n').slice(-12).join('\n'));
+console.log(doubleEvents(world).map(e => `${e.role} ${e.event} ${e.layer ?? ''} ${e.signal ?? ''} ${e.code ?? ''}`).join('\n'));
+console.log('work dirs', workDirs(world));
+try { execSync(`ps -eo pid,args | grep ${world.root} | grep -v grep`, { stdio: 'inherit' }); } catch {}
