@@ -4,7 +4,7 @@ import { execa } from 'execa';
 import { synthStack, type NodeInputs } from '@boxcar/cluster';
 import { defaultStoreUrl, openStore } from '@boxcar/box-store';
 import { REPO_ROOT, type Cluster } from '@boxcar/model';
-import { clusterStatus, nodeBox, nodeConfigure, nodeContext, nodeDown, nodeUp, planFor, planHash, providerCleanup, readNodeRecord, clusterKey, type NodeContext } from '@boxcar/nodes';
+import { stateRoot, clusterStatus, nodeBox, nodeConfigure, nodeContext, nodeDown, nodeUp, planFor, planHash, providerCleanup, readNodeRecord, clusterKey, type NodeContext } from '@boxcar/nodes';
 import { shellQuote, sshArgs } from '@boxcar/providers';
 import { EXIT, str, table, UsageError, type Command, type Group, type Options, type Values } from '../cli-kit.ts';
 import { CLUSTER_OPTIONS, clusterFromOptions } from '../cluster-options.ts';
@@ -12,6 +12,7 @@ import { CLUSTER_OPTIONS, clusterFromOptions } from '../cluster-options.ts';
 const OPTIONS: Options = {
   ...CLUSTER_OPTIONS,
   store: { type: 'string', description: 'box store URL (default: the config\'s boxStore, $BOXCAR_STORE, ~/.cache/boxcar/store)' } as Options[string],
+  'state-dir': { type: 'string', description: 'where cluster state lives (default: $BOXCAR_STATE_DIR, else <repo>/.cluster)' } as Options[string],
 };
 
 function storeUrlOf(values: Values, cluster: Cluster): string {
@@ -19,6 +20,8 @@ function storeUrlOf(values: Values, cluster: Cluster): string {
 }
 
 async function contextOf(values: Values): Promise<NodeContext> {
+  const stateDir = str(values, 'state-dir');
+  if (stateDir) process.env.BOXCAR_STATE_DIR = resolve(stateDir);
   const cluster = clusterFromOptions(values);
   const store = await openStore(storeUrlOf(values, cluster));
   return nodeContext(cluster, store, (node, message) => process.stderr.write(`[${node}] ${message}\n`));
@@ -32,6 +35,8 @@ function cliPrefix(values: Values, context: NodeContext): (args: string) => stri
     '--profile', context.cluster.profile.name,
     '--provider', context.cluster.provider,
     '--store', context.store.url,
+    // Terraform runs these from any shell: nothing may depend on that shell's environment.
+    '--state-dir', stateRoot(),
   ];
   return (args) => [...words, ...args.split(' '), ...forwarded].map(shellQuote).join(' ');
 }
