@@ -5,29 +5,16 @@
 //   (the 2016 way: every node installs its packages when it boots);
 // - cluster up (qemu provider) vs the raw boot of three VMs from the same image to SSH-ready;
 // - disk used by the running cluster vs three full copies of the image; peak RSS per VM.
-import { appendFileSync, cpSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { appendFileSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { execa } from 'execa';
 import { openStore } from '@boxcar/box-store';
 import { loadLayerGraph } from '@boxcar/layers';
-import { REPO_ROOT, resolveClusterOrThrow } from '@boxcar/model';
 import { qemuDown, qemuUp, sshCopy, sshRun, type SshTarget } from '@boxcar/providers';
 import { applyStack, destroyStack } from './harness/terraform-double.ts';
+import { labWorkspace } from './harness/lab-workspace.ts';
 
-const work = mkdtempSync(join(tmpdir(), 'boxcar-bench-'));
-const profiles = join(work, 'profiles');
-cpSync(join(REPO_ROOT, 'images', 'profiles'), profiles, { recursive: true });
-const env = {
-  BOXCAR_STORE: pathToFileURL(join(work, 'store')).href,
-  BOXCAR_STATE_DIR: join(work, 'state'),
-  BOXCAR_PROFILES_DIR: profiles,
-  BOXCAR_BUILD_DIR: join(work, 'build'),
-};
-const BOXCAR = join(REPO_ROOT, 'apps', 'cli', 'bin', 'boxcar.mjs');
-const cluster = resolveClusterOrThrow({ profile: 'lab' });
-const stackDir = join(env.BOXCAR_STATE_DIR, cluster.name, 'cdktf.out', 'stacks', cluster.name);
+const { work, profiles, env, cluster, stackDir, boxcar: run } = labWorkspace('boxcar-bench-');
 const rows: string[][] = [];
 
 function row(measure: string, value: string, note = ''): void {
@@ -42,8 +29,7 @@ async function timed<T>(action: () => Promise<T>): Promise<{ value: T; seconds: 
 }
 
 async function boxcar(...args: string[]): Promise<string> {
-  const result = await execa(process.execPath, [BOXCAR, ...args], { env, stderr: 'inherit' });
-  return String(result.stdout);
+  return (await run(...args)).stdout;
 }
 
 async function bake(): Promise<{ seconds: number; runs: number }> {

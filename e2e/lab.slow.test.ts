@@ -1,14 +1,13 @@
-import { appendFileSync, cpSync, existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { appendFileSync, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { execa } from 'execa';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openStore } from '@boxcar/box-store';
-import { ipToInt, REPO_ROOT, resolveClusterOrThrow } from '@boxcar/model';
+import { ipToInt } from '@boxcar/model';
 import { sshCopy, sshRun, type SshTarget } from '@boxcar/providers';
 import { resolveCacheDir } from '@boxcar/artifacts';
 import { applyStack, destroyStack } from './harness/terraform-double.ts';
+import { BOXCAR, labWorkspace } from './harness/lab-workspace.ts';
 
 // The lab end to end, with real packer builds and real VMs under QEMU (TCG here): bake from an
 // empty store, bake again (nothing to do), bring the cluster up by running the synthesized CDKTF
@@ -17,24 +16,10 @@ import { applyStack, destroyStack } from './harness/terraform-double.ts';
 // double in harness/terraform-double.ts; everything it runs is the product's own CLI.
 // The debootstrap base and the artifact cache persist in ~/.cache/boxcar, keyed by content.
 
-const work = mkdtempSync(join(tmpdir(), 'boxcar-e2e-'));
-const profiles = join(work, 'profiles');
-cpSync(join(REPO_ROOT, 'images', 'profiles'), profiles, { recursive: true });
-const env = {
-  BOXCAR_STORE: pathToFileURL(join(work, 'store')).href,
-  BOXCAR_STATE_DIR: join(work, 'state'),
-  BOXCAR_PROFILES_DIR: profiles,
-  BOXCAR_BUILD_DIR: join(work, 'build'),
-};
-const cluster = resolveClusterOrThrow({ profile: 'lab' });
-const stackDir = join(env.BOXCAR_STATE_DIR, cluster.name, 'cdktf.out', 'stacks', cluster.name);
-const BOXCAR = join(REPO_ROOT, 'apps', 'cli', 'bin', 'boxcar.mjs');
+const { work, profiles, env, cluster, stackDir, boxcar: run } = labWorkspace('boxcar-e2e-');
 
 async function boxcar(args: string[]) {
-  const started = Date.now();
-  const result = await execa(process.execPath, [BOXCAR, ...args], { env, reject: false, stderr: 'inherit' });
-  if (result.exitCode !== 0) throw new Error(`boxcar ${args.join(' ')} exited ${result.exitCode}:\n${result.stdout}`);
-  return { stdout: String(result.stdout), seconds: (Date.now() - started) / 1000 };
+  return run(...args);
 }
 
 interface BakeJson {

@@ -87,6 +87,18 @@ async function terraform(binary: string, stackDir: string, args: string[]): Prom
   return result.exitCode ?? EXIT.failure;
 }
 
+/** Synthesize, then `terraform init` and the given command in the stack directory. */
+async function synthAndRun(values: Values, command: string[]): Promise<number> {
+  const { stackDir } = await synthesize(values);
+  const binary = await terraformBinary();
+  if (!binary) {
+    process.stderr.write(`${NO_TERRAFORM}\n`);
+    return EXIT.missingPrerequisite;
+  }
+  const init = await terraform(binary, stackDir, ['init', '-input=false']);
+  return init !== 0 ? init : terraform(binary, stackDir, command);
+}
+
 function nodeArg(positionals: string[]): string {
   const [node] = positionals;
   if (!node) throw new UsageError('a node name is required');
@@ -108,31 +120,13 @@ const commands: Command[] = [
     name: 'plan',
     summary: 'Synthesize, then terraform/tofu plan.',
     options: OPTIONS,
-    async run(values) {
-      const { stackDir } = await synthesize(values);
-      const binary = await terraformBinary();
-      if (!binary) {
-        process.stderr.write(`${NO_TERRAFORM}\n`);
-        return EXIT.missingPrerequisite;
-      }
-      const init = await terraform(binary, stackDir, ['init', '-input=false']);
-      return init !== 0 ? init : terraform(binary, stackDir, ['plan', '-input=false']);
-    },
+    run: (values) => synthAndRun(values, ['plan', '-input=false']),
   },
   {
     name: 'up',
     summary: 'Synthesize and apply: boot the nodes whose box changed, configure what changed.',
     options: OPTIONS,
-    async run(values) {
-      const { stackDir } = await synthesize(values);
-      const binary = await terraformBinary();
-      if (!binary) {
-        process.stderr.write(`${NO_TERRAFORM}\n`);
-        return EXIT.missingPrerequisite;
-      }
-      const init = await terraform(binary, stackDir, ['init', '-input=false']);
-      return init !== 0 ? init : terraform(binary, stackDir, ['apply', '-auto-approve', '-input=false']);
-    },
+    run: (values) => synthAndRun(values, ['apply', '-auto-approve', '-input=false']),
   },
   {
     name: 'down',

@@ -1,0 +1,37 @@
+import { cpSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { execa } from 'execa';
+import { REPO_ROOT, resolveClusterOrThrow } from '@boxcar/model';
+
+export const BOXCAR = join(REPO_ROOT, 'apps', 'cli', 'bin', 'boxcar.mjs');
+
+/**
+ * A throwaway world for the lab profile: its own store, cluster state, build dir and a copy of the
+ * profiles (so that a test can change a script without touching the checkout). Artifact and base
+ * image caches stay the user's (~/.cache/boxcar): they are keyed by content.
+ */
+export function labWorkspace(prefix: string) {
+  const work = mkdtempSync(join(tmpdir(), prefix));
+  const profiles = join(work, 'profiles');
+  cpSync(join(REPO_ROOT, 'images', 'profiles'), profiles, { recursive: true });
+  const env = {
+    BOXCAR_STORE: pathToFileURL(join(work, 'store')).href,
+    BOXCAR_STATE_DIR: join(work, 'state'),
+    BOXCAR_PROFILES_DIR: profiles,
+    BOXCAR_BUILD_DIR: join(work, 'build'),
+  };
+  const cluster = resolveClusterOrThrow({ profile: 'lab' });
+  const stackDir = join(env.BOXCAR_STATE_DIR, cluster.name, 'cdktf.out', 'stacks', cluster.name);
+
+  /** The real CLI in a child process, with this workspace's environment; throws on a non-zero exit. */
+  async function boxcar(...args: string[]): Promise<{ stdout: string; seconds: number }> {
+    const started = Date.now();
+    const result = await execa(process.execPath, [BOXCAR, ...args], { env, reject: false, stderr: 'inherit' });
+    if (result.exitCode !== 0) throw new Error(`boxcar ${args.join(' ')} exited ${result.exitCode}:\n${result.stdout}`);
+    return { stdout: String(result.stdout), seconds: (Date.now() - started) / 1000 };
+  }
+
+  return { work, profiles, env, cluster, stackDir, boxcar };
+}
