@@ -14,7 +14,7 @@ export default defineConfig({
         test: {
           ...shared,
           name: 'fast',
-          include: ['libs/**/*.test.ts', 'apps/**/*.test.ts', 'tools/**/*.test.ts', 'images/**/*.test.ts'],
+          include: ['libs/**/*.test.ts', 'apps/**/*.test.ts', 'tools/**/*.test.ts', 'images/**/*.test.ts', 'e2e/**/*.test.ts'],
           exclude: [...shared.exclude, '**/*.slow.test.ts'],
           testTimeout: 60_000,
         },

@@ -91,7 +91,10 @@ export async function applyStack(stackDir: string, onCommand?: (command: string)
     writeState(stackDir, state);
   }
 
-  for (const name of dependencyOrder(resources)) {
+  // Like terraform, every resource whose dependencies are done starts at once (parallelism 10).
+  const pending = new Set(dependencyOrder(resources));
+  const done = new Set<string>();
+  const applyOne = async (name: string) => {
     const resource = resources[name]!;
     const triggers = Object.fromEntries(
       Object.entries(resource.triggers ?? {}).map(([key, value]) => [key, value.replace(REFERENCE, (_, ref: string) => ids.get(ref) ?? '(known after apply)')]),
@@ -99,7 +102,7 @@ export async function applyStack(stackDir: string, onCommand?: (command: string)
     const previous = state.resources[name];
     if (previous && JSON.stringify(previous.triggers) === JSON.stringify(triggers)) {
       report.unchanged.push(name);
-      continue;
+      return;
     }
     if (previous) {
       for (const command of provisioners(resource, 'destroy')) await run(command, report, onCommand);
@@ -113,6 +116,15 @@ export async function applyStack(stackDir: string, onCommand?: (command: string)
     ids.set(name, id);
     state.resources[name] = { id, triggers };
     writeState(stackDir, state);
+  };
+  while (pending.size) {
+    const ready = [...pending].filter((name) => dependenciesOf(resources[name]!).every((dependency) => done.has(dependency))).slice(0, 10);
+    ready.forEach((name) => pending.delete(name));
+    // A failed provisioner fails the apply, as in terraform; the others of the wave finish first.
+    const results = await Promise.allSettled(ready.map(applyOne));
+    const failed = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+    if (failed) throw failed.reason;
+    ready.forEach((name) => done.add(name));
   }
   return report;
 }
