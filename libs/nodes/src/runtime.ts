@@ -5,7 +5,24 @@ import { bootstrapKey } from '@boxcar/bake';
 import type { BoxStore } from '@boxcar/box-store';
 import { canonicalJson, REPO_ROOT, type Cluster, type ClusterNode } from '@boxcar/model';
 import { applyPlan, ensureClusterPki, planNode, readCniDir, readNodeCertificates, type NodePlan } from '@boxcar/node-config';
-import { ensureKeyPair, qemuDown, qemuNodeDown, qemuNodeUp, qemuStatus, shellQuote, sshRun, waitForSsh, type SshTarget } from '@boxcar/providers';
+import {
+  detectAccelerator,
+  ensureKeyPair,
+  qemuDown,
+  qemuNodeDown,
+  qemuNodeUp,
+  qemuStatus,
+  shellQuote,
+  sshRun,
+  vagrantfile,
+  vagrantNodeDown,
+  vagrantNodeUp,
+  vagrantSshConfig,
+  vagrantStatus,
+  waitForSsh,
+  type SshTarget,
+  type VagrantRunOptions,
+} from '@boxcar/providers';
 import { clusterPaths, readNodeRecord, removeNodeRecord, writeNodeRecord, type ClusterPaths, type NodeRecord } from './state.ts';
 
 // The steps the cluster stack's provisioners call, one node at a time: boot it from its box,
@@ -99,7 +116,10 @@ export async function nodeUp(context: NodeContext, nodeName: string, boxVersion?
     const info = await qemuNodeUp(cluster, nodeName, { stateDir: paths.provider, image, onProgress: (event) => progress(`${event.step}: ${event.message}`) });
     ssh = { host: info.sshHost, port: info.sshPort };
   } else {
-    throw new Error(`node up: provider ${cluster.provider} is not wired into node steps yet`);
+    const options = await vagrantOptions(context, nodeName, box.version);
+    await vagrantNodeUp(cluster, nodeName, { ...options, vagrantfileText: options.vagrantfileText!, onLine: (line) => progress(line) });
+    const config = await vagrantSshConfig(cluster, nodeName, options);
+    ssh = { host: config.host, port: config.port };
   }
   const record: NodeRecord = { name: nodeName, provider: cluster.provider, box: { name: box.name, version: box.version, key: box.key }, ssh: { ...ssh, user: BOOTSTRAP_USER } };
   await writeNodeRecord(paths, record);
@@ -174,7 +194,7 @@ export async function nodeDown(context: NodeContext, nodeName: string): Promise<
   const { cluster, paths } = context;
   findNode(cluster, nodeName);
   if (cluster.provider === 'qemu') await qemuNodeDown(cluster, nodeName, { stateDir: paths.provider, onProgress: (event) => context.onProgress?.(nodeName, `${event.step}: ${event.message}`) });
-  else throw new Error(`node down: provider ${cluster.provider} is not wired into node steps yet`);
+  else await vagrantNodeDown(cluster, nodeName, { stateDir: paths.provider, env: vagrantEnv() });
   await removeNodeRecord(paths, nodeName);
 }
 
@@ -186,7 +206,39 @@ export async function providerCleanup(context: NodeContext): Promise<string[]> {
     for (const node of cluster.nodes) await removeNodeRecord(paths, node.name);
     return stopped;
   }
-  throw new Error(`cluster down: provider ${cluster.provider} is not wired into node steps yet`);
+  const stopped: string[] = [];
+  for (const node of cluster.nodes) {
+    if ((await vagrantNodeDown(cluster, node.name, { stateDir: paths.provider, env: vagrantEnv() })).destroyed) stopped.push(node.name);
+    await removeNodeRecord(paths, node.name);
+  }
+  return stopped;
+}
+
+function vagrantEnv(): Record<string, string> {
+  return process.env.VAGRANT_HOME ? { VAGRANT_HOME: process.env.VAGRANT_HOME } : {};
+}
+
+/**
+ * The Vagrantfile of the whole cluster (Vagrant reads all machines from one file): each node's box
+ * from the store's catalog, the given version for the node being brought up, the newest for the others.
+ */
+async function vagrantOptions(context: NodeContext, nodeName?: string, version?: string): Promise<VagrantRunOptions> {
+  const { cluster, store, paths } = context;
+  const boxes = Object.fromEntries(
+    await Promise.all(
+      cluster.nodes.map(async (node) => {
+        const box = await nodeBox(store, cluster, node, node.name === nodeName ? version : undefined);
+        return [node.name, { name: box.name, version: box.version, catalogUrl: box.catalogUrl }] as const;
+      }),
+    ),
+  );
+  const accel = cluster.provider === 'libvirt' ? await detectAccelerator() : undefined;
+  const text = vagrantfile(cluster, {
+    boxes,
+    privateKeyPath: (await bootstrapKey(store)).privateKey,
+    ...(accel ? { libvirt: accel.accel === 'kvm' ? { driver: 'kvm' as const } : { driver: 'qemu' as const, cpuModel: 'qemu64' } } : {}),
+  });
+  return { stateDir: paths.provider, vagrantfileText: text, env: vagrantEnv() };
 }
 
 export interface NodeStatus {
@@ -203,6 +255,8 @@ export async function clusterStatus(context: NodeContext): Promise<NodeStatus[]>
   const running = new Map<string, boolean>();
   if (cluster.provider === 'qemu') {
     for (const node of (await qemuStatus(cluster, { stateDir: paths.provider })).nodes) running.set(node.name, node.state === 'running');
+  } else {
+    for (const [name, machine] of Object.entries(await vagrantStatus(cluster, { stateDir: paths.provider, env: vagrantEnv() }))) running.set(name, machine.state === 'running');
   }
   const clusterPrivate = (await clusterKey(paths, cluster)).privateKey;
   const statuses: NodeStatus[] = [];
