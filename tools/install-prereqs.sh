@@ -24,6 +24,8 @@ packages=(
   "vagrant:virtualbox and libvirt providers"
   "vagrant-libvirt:libvirt provider"
   "libvirt-daemon-system:libvirt provider"
+  "libvirt-clients:virsh, for the libvirt provider tests"
+  "dnsmasq-base:DHCP of the libvirt management network"
   "shellcheck:lints the VM scripts (tests)"
   "python3-yaml:tests read rendered manifests back as YAML"
 )

@@ -1,15 +1,25 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { link, mkdir, mkdtemp, rename, rm, stat, writeFile, copyFile } from 'node:fs/promises';
+import { copyFile, link, lstat, mkdir, mkdtemp, readdir, readlink, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadLayerGraph } from '@boxcar/layers';
 import { resolveClusterOrThrow } from '@boxcar/model';
-import { detectAccelerator, ensureDebootstrapImage, ensureKeyPair, sshArgs, type SshTarget } from '@boxcar/providers';
-import { vagrantfile, vagrantNodeDown, vagrantNodeUp, vagrantSshConfig, vagrantStatus } from '../../libs/providers/src/vagrant/index.ts';
-import { leftoverNamespaces, namespaceExists, startLibvirtNetns, type LibvirtNetns } from './libvirt-netns.ts';
+import {
+  detectAccelerator,
+  ensureDebootstrapImage,
+  ensureKeyPair,
+  sshArgs,
+  vagrantfile,
+  vagrantNodeDown,
+  vagrantNodeUp,
+  vagrantSshConfig,
+  vagrantStatus,
+  type SshTarget,
+} from '@boxcar/providers';
+import { leftoverNamespaces, namespaceExists, startLibvirtNetns, type LibvirtNetns, type StartLibvirtNetnsOptions } from './libvirt-netns.ts';
 
 // One lab node (cni-worker1) brought up by the real Vagrant with vagrant-libvirt, against a libvirtd
 // that runs inside a network namespace this test creates. Every address the guest has (the management
@@ -45,6 +55,9 @@ async function ensureLibvirtBox(image: string): Promise<{ file: string; sha256: 
   const dir = join(cacheRoot, 'e2e', 'boxes');
   await mkdir(dir, { recursive: true });
   const file = join(dir, `${basename(image, '.qcow2')}.libvirt.box`);
+  for (const other of await readdir(dir)) {
+    if (other.endsWith('.libvirt.box') && join(dir, other) !== file) await rm(join(dir, other), { force: true });
+  }
   const exists = await stat(file).then(() => true, () => false);
   if (!exists) {
     const work = await mkdtemp(join(dir, '.box-'));
@@ -65,12 +78,47 @@ async function ensureLibvirtBox(image: string): Promise<{ file: string; sha256: 
 }
 
 describe.skipIf(missing.length > 0)(`vagrant-libvirt inside a network namespace${missing.length ? ` (skipped: missing ${missing.join(', ')})` : ''}`, () => {
-  let ns: LibvirtNetns | undefined;
+  // Torn down again after the tests whatever happened in them (a second teardown does nothing).
+  const opened: LibvirtNetns[] = [];
+  const open = async (options: StartLibvirtNetnsOptions) => {
+    const ns = await startLibvirtNetns(options);
+    opened.push(ns);
+    return ns;
+  };
   let scratch: string | undefined;
 
   afterAll(async () => {
-    await ns?.teardown();
+    for (const ns of opened) await ns.teardown();
     if (scratch) await rm(scratch, { recursive: true, force: true });
+  });
+
+  it('runs libvirtd and virtlogd inside the namespace on private directories, and tears all of it down', async () => {
+    const ns = await open({ hideKvm: true });
+    const { netns, root } = ns;
+    expect(await leftoverNamespaces()).toContain(netns);
+    const [program, args] = ns.wrap('readlink', ['/proc/self/ns/net']);
+    const inside = String((await execa(program, args)).stdout).trim();
+    for (const pid of [ns.libvirtdPid, ns.virtlogdPid]) {
+      expect(await readlink(`/proc/${pid}/ns/net`)).toBe(inside);
+      expect(await readlink(`/proc/${pid}/ns/net`)).not.toBe(await readlink('/proc/self/ns/net'));
+    }
+    // The daemons' /run/libvirt is <root>/run; their /dev/kvm a file that nobody may open.
+    expect((await lstat(`/proc/${ns.libvirtdPid}/root/run/libvirt/libvirt-sock`)).isSocket()).toBe(true);
+    expect((await lstat(join(root, 'run', 'libvirt-sock'))).isSocket()).toBe(true);
+    const kvm = await lstat(`/proc/${ns.libvirtdPid}/root/dev/kvm`).catch(() => undefined);
+    if (kvm) expect(kvm.isCharacterDevice()).toBe(false);
+    expect((await ns.virsh(['net-list', '--all', '--name'])).trim()).toBe('');
+
+    // A process left in the namespace (as a crashed test would leave a QEMU) is stopped by the teardown.
+    const [sleepProgram, sleepArgs] = ns.wrap('sleep', ['600']);
+    const stray = execa(sleepProgram, sleepArgs, { reject: false });
+    await new Promise((done) => setTimeout(done, 300));
+    const report = await ns.teardown();
+    expect(report.killed).toEqual(expect.arrayContaining([stray.pid!]));
+    expect((await stray).signal).toBe('SIGTERM');
+    expect(report.netnsRemoved).toBe(true);
+    expect(await namespaceExists(netns)).toBe(false);
+    expect(await stat(root).then(() => true, () => false)).toBe(false);
   });
 
   it(`brings ${NODE} up with its hostname and static IP, destroys it and leaves nothing behind`, async () => {
@@ -108,7 +156,7 @@ describe.skipIf(missing.length > 0)(`vagrant-libvirt inside a network namespace$
       }),
     );
 
-    ns = await timed('namespace + libvirtd', () => startLibvirtNetns({ hideKvm: accel.accel === 'tcg' }));
+    const ns = await timed('namespace + libvirtd', () => open({ hideKvm: accel.accel === 'tcg' }));
     const driver = accel.accel === 'kvm' ? 'kvm' : 'qemu';
     // Only cni-worker1 boots: every node gets the worker box so that one catalog serves the Vagrantfile.
     const boxes = Object.fromEntries(cluster.nodes.map((each) => [each.name, { name: node.box, version, catalogUrl: `file://${catalog}` }]));
@@ -117,13 +165,18 @@ describe.skipIf(missing.length > 0)(`vagrant-libvirt inside a network namespace$
       privateKeyPath: key.privateKey,
       libvirt: { driver, ...(driver === 'qemu' ? { cpuModel: 'qemu64' } : {}), managementNetworkMode: 'none', uri: ns.uri },
     });
+    // When vagrant up reaches each of its steps (seconds after it started); the full output is in its log.
+    const steps: Record<string, number> = {};
     const started = Date.now();
     const run = {
       stateDir: join(scratch, 'state'),
       vagrantfileText,
       env: { VAGRANT_HOME: join(scratch, 'vagrant-home') },
       netns: ns.netns,
-      onLine: (line: string) => console.log(`[vagrant +${((Date.now() - started) / 1000).toFixed(0)}s] ${line}`),
+      onLine: (line: string) => {
+        const step = /^==> [\w-]+: (Successfully added box|Creating domain|Starting domain|Waiting for domain to get an IP|Waiting for machine to boot|Machine booted|Setting hostname|Configuring and enabling)/.exec(line)?.[1];
+        if (step) steps[step] ??= Math.round((Date.now() - started) / 1000);
+      },
     };
 
     await timed('vagrant up', () => vagrantNodeUp(cluster, NODE, run));
@@ -133,7 +186,7 @@ describe.skipIf(missing.length > 0)(`vagrant-libvirt inside a network namespace$
     expect(target.user).toBe('vagrant');
     expect(target.keyFile).toBe(key.privateKey);
     const sshInNamespace = async (to: SshTarget, command: string) => {
-      const [program, args] = ns!.wrap('ssh', [...sshArgs(to), command]);
+      const [program, args] = ns.wrap('ssh', [...sshArgs(to), command]);
       return String((await execa(program, args, { stdin: 'ignore' })).stdout).trim();
     };
     const facts = await timed('ssh checks', () =>
@@ -166,11 +219,10 @@ describe.skipIf(missing.length > 0)(`vagrant-libvirt inside a network namespace$
     expect(volumes.filter((volume) => !volume!.includes('_vagrant_box_image_'))).toEqual([]);
 
     const netns = ns.netns;
-    const report = await timed('teardown', () => ns!.teardown());
-    ns = undefined;
+    const report = await timed('teardown', () => ns.teardown());
     expect(report.netnsRemoved).toBe(true);
     expect(await namespaceExists(netns)).toBe(false);
     expect(await leftoverNamespaces()).not.toContain(netns);
-    console.log(`vagrant-libvirt e2e (${accel.accel}, ${accel.reason}): ${JSON.stringify(timings)}`);
+    console.log(`vagrant-libvirt e2e (${accel.accel}): seconds per phase ${JSON.stringify(timings)}; vagrant up steps at ${JSON.stringify(steps)}`);
   });
 });

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { cp, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { appendFile, cp, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execa, type Options } from 'execa';
+import { execa } from 'execa';
 
 // A libvirt of its own for an end-to-end test: a network namespace that the test creates, with
 // libvirtd and virtlogd running inside it. Every bridge, dnsmasq, iptables rule and guest address
@@ -120,7 +120,7 @@ export async function startLibvirtNetns(options: StartLibvirtNetnsOptions = {}):
 
   try {
     await run(wrap('ip', ['link', 'set', 'lo', 'up']));
-    await preparePrivateRoot(root);
+    await preparePrivateRoot(root, options.hideKvm ?? false);
     const pairs = PRIVATE_DIRS.flatMap((dir) => [dir.path, dir.name]);
     const kvm = options.hideKvm ? 'hide-kvm' : 'keep-kvm';
     await run(wrap('unshare', ['--mount', '--propagation', 'private', 'bash', '-c', START_DAEMONS, 'start-daemons', root, kvm, ...pairs]));
@@ -139,12 +139,17 @@ export async function startLibvirtNetns(options: StartLibvirtNetnsOptions = {}):
  * without the networks the package marks for autostart: the `default` NAT network has no business in a
  * test namespace.
  */
-async function preparePrivateRoot(root: string): Promise<void> {
+async function preparePrivateRoot(root: string, hideKvm: boolean): Promise<void> {
   for (const dir of PRIVATE_DIRS) await mkdir(join(root, dir.name), { recursive: true, mode: 0o755 });
   await cp('/etc/libvirt', join(root, 'etc'), { recursive: true, verbatimSymlinks: true });
   await rm(join(root, 'etc', 'qemu', 'networks', 'autostart'), { recursive: true, force: true });
   await rm(join(root, 'etc', 'qemu', 'networks', 'default.xml'), { force: true });
-  await writeFile(join(root, 'no-kvm'), '', { mode: 0o000 });
+  if (hideKvm) {
+    await writeFile(join(root, 'no-kvm'), '', { mode: 0o000 });
+    // libvirt gives each QEMU a private /dev and moves the mounts found under /dev into it; a file
+    // bound over /dev/kvm cannot be moved ("Invalid argument"), so QEMU keeps the daemons' /dev.
+    await appendFile(join(root, 'etc', 'qemu.conf'), '\n# boxcar e2e harness: /dev/kvm is hidden by a bind mount\nnamespaces = []\n');
+  }
 }
 
 async function teardownNamespace(netns: string, root: string, virsh: (args: readonly string[]) => Promise<string>): Promise<TeardownReport> {
@@ -210,8 +215,8 @@ export async function leftoverNamespaces(): Promise<string[]> {
   return names.filter((name) => name.startsWith(NETNS_PREFIX)).sort();
 }
 
-async function run([command, args]: [string, string[]], options: Options = {}): Promise<void> {
-  const result = await execa(command, args, { reject: false, stdin: 'ignore', all: true, ...options });
+async function run([command, args]: [string, string[]]): Promise<void> {
+  const result = await execa(command, args, { reject: false, stdin: 'ignore', all: true });
   if (result.exitCode !== 0) throw new Error(`${command} ${args.join(' ')}: exit ${result.exitCode}\n${String(result.all ?? '').trim()}`);
 }
 

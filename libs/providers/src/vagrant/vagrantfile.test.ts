@@ -174,12 +174,16 @@ describe('vagrantfile for the lab (libvirt)', () => {
     expect(defaults.has('uri')).toBe(false);
   });
 
-  it('gives every NIC the VPP NIC\'s model (e1000) and the disk no PCI slot of its own', () => {
-    const defaults = providerDefaults(text());
+  it('gives every NIC the VPP NIC\'s model (e1000)', () => {
     expect(libvirtNicModel(cluster)).toBe('e1000');
-    expect(defaults.get('nic_model_type')).toBe('e1000');
-    expect(defaults.get('disk_bus')).toBe('ide');
+    expect(providerDefaults(text()).get('nic_model_type')).toBe('e1000');
+  });
+
+  it('leaves no device but the disk for libvirt to place before the NICs', () => {
+    const defaults = providerDefaults(text());
+    expect(defaults.get('graphics_type')).toBe('none');
     expect(defaults.get('memballoon_enabled')).toBe('false');
+    expect(defaults.has('disk_bus')).toBe(false);
   });
 
   it('puts the cluster NIC at PCI slot 8 with the node IP and the VPP NIC at slot 9, unconfigured', () => {
@@ -189,6 +193,15 @@ describe('vagrantfile for the lab (libvirt)', () => {
       expect(vppNic).toMatchObject({ auto_config: 'false', mac: model.macs.vpp, libvirt__bus: '0', libvirt__slot: '9' });
       expect(vppNic!.ip).toBeUndefined();
     }
+  });
+
+  it('refuses NIC slots that libvirt gives to other devices or to two NICs', () => {
+    const video = structuredClone(cluster);
+    video.network.nics.cluster.pciSlot = 2;
+    expect(() => vagrantfile(video, optionsFor(video))).toThrow(/profile nics\.cluster\.pciSlot must be a PCI slot from 3 to 31 on libvirt, got 2/);
+    const twice = structuredClone(cluster);
+    twice.network.nics.vpp.pciSlot = 8;
+    expect(() => vagrantfile(twice, optionsFor(twice))).toThrow(/profile nics\.cluster\.pciSlot 8 is taken by another NIC/);
   });
 
   it('keeps both networks isolated and without DHCP', () => {
