@@ -137,7 +137,8 @@ const commands: Command[] = [
       const stackDir = `${context.paths.stackOut}/stacks/${context.cluster.name}`;
       const binary = await terraformBinary();
       let code: number = EXIT.ok;
-      if (binary && existsSync(`${stackDir}/cdk.tf.json`)) code = await terraform(binary, stackDir, ['destroy', '-auto-approve', '-input=false']);
+      // Only a stack terraform applied has terraform state to destroy.
+      if (binary && existsSync(`${context.paths.dir}/terraform.tfstate`)) code = await terraform(binary, stackDir, ['destroy', '-auto-approve', '-input=false']);
       // Whatever terraform did (or if it is not installed), nothing of the cluster may keep running.
       const stopped = await providerCleanup(context);
       process.stdout.write(`cluster ${context.cluster.name} is down${stopped.length ? ` (stopped ${stopped.join(', ')})` : ''}\n`);
