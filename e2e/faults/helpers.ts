@@ -1,5 +1,7 @@
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readdir, readFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -10,7 +12,10 @@ import { REPO_ROOT } from '@boxcar/model';
 // Shared by the fault tests: a throwaway world (store, profiles, build dir, cache, cluster state,
 // all under one temp dir), a small synthetic profile, the product CLI, and store checks.
 
+/** The installed entry point (`boxcar` on PATH): a wrapper that runs src/main.ts through tsx. */
 export const BOXCAR = join(REPO_ROOT, 'apps', 'cli', 'bin', 'boxcar.mjs');
+/** The CLI itself, run as `npm run boxcar` does: one node process with the tsx loader. */
+const CLI_SOURCE = [process.execPath, '--import', pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href, join(REPO_ROOT, 'apps', 'cli', 'src', 'main.ts')];
 /** TEST DOUBLE for Packer 1.6.6 at the process boundary; see the header of the script. */
 export const PACKER_DOUBLE = fileURLToPath(new URL('./fixtures/packer-double', import.meta.url));
 export const PROFILE = 'faults';
@@ -74,7 +79,7 @@ export function removeWorld(world: World): void {
  * (base -> node -> master (box), node -> worker (box)) whose scripts are never run (the packer double
  * only names them), so only their content matters: it is part of the layer keys.
  */
-export function writeProfile(profilesDir: string, options: ProfileOptions = {}): void {
+function writeProfile(profilesDir: string, options: ProfileOptions = {}): void {
   const dir = join(profilesDir, PROFILE);
   mkdirSync(join(dir, 'scripts'), { recursive: true });
   const lab = JSON.parse(readFileSync(join(REPO_ROOT, 'images', 'profiles', 'lab', 'profile.json'), 'utf8'));
@@ -119,10 +124,33 @@ export async function boxcar(world: World, args: string[], extraEnv: Record<stri
 
 /**
  * The CLI in its own process group, as a shell runs a foreground job: Ctrl-C in a terminal sends
- * SIGINT to the whole group (the CLI, tsx, the packer wrapper and the build process).
+ * SIGINT to the whole group (the CLI, the packer wrapper and the build process). `entry` "source" is
+ * `npm run boxcar` (one node process), "bin" the installed apps/cli/bin/boxcar.mjs.
  */
-export function startBoxcar(world: World, args: string[], extraEnv: Record<string, string> = {}): ResultPromise<{ reject: false; detached: true }> {
-  return execa(process.execPath, [BOXCAR, ...args], { env: { ...world.env, ...extraEnv }, cwd: world.root, reject: false, detached: true, stdin: 'ignore' }) as ResultPromise<{ reject: false; detached: true }>;
+export function startBoxcar(world: World, args: string[], extraEnv: Record<string, string> = {}, entry: 'source' | 'bin' = 'source'): ResultPromise<{ reject: false; detached: true }> {
+  const [file, ...prefix] = entry === 'source' ? CLI_SOURCE : [process.execPath, BOXCAR];
+  return execa(file!, [...prefix, ...args], { env: { ...world.env, ...extraEnv }, cwd: world.root, reject: false, detached: true, stdin: 'ignore' }) as ResultPromise<{ reject: false; detached: true }>;
+}
+
+/** Ends whatever is left of a process group this test started (never anything else). */
+export function killGroup(pid: number | undefined): void {
+  if (pid === undefined) return;
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
+  }
+}
+
+/** Every process whose command line mentions `path` (e.g. a test's temp dir): proves what runs. */
+export async function processesMentioning(path: string): Promise<string[]> {
+  const found: string[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    const argv = await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '');
+    if (argv.includes(path)) found.push(`${entry}: ${argv.split('\0').join(' ').trim()}`);
+  }
+  return found;
 }
 
 export interface BakeJson {
@@ -153,20 +181,25 @@ export async function prepublishBase(world: World): Promise<{ keys: Record<strin
   const dry = await boxcar(world, ['images', 'bake', '--profile', PROFILE, '--dry-run', '--json']);
   const plan = bakeJson(dry).plan;
   const base = plan.layers.find((layer) => layer.layer === 'base')!;
+  await publishBase(world, base.key, base.inputs);
+  return { keys: Object.fromEntries(plan.layers.map((layer) => [layer.layer, layer.key])) };
+}
+
+/** The root layer "base" in the store under `key`. */
+export async function publishBase(world: World, key: string, inputs: unknown): Promise<void> {
   const disk = join(world.root, 'base-disk');
   mkdirSync(disk, { recursive: true });
   await execa('qemu-img', ['create', '-q', '-f', 'qcow2', join(disk, 'disk.qcow2'), '16M']);
   const store = await openStore(world.storeUrl);
-  await store.publishLayer(PROFILE, 'base', base.key, disk, { inputs: base.inputs, builder: 'qemu', parent: null, note: 'pre-published by the fault tests' });
+  await store.publishLayer(PROFILE, 'base', key, disk, { inputs, builder: 'qemu', parent: null, note: 'pre-published by the fault tests' });
   rmSync(disk, { recursive: true, force: true });
-  return { keys: Object.fromEntries(plan.layers.map((layer) => [layer.layer, layer.key])) };
 }
 
 export interface DoubleEvent {
   time: number;
   pid: number;
   role: 'wrapper' | 'build';
-  event: 'start' | 'signal' | 'exit' | 'hang';
+  event: 'start' | 'signal' | 'exit' | 'hang' | 'gate';
   layer?: string;
   signal?: string;
   code?: number;
@@ -248,9 +281,5 @@ export async function verifyStore(storeUrl: string, profile = PROFILE): Promise<
 /** Work dirs of bakes under the world's cache (each layer bakes in work/<profile>/<layer>-<key>). */
 export function workDirs(world: World): string[] {
   const dir = join(world.cache, 'boxcar', 'work', PROFILE);
-  return existsSync(dir) ? readdirSync(dir) : [];
-}
-
-export function copyDir(from: string, to: string): void {
-  cpSync(from, to, { recursive: true });
+  return existsSync(dir) ? readdirSync(dir).filter((name) => !name.startsWith('.')) : [];
 }

@@ -1,11 +1,21 @@
 #!/usr/bin/env node
-// Runs the TypeScript CLI through tsx so that the repo needs no build step.
-import { spawnSync } from 'node:child_process';
-import { createRequire } from 'node:module';
+// Runs the TypeScript CLI through tsx so that the repo needs no build step. The CLI runs as a child
+// so that this wrapper can stay alive while it cleans up: signals are passed on, never acted upon
+// here, and the child's exit code is ours.
+import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-const require = createRequire(import.meta.url);
-const tsxCli = require.resolve('tsx/cli');
 const main = fileURLToPath(new URL('../src/main.ts', import.meta.url));
-const result = spawnSync(process.execPath, [tsxCli, main, ...process.argv.slice(2)], { stdio: 'inherit' });
-process.exit(result.status ?? (result.signal === 'SIGINT' ? 130 : 1));
+// Resolved from this file, not from the working directory (terraform runs the stack's commands anywhere).
+const tsx = import.meta.resolve('tsx');
+const child = spawn(process.execPath, ['--import', tsx, main, ...process.argv.slice(2)], {
+  stdio: 'inherit',
+  cwd: process.cwd(),
+  env: process.env,
+});
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  // A Ctrl-C in a terminal reaches the child directly (same process group); a signal sent to this
+  // process alone is forwarded.
+  process.on(signal, () => child.kill(signal));
+}
+child.on('exit', (code, signal) => process.exit(code ?? (signal === 'SIGINT' ? 130 : 1)));

@@ -1,13 +1,13 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fetchAll, sha256File, type LockEntry } from '@boxcar/artifacts';
-import type { BoxStore } from '@boxcar/box-store';
+import { BoxStoreError, withStoreLock, type BoxStore, type LockInfo } from '@boxcar/box-store';
 import type { LoadedLayerGraph } from '@boxcar/layers';
 import type { BuilderName, Layer, Profile } from '@boxcar/model';
 import { initPlugins, runPackerBuild, templateFiles, type PackerFeatures, type TemplateVariables } from '@boxcar/packer';
 import { logFile, workDir } from './paths.ts';
-import type { BakePlan, PlannedLayer } from './plan.ts';
+import { isPublished, type BakePlan, type PlannedLayer } from './plan.ts';
 
 export interface BakeReporter {
   layerStart(layer: string, key: string, log: string): void;
@@ -67,7 +67,15 @@ export async function executeBake(plan: BakePlan, context: BakeContext): Promise
   const entries = uniqueArtifacts(toBuild.map((planned) => layerOf(context, planned.layer)), context.graph.lock.artifacts);
   if (entries.length) {
     context.reporter.message(`fetching ${entries.length} artifact(s) into ${context.artifactCache}`);
-    await fetchAll(entries, { cacheDir: context.artifactCache, mirror: context.mirror, signal: context.signal });
+    try {
+      await fetchAll(entries, { cacheDir: context.artifactCache, mirror: context.mirror, signal: context.signal });
+    } catch (error) {
+      // Reported like a layer failure (nothing has been baked yet): the first layer that needs the artifact.
+      const id = (error as { id?: unknown }).id;
+      const culprit = toBuild.find((planned) => artifactIds(layerOf(context, planned.layer)).includes(id as string)) ?? toBuild[0]!;
+      context.reporter.layerFailed(culprit.layer, error as Error);
+      return { ...result, failed: { layer: culprit.layer, error: error as Error }, skipped: toBuild.filter((planned) => planned !== culprit).map((planned) => planned.layer) };
+    }
   }
 
   const done = new Set(result.cached);
@@ -81,9 +89,12 @@ export async function executeBake(plan: BakePlan, context: BakeContext): Promise
       if (planned.parent && !done.has(planned.parent)) continue;
       pending.splice(pending.indexOf(planned), 1);
       const task = bakeLayer(planned, plan, context)
-        .then((outcome) => {
-          result.packerRuns += 1;
-          result.built.push({ layer: planned.layer, ...outcome });
+        .then(({ cached, ...outcome }) => {
+          if (cached) result.cached.push(planned.layer);
+          else {
+            result.packerRuns += 1;
+            result.built.push({ layer: planned.layer, ...outcome });
+          }
           done.add(planned.layer);
         })
         .catch((error: Error) => {
@@ -110,22 +121,66 @@ function layerOf(context: BakeContext, name: string): Layer {
   return context.graph.layers.find((layer) => layer.name === name)!;
 }
 
+/** Lock ids a layer needs: its artifacts and its base source's. */
+function artifactIds(layer: Layer): string[] {
+  const sources = Object.values(layer.sources).flatMap((source) => (source && 'artifact' in source ? [source.artifact] : []));
+  return [...layer.artifacts.map((artifact) => artifact.id), ...sources];
+}
+
 function uniqueArtifacts(layers: Layer[], lock: LockEntry[]): LockEntry[] {
-  const ids = new Set(layers.flatMap((layer) => layer.artifacts.map((artifact) => artifact.id)));
-  for (const layer of layers) {
-    for (const source of Object.values(layer.sources)) {
-      if (source && 'artifact' in source) ids.add(source.artifact);
-    }
-  }
+  const ids = new Set(layers.flatMap(artifactIds));
   return lock.filter((entry) => ids.has(entry.id));
 }
 
-async function bakeLayer(planned: PlannedLayer, plan: BakePlan, context: BakeContext): Promise<{ seconds: number; box?: { name: string; version: string } }> {
+type LayerOutcome = { seconds: number; box?: { name: string; version: string }; cached?: true };
+
+async function bakeLayer(planned: PlannedLayer, plan: BakePlan, context: BakeContext): Promise<LayerOutcome> {
+  const work = workDir(plan.profile, planned.layer, planned.key);
+  return withLayerLock(work, planned.layer, context, async () => {
+    // Not published when planned (or forced): if it is now, another bake published it meanwhile.
+    if (!planned.reasons.includes('forced') && (await isPublished(context.store, plan.profile, planned, planned.box?.name))) {
+      context.reporter.message(`[${planned.layer}] published meanwhile by another bake: cached`);
+      return { seconds: 0, cached: true };
+    }
+    return buildLayer(planned, plan, context, work);
+  });
+}
+
+/**
+ * Two bakes on one machine would share a layer's work dir and log: the second waits until the first
+ * is done with the layer (and then mostly finds it published). A lock left by a killed bake is taken
+ * over. Waits in short rounds so that an interrupt is noticed.
+ */
+async function withLayerLock<T>(work: string, layer: string, context: BakeContext, fn: () => Promise<T>): Promise<T> {
+  const root = join(dirname(work), '.locks', basename(work));
+  await mkdir(root, { recursive: true });
+  let ran = false;
+  let lastHolder = '';
+  const holding = () => {
+    ran = true;
+    return fn();
+  };
+  const onWait = (holder: LockInfo | undefined) => {
+    const who = holder ? `pid ${holder.pid} on ${holder.host} (since ${holder.createdAt})` : 'another bake';
+    if (who !== lastHolder) context.reporter.message(`[${layer}] waiting for ${who}, which bakes this layer (lock ${join(root, '.lock')})`);
+    lastHolder = who;
+  };
+  for (;;) {
+    try {
+      return await withStoreLock(root, `bake layer ${layer}`, holding, { timeoutMs: 5_000, onWait });
+    } catch (error) {
+      if (ran || !(error instanceof BoxStoreError && error.code === 'lock-timeout')) throw error;
+      if (context.signal?.aborted) throw new Error(`interrupted while waiting for another bake of layer ${layer}`, { cause: error });
+    }
+  }
+}
+
+async function buildLayer(planned: PlannedLayer, plan: BakePlan, context: BakeContext, work: string): Promise<LayerOutcome> {
   const layer = layerOf(context, planned.layer);
-  const work = workDir(plan.profile, layer.name, planned.key);
   const log = logFile(plan.profile, layer.name, planned.key);
   context.reporter.layerStart(layer.name, planned.key, log);
-  // A previous run that was killed leaves its work dir: it holds nothing worth keeping.
+  // Under the layer lock, an existing work dir was left by a bake that was killed: nothing in it is worth keeping.
+  if (existsSync(work)) context.reporter.message(`[${layer.name}] removing ${work}, left by a bake that was killed`);
   await rm(work, { recursive: true, force: true });
   await mkdir(work, { recursive: true });
   await rm(log, { force: true });
@@ -177,25 +232,35 @@ async function bakeLayer(planned: PlannedLayer, plan: BakePlan, context: BakeCon
       const produced = existsSync(output) ? await readdir(output) : [];
       throw new Error(`packer finished but ${join(output, image)} is missing (output holds: ${produced.join(', ') || 'nothing'}); log: ${log}`);
     }
-    await context.store.publishLayer(plan.profile, layer.name, planned.key, output, {
-      inputs: planned.inputs,
-      builder: context.builder,
-      parent: planned.parent ?? null,
-      packerSeconds: run.seconds,
-      packerVersion: context.packer.version,
-    });
+    // File system errors (a full disk) do not say where they happened.
+    const publishing = async <T>(what: string, action: () => Promise<T>): Promise<T> =>
+      action().catch((error: Error) => {
+        throw new Error(`publishing ${what} to the box store ${context.store.url} failed: ${error.message}`, { cause: error });
+      });
+    await publishing(`layer ${layer.name}`, () =>
+      context.store.publishLayer(plan.profile, layer.name, planned.key, output, {
+        inputs: planned.inputs,
+        builder: context.builder,
+        parent: planned.parent ?? null,
+        packerSeconds: run.seconds,
+        packerVersion: context.packer.version,
+      }),
+    );
     let box: { name: string; version: string } | undefined;
     if (planned.box) {
-      const published = await context.store.publishBox({
-        boxName: planned.box.name,
-        description: layer.box!.description,
-        provider: BOX_PROVIDER[context.builder],
-        boxFile: variables.box_output,
-        key: planned.key,
-        layer: layer.name,
-        profile: plan.profile,
-      });
-      box = { name: planned.box.name, version: published.version };
+      const boxName = planned.box.name;
+      const published = await publishing(`box ${boxName}`, () =>
+        context.store.publishBox({
+          boxName,
+          description: layer.box!.description,
+          provider: BOX_PROVIDER[context.builder],
+          boxFile: variables.box_output,
+          key: planned.key,
+          layer: layer.name,
+          profile: plan.profile,
+        }),
+      );
+      box = { name: boxName, version: published.version };
     }
     await rm(work, { recursive: true, force: true });
     const outcome = { seconds: run.seconds, ...(box ? { box } : {}) };

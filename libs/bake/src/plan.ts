@@ -77,7 +77,8 @@ function wantedLayers(graph: LayerGraph, only: string[] | undefined): Set<string
   return wanted;
 }
 
-async function isPublished(store: BoxStore, profile: string, layerKey: LayerKey, boxName: string | undefined): Promise<boolean> {
+/** The layer is in the store, and so is its box when it has one. */
+export async function isPublished(store: BoxStore, profile: string, layerKey: Pick<LayerKey, 'layer' | 'key'>, boxName: string | undefined): Promise<boolean> {
   if (!(await store.hasLayer(profile, layerKey.layer, layerKey.key))) return false;
   return boxName ? (await store.findBoxVersionByKey(boxName, layerKey.key)) !== undefined : true;
 }

@@ -72,7 +72,12 @@ export async function openBake(request: BakeRequest): Promise<BakeSession> {
   const profile = loadProfile(request.profile);
   const graph = await loadLayerGraph(request.profile);
   const builder = request.builder ?? graph.builders[0]!;
-  const store = await openStore(request.storeUrl ?? defaultStoreUrl());
+  const store = await openStore(request.storeUrl ?? defaultStoreUrl(), {
+    lock: {
+      onWait: (holder) =>
+        request.reporter.message(`waiting for the store lock${holder ? `, held by pid ${holder.pid} on ${holder.host} since ${holder.createdAt} for "${holder.purpose}"` : ''}`),
+    },
+  });
   const keys = await bootstrapKey(store);
   const source = rootSource(graph, builder);
   const extras = baseExtras(source, keys.publicKey);
@@ -89,6 +94,10 @@ export async function openBake(request: BakeRequest): Promise<BakeSession> {
       if (!plan.layers.some((layer) => layer.status === 'build')) {
         return { built: [], cached: plan.layers.map((layer) => layer.layer), skipped: [], packerRuns: 0 };
       }
+      // A bake killed while publishing leaves temp files and uncommitted versions behind; gc removes
+      // exactly those (under the store lock, so never another writer's) when it keeps every version.
+      const leftovers = await store.gc({ keep: Number.MAX_SAFE_INTEGER });
+      if (leftovers.paths.length) request.reporter.message(`removed leftovers of an interrupted bake from the store: ${leftovers.paths.join(', ')}`);
       const packer = await requirePacker();
       const accel = await detectAccelerator();
       request.reporter.message(`packer ${packer.version}, accelerator ${accel.accel} (${accel.reason})`);

@@ -11,6 +11,7 @@ import {
   qemuDown,
   qemuNodeDown,
   qemuNodeUp,
+  QemuNodeError,
   qemuStatus,
   shellQuote,
   sshRun,
@@ -111,10 +112,12 @@ export async function nodeUp(context: NodeContext, nodeName: string, boxVersion?
   const box = await nodeBox(store, cluster, node, boxVersion);
   progress(`box ${box.name} ${box.version} (key ${box.key.slice(0, 12)})`);
   let ssh: { host: string; port: number };
+  let serialLog: string | undefined;
   if (cluster.provider === 'qemu') {
     const image = join(await store.layerFiles(cluster.profile.name, box.layer, box.key), 'disk.qcow2');
     const info = await qemuNodeUp(cluster, nodeName, { stateDir: paths.provider, image, onProgress: (event) => progress(`${event.step}: ${event.message}`) });
     ssh = { host: info.sshHost, port: info.sshPort };
+    serialLog = info.serialLog;
   } else {
     const options = await vagrantOptions(context, nodeName, box.version);
     await vagrantNodeUp(cluster, nodeName, { ...options, vagrantfileText: options.vagrantfileText!, onLine: (line) => progress(line) });
@@ -124,7 +127,10 @@ export async function nodeUp(context: NodeContext, nodeName: string, boxVersion?
   const record: NodeRecord = { name: nodeName, provider: cluster.provider, box: { name: box.name, version: box.version, key: box.key }, ssh: { ...ssh, user: BOOTSTRAP_USER } };
   await writeNodeRecord(paths, record);
   progress('waiting for SSH');
-  const key = await reachableKey(context, record, context.sshTimeoutMs ?? 10 * 60_000);
+  const key = await reachableKey(context, record, context.sshTimeoutMs ?? 10 * 60_000).catch((error: Error) => {
+    // A node that never answers has usually said why on its console.
+    throw serialLog ? new QemuNodeError(nodeName, 'ssh', serialLog, error.message) : error;
+  });
   progress(`SSH ready (${key === 'cluster' ? 'cluster key: configured before' : 'bootstrap key'})`);
   return record;
 }

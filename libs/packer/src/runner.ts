@@ -62,21 +62,22 @@ export async function runPackerBuild(options: PackerRunOptions): Promise<PackerR
     cwd: options.templateDir,
     env: { PACKER_NO_COLOR: '1', CHECKPOINT_DISABLE: '1', ...options.env },
     extendEnv: true,
-    // Packer cleans up (stops the VM, removes its output directory) on SIGINT or SIGTERM.
+    // Packer cleans up (stops the VM, removes its output directory) on SIGTERM; its wrapper process
+    // ignores a SIGINT that does not come from the terminal.
     cancelSignal: options.signal,
-    killSignal: 'SIGINT',
+    killSignal: 'SIGTERM',
     forceKillAfterDelay: 120_000,
     stdin: interactive ? 'inherit' : 'ignore',
     reject: false,
     buffer: false,
-    lines: true,
   });
   subprocess.stderr?.on('data', (chunk: Buffer) => {
     log.write(chunk);
     remember(chunk.toString());
   });
 
-  for await (const line of subprocess.stdout!) {
+  let failedStep: string | undefined;
+  for await (const line of subprocess.iterable({ from: 'stdout' })) {
     log.write(`${line}\n`);
     const event: PackerEvent | undefined = parseMachineReadableLine(String(line));
     if (!event) continue;
@@ -85,7 +86,10 @@ export async function runPackerBuild(options: PackerRunOptions): Promise<PackerR
     if (!text) continue;
     remember(text);
     options.onLine?.(text.split('\n').filter(Boolean).at(-1) ?? text);
-    const newStep = stepOf(text);
+    // The step that failed is the one running when the first error came; Packer's cleanup steps
+    // after it ("Deleting output directory...") are not what went wrong.
+    if (event.type === 'error' || (event.type === 'ui' && event.data[0] === 'error')) failedStep ??= step;
+    const newStep = event.type === 'ui' && event.data[0] === 'say' ? stepOf(text) : undefined;
     if (newStep) {
       step = newStep;
       options.onStep?.(step);
@@ -98,7 +102,8 @@ export async function runPackerBuild(options: PackerRunOptions): Promise<PackerR
   const interrupted = options.signal?.aborted === true || result.isCanceled === true;
   if (result.failed || result.exitCode !== 0) {
     const cause = interrupted ? 'interrupted' : result instanceof ExecaError ? result.shortMessage : `exit code ${result.exitCode}`;
-    throw new PackerBuildError(`packer build failed at step "${step}" (${cause})`, step, lastLines, options.logFile, interrupted);
+    const where = failedStep ?? step;
+    throw new PackerBuildError(`packer build failed at step "${where}" (${cause})`, where, lastLines, options.logFile, interrupted);
   }
   return { artifacts: [...artifacts.values()], seconds };
 }

@@ -121,8 +121,8 @@ the step, the last lines and the log); 130 interrupted (finished layers stay pub
           process.stderr.write('\ninterrupted: stopping packer (it removes its VM files); finished layers stay published\n');
           controller.abort();
         };
-        process.once('SIGINT', onSignal);
-        process.once('SIGTERM', onSignal);
+        process.on('SIGINT', onSignal);
+        process.on('SIGTERM', onSignal);
         const reporter = createReporter();
         const started = Date.now();
         try {

@@ -1,0 +1,73 @@
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openStore } from '@boxcar/box-store';
+import { resolveClusterOrThrow } from '@boxcar/model';
+import { clusterPaths, nodeUp, readNodeRecord, type NodeContext } from '@boxcar/nodes';
+import { BOXCAR, processesMentioning } from './helpers.ts';
+
+// Scenario "a node that does not come up": the lab master's box is a blank qcow2 (no boot loader,
+// no OS), so the real qemu provider boots it under QEMU, the firmware finds nothing to boot, and
+// SSH never answers. Then `boxcar cluster down` must leave nothing of the cluster behind.
+
+const cluster = resolveClusterOrThrow({ profile: 'lab' });
+const KEY = 'b1a4c0'.padEnd(64, '0');
+let root: string;
+let context: NodeContext;
+let error: Error | undefined;
+let serialLogExisted = false;
+let runningAfterFailure: string[] = [];
+
+beforeAll(async () => {
+  root = mkdtempSync(join(tmpdir(), 'boxcar-faults-boot-'));
+  const staging = join(root, 'staging');
+  mkdirSync(staging);
+  await execa('qemu-img', ['create', '-q', '-f', 'qcow2', join(staging, 'disk.qcow2'), '1G']);
+  await execa('tar', ['-cf', join(root, 'libvirt.box'), '-C', staging, 'disk.qcow2']);
+  const store = openStore(join(root, 'store'));
+  await store.publishLayer('lab', 'master', KEY, staging, { note: 'fault tests: a disk without an OS' });
+  await store.publishBox({ boxName: cluster.nodes[0]!.box, description: 'blank', provider: 'libvirt', boxFile: join(root, 'libvirt.box'), key: KEY, layer: 'master', profile: 'lab' });
+  context = { cluster, store, paths: clusterPaths(cluster, { BOXCAR_STATE_DIR: join(root, 'state') }), sshTimeoutMs: 15_000 };
+  error = await nodeUp(context, cluster.nodes[0]!.name).then(
+    () => undefined,
+    (failure: Error) => failure,
+  );
+  const serialLog = /serial log: (\S+)/.exec(error?.message ?? '')?.[1];
+  serialLogExisted = serialLog !== undefined && existsSync(serialLog);
+  runningAfterFailure = await processesMentioning(context.paths.provider);
+});
+
+afterAll(async () => {
+  // Whatever happened above, no VM of this test may outlive it.
+  await execa(process.execPath, [BOXCAR, 'cluster', 'down', '--profile', 'lab'], { env: { BOXCAR_STATE_DIR: join(root, 'state'), BOXCAR_STORE: pathToFileURL(join(root, 'store')).href }, reject: false });
+  rmSync(root, { recursive: true, force: true });
+});
+
+describe('scenario 8: a node that fails to boot during cluster up', () => {
+  it('node up fails with an error naming the node, the step and the serial log', () => {
+    const node = cluster.nodes[0]!.name;
+    expect(error, 'node up must fail').toBeInstanceOf(Error);
+    expect(error!.message).toContain(node);
+    expect(error!.message).toMatch(/ssh/i);
+    expect(error!.message).toContain(`serial log: ${join(context.paths.provider, 'nodes', node, 'serial.log')}`);
+    expect(serialLogExisted).toBe(true);
+  });
+
+  it('the failed node is still there to look at (its qemu runs) until the cluster is taken down', () => {
+    expect(runningAfterFailure.some((line) => line.includes('qemu-system'))).toBe(true);
+  });
+
+  it('boxcar cluster down removes everything: no qemu or vde_switch of the state dir, no provider state, no node record', async () => {
+    const down = await execa(process.execPath, [BOXCAR, 'cluster', 'down', '--profile', 'lab'], {
+      env: { BOXCAR_STATE_DIR: join(root, 'state'), BOXCAR_STORE: pathToFileURL(join(root, 'store')).href },
+      reject: false,
+    });
+    expect(down.exitCode, String(down.stderr)).toBe(0);
+    expect(await processesMentioning(context.paths.provider)).toEqual([]);
+    expect(existsSync(context.paths.provider)).toBe(false);
+    expect(await readNodeRecord(context.paths, cluster.nodes[0]!.name)).toBeUndefined();
+  });
+});
