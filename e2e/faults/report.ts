@@ -24,7 +24,7 @@ const dir = mkdtempSync(join(tmpdir(), 'boxcar-faults-report-'));
 const output = join(dir, 'results.json');
 const started = Date.now();
 try {
-  const run = await execa('npx', ['vitest', 'run', '--config', 'e2e/faults/vitest.config.ts', '--reporter=json', `--outputFile=${output}`, ...process.argv.slice(2)], {
+  const run = await execa('npx', ['vitest', 'run', 'e2e/faults', '--reporter=json', `--outputFile=${output}`, ...process.argv.slice(2)], {
     cwd: repo,
     reject: false,
     stdout: 'ignore',
