@@ -62,13 +62,18 @@ else
   done
 fi
 
-cat <<'NOTE'
-install-prereqs: not available from apt here, install by hand when you need them:
-  - terraform or tofu: applies the cluster stack (nx run cluster:up). OpenTofu: https://opentofu.org/docs/intro/install/
-    (a .deb or standalone binary); Terraform: https://developer.hashicorp.com/terraform/install.
-    TERRAFORM_BINARY_NAME=tofu chooses OpenTofu when both are there.
-  - VirtualBox: the virtualbox provider and builder (the 2016 setup). Oracle's apt repository:
-    https://www.virtualbox.org/wiki/Linux_Downloads
+if ! command -v terraform >/dev/null && ! command -v tofu >/dev/null; then
+  cat <<'NOTE'
+install-prereqs: terraform or tofu is not installed and no apt repository here has it; cluster:up needs one.
+  OpenTofu: https://opentofu.org/docs/intro/install/ (a .deb or standalone binary);
+  Terraform: https://developer.hashicorp.com/terraform/install. TERRAFORM_BINARY_NAME=tofu picks OpenTofu.
 NOTE
+fi
+if ! command -v VBoxManage >/dev/null; then
+  cat <<'NOTE'
+install-prereqs: VirtualBox is not installed (not in Debian); only the virtualbox provider and builder need it.
+  Oracle's apt repository: https://www.virtualbox.org/wiki/Linux_Downloads
+NOTE
+fi
 
 if $check_only && [[ ${#missing[@]} -gt 0 ]]; then exit 1; fi
