@@ -3,6 +3,9 @@ import type { Role } from './types.ts';
 // The model of an image layer. Layers are data (images/profiles/<profile>/layers.json); @boxcar/layers
 // loads and validates them into these types, @boxcar/packer turns them into templates.
 
+/** The login every box ships (Vagrant's convention): passwordless sudo, the bootstrap key until cluster:up. */
+export const BOOTSTRAP_USER = 'vagrant';
+
 export const BUILDERS = ['qemu', 'virtualbox-ovf'] as const;
 export type BuilderName = (typeof BUILDERS)[number];
 

@@ -1,10 +1,12 @@
 // Where things live inside the guests. These are properties of the boxes (what the images install and
 // where), not of a cluster, so the model does not carry them; they are kept here, in one place.
 
+import { BOOTSTRAP_USER } from '@boxcar/model';
+
 export const GUEST = {
   /** The Vagrant-style login user of every box. */
-  sshUser: 'vagrant',
-  authorizedKeys: '/home/vagrant/.ssh/authorized_keys',
+  sshUser: BOOTSTRAP_USER,
+  authorizedKeys: `/home/${BOOTSTRAP_USER}/.ssh/authorized_keys`,
 
   kubernetesDir: '/etc/kubernetes',
   sslDir: '/etc/kubernetes/ssl',

@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { bootstrapKey } from '@boxcar/bake';
 import type { BoxStore } from '@boxcar/box-store';
-import { canonicalJson, REPO_ROOT, type Cluster, type ClusterNode } from '@boxcar/model';
+import { BOOTSTRAP_USER, canonicalJson, REPO_ROOT, type Cluster, type ClusterNode } from '@boxcar/model';
 import { applyPlan, ensureClusterPki, planNode, readCniDir, readNodeCertificates, type NodePlan } from '@boxcar/node-config';
 import {
   detectAccelerator,
@@ -29,7 +29,6 @@ import { clusterPaths, readNodeRecord, removeNodeRecord, writeNodeRecord, type C
 // The steps the cluster stack's provisioners call, one node at a time: boot it from its box,
 // configure it over SSH, take it down. Terraform (or the test double) decides order and what to redo.
 
-export const BOOTSTRAP_USER = 'vagrant';
 const CONFIGURED_MARKER = '/etc/boxcar/configured';
 
 export interface NodeContext {

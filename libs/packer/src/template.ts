@@ -1,4 +1,4 @@
-import type { BuilderName, Layer, LayerGraph } from '@boxcar/model';
+import { BOOTSTRAP_USER, type BuilderName, type Layer, type LayerGraph } from '@boxcar/model';
 import type { PackerFeatures } from './version.ts';
 
 // Packer templates as HCL2 JSON (.pkr.json), generated as pure data from a layer. Everything that
@@ -8,7 +8,6 @@ import type { PackerFeatures } from './version.ts';
 
 export const GUEST_STAGING = '/tmp/boxcar';
 export const GUEST_ARTIFACTS = '/var/cache/boxcar/artifacts';
-export const BOOTSTRAP_USER = 'vagrant';
 
 export type PackerJson = Record<string, unknown>;
 

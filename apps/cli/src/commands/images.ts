@@ -1,6 +1,6 @@
 import { createReporter, generateTemplates, openBake, validateTemplates, type BakePlan } from '@boxcar/bake';
 import { defaultStoreUrl, openStore } from '@boxcar/box-store';
-import { BUILDERS, DEFAULT_PROFILE, type BuilderName } from '@boxcar/model';
+import { BUILDERS, DEFAULT_PROFILE, listProfiles, type BuilderName } from '@boxcar/model';
 import { detectPacker, PackerBuildError } from '@boxcar/packer';
 import { EXIT, str, table, UsageError, type Group, type Options, type Values } from '../cli-kit.ts';
 
@@ -44,7 +44,6 @@ export function renderPlan(plan: BakePlan): string {
 
 async function profilesOf(values: Values): Promise<string[]> {
   if (!values.all) return [profileOf(values)];
-  const { listProfiles } = await import('@boxcar/model');
   return listProfiles();
 }
 
