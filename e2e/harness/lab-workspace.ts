@@ -25,13 +25,21 @@ export function labWorkspace(prefix: string) {
   const cluster = resolveClusterOrThrow({ profile: 'lab' });
   const stackDir = join(env.BOXCAR_STATE_DIR, cluster.name, 'cdktf.out', 'stacks', cluster.name);
 
-  /** The real CLI in a child process, with this workspace's environment; throws on a non-zero exit. */
-  async function boxcar(...args: string[]): Promise<{ stdout: string; seconds: number }> {
+  /**
+   * The real CLI in a child process, with this workspace's environment (plus `options.env`), inside
+   * `options.netns` when given; throws on a non-zero exit.
+   */
+  async function boxcarWith(options: { env?: Record<string, string>; netns?: string }, ...args: string[]): Promise<{ stdout: string; seconds: number }> {
     const started = Date.now();
-    const result = await execa(process.execPath, [BOXCAR, ...args], { env, reject: false, stderr: 'inherit' });
+    const command = [process.execPath, BOXCAR, ...args];
+    const [program, ...programArgs] = options.netns ? ['ip', 'netns', 'exec', options.netns, ...command] : command;
+    const result = await execa(program!, programArgs, { env: { ...env, ...options.env }, reject: false, stderr: 'inherit' });
     if (result.exitCode !== 0) throw new Error(`boxcar ${args.join(' ')} exited ${result.exitCode}:\n${result.stdout}`);
     return { stdout: String(result.stdout), seconds: (Date.now() - started) / 1000 };
   }
+  const boxcar = (...args: string[]) => boxcarWith({}, ...args);
 
-  return { work, profiles, env, cluster, stackDir, boxcar };
+  return { work, profiles, env, cluster, stackDir, boxcar, boxcarWith };
 }
+
+export type LabWorkspace = ReturnType<typeof labWorkspace>;

@@ -66,18 +66,29 @@ export function dependencyOrder(resources: Record<string, NullResource>): string
   return order;
 }
 
-async function run(command: string, report: ApplyReport, onCommand?: (command: string) => void): Promise<void> {
-  onCommand?.(command);
+export interface StackRunOptions {
+  /** Every provisioner command, as it starts. */
+  onCommand?: (command: string) => void;
+  /** Run the provisioners inside this network namespace, as `ip netns exec <netns> terraform apply` would. */
+  netns?: string;
+  /** On top of this process's environment, as the shell that runs terraform would set it. */
+  env?: Record<string, string>;
+}
+
+async function run(command: string, report: ApplyReport, options: StackRunOptions): Promise<void> {
+  options.onCommand?.(command);
   report.commands.push(command);
   // terraform runs local-exec through `/bin/sh -c` and fails the apply on a non-zero exit.
-  await execa('/bin/sh', ['-c', command], { stdio: 'inherit' });
+  const shell = ['/bin/sh', '-c', command];
+  const [program, ...args] = options.netns ? ['ip', 'netns', 'exec', options.netns, ...shell] : shell;
+  await execa(program!, args, { stdio: 'inherit', ...(options.env ? { env: options.env } : {}) });
 }
 
 function provisioners(resource: NullResource, when: 'create' | 'destroy'): string[] {
   return (resource.provisioner ?? []).map((p) => p['local-exec']).filter((p) => (p.when ?? 'create') === when).map((p) => p.command);
 }
 
-export async function applyStack(stackDir: string, onCommand?: (command: string) => void): Promise<ApplyReport> {
+export async function applyStack(stackDir: string, options: StackRunOptions = {}): Promise<ApplyReport> {
   const resources = readStack(stackDir);
   const state = readState(stackDir);
   const report: ApplyReport = { created: [], replaced: [], unchanged: [], destroyed: [], commands: [] };
@@ -105,12 +116,12 @@ export async function applyStack(stackDir: string, onCommand?: (command: string)
       return;
     }
     if (previous) {
-      for (const command of provisioners(resource, 'destroy')) await run(command, report, onCommand);
+      for (const command of provisioners(resource, 'destroy')) await run(command, report, options);
       report.replaced.push(name);
     } else report.created.push(name);
     delete state.resources[name];
     writeState(stackDir, state);
-    for (const command of provisioners(resource, 'create')) await run(command, report, onCommand);
+    for (const command of provisioners(resource, 'create')) await run(command, report, options);
     serial += 1;
     const id = `harness-${serial}`;
     ids.set(name, id);
@@ -130,13 +141,13 @@ export async function applyStack(stackDir: string, onCommand?: (command: string)
 }
 
 /** Destroys in reverse dependency order, running each destroy-time provisioner. */
-export async function destroyStack(stackDir: string, onCommand?: (command: string) => void): Promise<ApplyReport> {
+export async function destroyStack(stackDir: string, options: StackRunOptions = {}): Promise<ApplyReport> {
   const resources = readStack(stackDir);
   const state = readState(stackDir);
   const report: ApplyReport = { created: [], replaced: [], unchanged: [], destroyed: [], commands: [] };
   for (const name of dependencyOrder(resources).reverse()) {
     if (!state.resources[name]) continue;
-    for (const command of provisioners(resources[name]!, 'destroy')) await run(command, report, onCommand);
+    for (const command of provisioners(resources[name]!, 'destroy')) await run(command, report, options);
     delete state.resources[name];
     writeState(stackDir, state);
     report.destroyed.push(name);

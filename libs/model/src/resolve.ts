@@ -18,11 +18,13 @@ import {
 } from './ip.ts';
 import { DEFAULT_PROFILE, DEFAULT_PROFILES_DIR, listProfiles, loadProfile } from './profile.ts';
 import {
+  LIBVIRT_MANAGEMENT_MODES,
   PROVIDERS,
   ROLES,
   type Cluster,
   type ClusterConfig,
   type ClusterNode,
+  type LibvirtConfig,
   type NodeConfig,
   type Problem,
   type Profile,
@@ -50,9 +52,10 @@ const HOSTNAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 const DNS_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
 const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i;
 const STORE_URL = /^(file|https?):\/\/\S+$/;
+const LIBVIRT_URI = /^[a-z0-9+]+:\/\/\S*$/;
 
 const ALLOWED_KEYS: Record<string, readonly string[]> = {
-  '': ['name', 'profile', 'provider', 'boxStore', 'network', 'etcd', 'versions', 'workers', 'nodes', 'mirrors', '//'],
+  '': ['name', 'profile', 'provider', 'boxStore', 'network', 'etcd', 'versions', 'workers', 'nodes', 'mirrors', 'libvirt', '//'],
   network: [
     'subnet', 'clusterNic', 'serviceCidr', 'clusterDns', 'clusterDomain', 'apiSecurePort', 'apiInsecurePort',
     'containerRange', 'calicoPool', 'uplinkSubnet',
@@ -61,6 +64,7 @@ const ALLOWED_KEYS: Record<string, readonly string[]> = {
   'network.calicoPool': ['cidr', 'ipip', 'natOutgoing'],
   etcd: ['node', 'clientPorts', 'peerPorts'],
   mirrors: ['artifacts', 'apt'],
+  libvirt: ['uri', 'managementNetworkMode'],
   node: ['name', 'role', 'ip', 'memoryMb', 'cpus', 'mac'],
 };
 
@@ -100,6 +104,7 @@ interface MergedConfig {
   versions: Record<string, string>;
   nodes: MergedNode[];
   mirrors: { artifacts?: string; apt?: string };
+  libvirt: LibvirtConfig;
 }
 
 function checkShape(config: unknown, problems: Problem[]): void {
@@ -108,7 +113,7 @@ function checkShape(config: unknown, problems: Problem[]): void {
     return;
   }
   checkKeys(config, '', problems);
-  for (const key of ['network', 'etcd', 'mirrors', 'versions'] as const) {
+  for (const key of ['network', 'etcd', 'mirrors', 'versions', 'libvirt'] as const) {
     const value = config[key];
     if (value !== undefined && !isObject(value)) problems.push({ path: key, message: 'must be an object' });
   }
@@ -124,6 +129,7 @@ function checkShape(config: unknown, problems: Problem[]): void {
   }
   if (isObject(config.etcd)) checkKeys(config.etcd, 'etcd', problems);
   if (isObject(config.mirrors)) checkKeys(config.mirrors, 'mirrors', problems);
+  if (isObject(config.libvirt)) checkKeys(config.libvirt, 'libvirt', problems);
   if (config.nodes !== undefined) {
     if (!Array.isArray(config.nodes)) problems.push({ path: 'nodes', message: 'must be a list of nodes' });
     else {
@@ -205,6 +211,7 @@ function mergeConfig(profile: Profile, config: ClusterConfig, problems: Problem[
     },
     nodes,
     mirrors: isObject(config.mirrors) ? config.mirrors : {},
+    libvirt: isObject(config.libvirt) ? config.libvirt : {},
   };
 }
 
@@ -273,6 +280,13 @@ function validateMerged(merged: MergedConfig, profile: Profile, raw: ClusterConf
     if (url !== undefined && (typeof url !== 'string' || !STORE_URL.test(url))) {
       add(`mirrors.${key}`, `must be a file://, http:// or https:// URL, got ${JSON.stringify(url)}`);
     }
+  }
+  const { uri, managementNetworkMode } = merged.libvirt;
+  if (uri !== undefined && (typeof uri !== 'string' || !LIBVIRT_URI.test(uri))) {
+    add('libvirt.uri', `must be a libvirt URI such as qemu:///system or qemu+unix:///system?socket=/path, got ${JSON.stringify(uri)}`);
+  }
+  if (managementNetworkMode !== undefined && !(LIBVIRT_MANAGEMENT_MODES as readonly unknown[]).includes(managementNetworkMode)) {
+    add('libvirt.managementNetworkMode', `must be one of ${LIBVIRT_MANAGEMENT_MODES.join(', ')}, got ${JSON.stringify(managementNetworkMode)}`);
   }
 
   for (const [component, version] of Object.entries(merged.versions)) {
@@ -529,5 +543,6 @@ function derive(merged: MergedConfig, profile: Profile): Cluster {
     master,
     workers: nodes.filter((node) => node.role === 'worker'),
     mirrors: merged.mirrors,
+    libvirt: merged.libvirt,
   };
 }

@@ -59,6 +59,17 @@ export interface ClusterConfig {
     artifacts?: string;
     apt?: string;
   };
+  /** Where the libvirt provider runs the nodes; ignored by the other providers. */
+  libvirt?: LibvirtConfig;
+}
+
+export const LIBVIRT_MANAGEMENT_MODES = ['nat', 'none', 'route', 'open'] as const;
+
+export interface LibvirtConfig {
+  /** libvirt connection URI (vagrant-libvirt's `uri`); default qemu:///system. */
+  uri?: string;
+  /** Forward mode of Vagrant's management network; `none` keeps the guests off the host's uplink. */
+  managementNetworkMode?: (typeof LIBVIRT_MANAGEMENT_MODES)[number];
 }
 
 export interface NicSpec {
@@ -145,6 +156,7 @@ export interface Cluster {
   master: ClusterNode;
   workers: ClusterNode[];
   mirrors: { artifacts?: string; apt?: string };
+  libvirt: LibvirtConfig;
 }
 
 export interface Problem {

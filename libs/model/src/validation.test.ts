@@ -55,6 +55,9 @@ const cases: Case[] = [
   { title: 'container range reversed', config: { network: { containerRange: { start: '192.168.10.200', end: '192.168.10.100' } } }, path: 'network.containerRange', message: /is after end/ },
   { title: 'uplink subnet overlapping the cluster subnet', config: { network: { uplinkSubnet: '192.168.10.0/28' } }, path: 'network.uplinkSubnet', message: /overlaps the cluster subnet/ },
   { title: 'box store URL scheme', config: { boxStore: 's3://bucket/boxes' }, path: 'boxStore', message: /file:\/\/, http:\/\/ or https:\/\/ URL/ },
+  { title: 'libvirt URI without a scheme', config: { profile: 'lab', provider: 'libvirt', libvirt: { uri: '/run/libvirt/libvirt-sock' } }, path: 'libvirt.uri', message: /must be a libvirt URI such as qemu:\/\/\/system/ },
+  { title: 'unknown libvirt management network mode', config: { libvirt: { managementNetworkMode: 'bridge' } }, path: 'libvirt.managementNetworkMode', message: /must be one of nat, none, route, open, got "bridge"/ },
+  { title: 'unknown libvirt field', config: { libvirt: { driver: 'kvm' } }, path: 'libvirt.driver', message: /unknown field; allowed: uri, managementNetworkMode/ },
   { title: 'cluster name not a DNS label', config: { name: 'My Cluster' }, path: 'name', message: /lowercase DNS label/ },
   { title: 'non-boolean ipip', config: { network: { calicoPool: { ipip: 'yes' } } }, path: 'network.calicoPool.ipip', message: /must be true or false/ },
   { title: 'same API ports', config: { network: { apiInsecurePort: 443 } }, path: 'network.apiInsecurePort', message: /must differ/ },
@@ -114,6 +117,14 @@ describe('user overrides', () => {
     const ranges = cluster!.workers.map((w) => w.ipamRange!);
     expect(ranges[0]).toEqual({ start: '192.168.10.100', end: '192.168.10.124' });
     expect(ranges[3]).toEqual({ start: '192.168.10.175', end: '192.168.10.200' });
+  });
+
+  it('the libvirt section passes through as given, empty by default', () => {
+    const socket = 'qemu+unix:///system?socket=/tmp/boxcar-libvirt-x/run/libvirt-sock';
+    const { cluster, problems } = resolveCluster({ profile: 'lab', provider: 'libvirt', libvirt: { uri: socket, managementNetworkMode: 'none' } });
+    expect(problems).toEqual([]);
+    expect(cluster!.libvirt).toEqual({ uri: socket, managementNetworkMode: 'none' });
+    expect(resolveCluster({ profile: 'lab' }).cluster!.libvirt).toEqual({});
   });
 
   it('a config file is loaded, merged with the profile and its derived values follow', () => {

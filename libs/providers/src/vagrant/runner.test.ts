@@ -1,10 +1,12 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveClusterOrThrow } from '@boxcar/model';
 import { ensureKeyPair } from '../keys.ts';
 import {
+  acquireProjectLock,
   parseMachineReadable,
   parseSshConfig,
   parseVagrantStatus,
@@ -136,6 +138,34 @@ describe('runner against the real vagrant', () => {
     expect(log).toMatch(/no-libvirt-sock/);
     expect(log).toMatch(/=== exit 1 after/);
     expect(lines.join('\n')).toMatch(/no-libvirt-sock/);
+  });
+
+  it('runs two ups of one project one after the other, the second saying what it waits for', async () => {
+    const stateDir = join(dir, 'state-two-ups');
+    const waits: string[] = [];
+    const [first, second] = await Promise.allSettled([
+      vagrantNodeUp(cluster, 'cni-worker1', { stateDir, vagrantfileText: text, env }),
+      vagrantNodeUp(cluster, 'cni-worker2', { stateDir, vagrantfileText: text, env, onLine: (line) => waits.push(line) }),
+    ]);
+    // Both fail (no libvirtd), each on its own; the second started only once the first was over.
+    expect([first.status, second.status]).toEqual(['rejected', 'rejected']);
+    expect(waits[0]).toMatch(/^waiting for the Vagrant project \(held by pid \d+: vagrant up cni-worker1\)$/);
+    const started = async (node: string) => Date.parse(/^=== (\S+) /m.exec(await readFile(join(stateDir, 'logs', `up-${node}.log`), 'utf8'))![1]!);
+    const firstSeconds = Number(/=== exit 1 after ([\d.]+) s/.exec(await readFile(join(stateDir, 'logs', 'up-cni-worker1.log'), 'utf8'))![1]);
+    // The first gave the lock back when its output ended, just before it logged its exit.
+    expect(await started('cni-worker2')).toBeGreaterThanOrEqual((await started('cni-worker1')) + firstSeconds * 1000 - 200);
+    await expect(stat(join(stateDir, '.vagrant-project.lock'))).rejects.toThrow(/ENOENT/);
+  });
+
+  it('takes over the project lock of a process that is gone', async () => {
+    const stateDir = join(dir, 'state-stale-lock');
+    await mkdir(stateDir, { recursive: true });
+    const gone = await execa('true');
+    await writeFile(join(stateDir, '.vagrant-project.lock'), `${gone.pid} vagrant up cni-worker1\n`);
+    const release = await acquireProjectLock(stateDir, 'test');
+    expect(await readFile(join(stateDir, '.vagrant-project.lock'), 'utf8')).toBe(`${process.pid} test\n`);
+    await release();
+    await expect(stat(join(stateDir, '.vagrant-project.lock'))).rejects.toThrow(/ENOENT/);
   });
 
   it('fails ssh-config for a machine that is not running', async () => {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -69,8 +69,11 @@ export async function vagrantNodeUp(cluster: Cluster, nodeName: string, options:
   const provider = vagrantProvider(cluster);
   requireNode(cluster, nodeName);
   if (!options.vagrantfileText) throw new Error('vagrantNodeUp: vagrantfileText is required (the generated Vagrantfile)');
-  return runLogged(options, 'up', nodeName, ['--no-tty', 'up', nodeName, '--provider', provider]);
+  return runLogged(options, 'up', nodeName, ['--no-tty', 'up', nodeName, '--provider', provider], BOOTING);
 }
+
+/** The line after which a `vagrant up` no longer touches what the machines share (pool, networks, boxes). */
+const BOOTING = /^==> [\w.-]+: (Starting domain|Booting VM)/;
 
 /**
  * `vagrant destroy -f <node>`: the machine, its disk and the networks it created go. A node that was
@@ -82,7 +85,7 @@ export async function vagrantNodeDown(cluster: Cluster, nodeName: string, option
   requireNode(cluster, nodeName);
   const status = await vagrantStatus(cluster, options);
   if (status[nodeName]?.state === 'not_created') return { seconds: 0, logFile: join(options.stateDir, 'logs', 'status.log'), destroyed: false };
-  return { ...(await runLogged(options, 'destroy', nodeName, ['--no-tty', 'destroy', '-f', nodeName])), destroyed: true };
+  return { ...(await runLogged(options, 'destroy', nodeName, ['--no-tty', 'destroy', '-f', nodeName], undefined)), destroyed: true };
 }
 
 /** Every node's state, from `vagrant status --machine-readable`. */
@@ -233,22 +236,83 @@ function spawn(options: VagrantRunOptions, args: readonly string[]) {
   };
 }
 
-/** Runs a command whose output is for people: streamed to onLine and appended to its log. */
-async function runLogged(options: VagrantRunOptions, action: string, nodeName: string, args: readonly string[]): Promise<VagrantRunResult> {
+const PROJECT_LOCK = '.vagrant-project.lock';
+
+/**
+ * Vagrant is not safe to run twice at once in one project: two `vagrant up` of different machines race
+ * to create vagrant-libvirt's storage pool and networks, to add the same box to VAGRANT_HOME and to
+ * upload it into the pool (seen here: "pool 'default' already exists" failed two of three parallel
+ * ups). Terraform starts the nodes' provisioners in parallel, so every mutating command takes this lock;
+ * an `up` gives it back once its machine starts booting, so that the boots still overlap. A lock whose
+ * process is gone (the state dir is local) is taken over.
+ */
+export async function acquireProjectLock(stateDir: string, purpose: string, onWait?: (message: string) => void): Promise<() => Promise<void>> {
+  const file = join(stateDir, PROJECT_LOCK);
+  const mine = `${process.pid} ${purpose}\n`;
+  let announced = '';
+  for (;;) {
+    try {
+      const handle = await open(file, 'wx');
+      await handle.writeFile(mine);
+      await handle.close();
+      let released = false;
+      return async () => {
+        if (released) return;
+        released = true;
+        if ((await readFile(file, 'utf8').catch(() => undefined)) === mine) await unlink(file).catch(() => undefined);
+      };
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+    const holder = await readFile(file, 'utf8').catch(() => '');
+    const pid = Number(holder.split(' ')[0]);
+    if (holder && !(pid > 0 && processAlive(pid))) {
+      // Written but by a dead process (or garbage): remove exactly that text, then compete again.
+      if ((await readFile(file, 'utf8').catch(() => undefined)) === holder) await unlink(file).catch(() => undefined);
+      continue;
+    }
+    if (holder && holder !== announced) {
+      announced = holder;
+      onWait?.(`waiting for the Vagrant project (held by pid ${pid}: ${holder.slice(holder.indexOf(' ') + 1).trim()})`);
+    }
+    await new Promise((done) => setTimeout(done, 500));
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Runs a command whose output is for people: streamed to onLine and appended to its log, under the
+ * project lock until `releaseAfter` matches a line (or to the end).
+ */
+async function runLogged(options: VagrantRunOptions, action: string, nodeName: string, args: readonly string[], releaseAfter: RegExp | undefined): Promise<VagrantRunResult> {
   await prepare(options);
   const logFile = join(options.stateDir, 'logs', `${action}-${nodeName}.log`);
+  const release = await acquireProjectLock(options.stateDir, `vagrant ${action} ${nodeName}`, options.onLine);
   const log = createWriteStream(logFile, { flags: 'a' });
   const started = Date.now();
   const { commandLine, child } = spawn(options, args);
   log.write(`\n=== ${new Date().toISOString()} ${commandLine}\n`);
   const tail: string[] = [];
-  for await (const line of child.iterable({ from: 'all' })) {
-    // In --no-tty mode vagrant-libvirt's upload progress still "clears the line" with an empty one.
-    if (line.trim() === '') continue;
-    log.write(`${line}\n`);
-    tail.push(line);
-    if (tail.length > 25) tail.shift();
-    options.onLine?.(line);
+  try {
+    for await (const line of child.iterable({ from: 'all' })) {
+      // In --no-tty mode vagrant-libvirt's upload progress still "clears the line" with an empty one.
+      if (line.trim() === '') continue;
+      log.write(`${line}\n`);
+      tail.push(line);
+      if (tail.length > 25) tail.shift();
+      options.onLine?.(line);
+      if (releaseAfter?.test(line)) await release();
+    }
+  } finally {
+    await release();
   }
   const result = await child;
   const seconds = (Date.now() - started) / 1000;
