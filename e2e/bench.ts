@@ -1,20 +1,26 @@
-// The lab benchmark: `nx run e2e:bench`. Prints one table; takes ~30 min under TCG.
+// The lab benchmark: `nx run e2e:bench`. Prints one table; takes ~45 min under TCG.
 //
 // - cold, no-op and incremental bake: seconds and packer runs;
 // - cluster up from baked boxes vs the same provisioning done at up time on the bare base layer
-//   (the 2016 way: every node installs its packages when it boots);
-// - cluster up (qemu provider) vs the raw boot of three VMs from the same image to SSH-ready;
+//   (the 2016 way: every node runs its layers' scripts when it boots, then the same configuration);
+// - cluster up (qemu provider) vs the raw boot of three VMs from the same image to SSH-ready; the
+//   same for the libvirt provider (Vagrant + vagrant-libvirt), in a network namespace of its own;
 // - disk used by the running cluster vs three full copies of the image; peak RSS per VM.
 import { appendFileSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { openStore } from '@boxcar/box-store';
 import { loadLayerGraph } from '@boxcar/layers';
-import { qemuDown, qemuUp, sshCopy, sshRun, type SshTarget } from '@boxcar/providers';
+import { clusterPaths, nodeConfigure, writeNodeRecord, type NodeContext, type NodeRecord } from '@boxcar/nodes';
+import { detectAccelerator, qemuDown, qemuUp, sshCopy, sshRun, type SshTarget } from '@boxcar/providers';
 import { applyStack, destroyStack } from './harness/terraform-double.ts';
 import { labWorkspace } from './harness/lab-workspace.ts';
+import { libvirtCluster } from './harness/libvirt-cluster.ts';
+import { missingLibvirtPrerequisites, startLibvirtNetns } from './harness/libvirt-netns.ts';
+import { rawBootSeconds } from './harness/libvirt-raw-boot.ts';
 
-const { work, profiles, env, cluster, stackDir, boxcar: run } = labWorkspace('boxcar-bench-');
+const workspace = labWorkspace('boxcar-bench-');
+const { work, profiles, env, cluster, stackDir, boxcar: run } = workspace;
 const rows: string[][] = [];
 
 function row(measure: string, value: string, note = ''): void {
@@ -105,15 +111,51 @@ const old = await timed(async () => {
       }
     }),
   );
+  // Then the same final configuration as the baked up, in the stack's order: etcd node, master, the rest.
+  const context: NodeContext = { cluster, store, paths: clusterPaths(cluster, { ...process.env, BOXCAR_STATE_DIR: join(work, 'state-old') }) };
+  for (const info of nodes) {
+    const record: NodeRecord = { name: info.name, provider: 'qemu', box: { name: '(bare base layer)', version: '0', key: baseLayer!.key }, ssh: { host: info.sshHost, port: info.sshPort, user: 'vagrant' } };
+    await writeNodeRecord(context.paths, record);
+  }
+  await nodeConfigure(context, cluster.etcd.node);
+  if (cluster.master.name !== cluster.etcd.node) await nodeConfigure(context, cluster.master.name);
+  await Promise.all(cluster.nodes.filter((n) => n.name !== cluster.etcd.node && n.name !== cluster.master.name).map((n) => nodeConfigure(context, n.name)));
 });
 await qemuDown(cluster, { stateDir: join(work, 'old') });
 
 row('cluster up from baked boxes (qemu)', `${up.toFixed(0)} s`, 'boot + final configuration, 3 nodes');
-row('same, provisioning at up time (2016 way)', `${old.seconds.toFixed(0)} s`, `${(old.seconds / up).toFixed(2)}x the baked up (packages only, without configuration)`);
+row('same, provisioning at up time (2016 way)', `${old.seconds.toFixed(0)} s`, `${(old.seconds / up).toFixed(2)}x the baked up (layers' scripts, then the same configuration)`);
 row('raw boot of 3 VMs to SSH-ready', `${raw.seconds.toFixed(0)} s`, `cluster up is ${(up / raw.seconds).toFixed(2)}x this limit`);
 row('disk of the running cluster (overlays)', `${overlays} MiB`, `vs ${(3 * imageMb).toFixed(0)} MiB for three full copies of the image`);
 row('peak RSS per VM', rss.map((mb) => `${mb.toFixed(0)} MiB`).join(', '), `${cluster.nodes[0]!.memoryMb} MiB guest RAM each, TCG`);
-row('libvirt provider', 'not measured', 'see e2e/harness/libvirt-netns.slow.test.ts for its bring-up time');
+
+// The libvirt provider: the same stack with provider libvirt, inside a namespace's libvirtd. The first
+// up also adds both boxes to Vagrant and uploads them into the pool; the second finds them there.
+const missingLibvirt = await missingLibvirtPrerequisites();
+if (missingLibvirt.length > 0) row('libvirt provider', 'not measured', `missing: ${missingLibvirt.join(', ')}`);
+else {
+  const accel = await detectAccelerator();
+  const ns = await startLibvirtNetns({ hideKvm: accel.accel !== 'kvm' });
+  try {
+    const lab = libvirtCluster(workspace, ns);
+    const first = await timed(() => lab.up());
+    await lab.down();
+    const again = await timed(() => lab.up());
+    await lab.down();
+    const rawLibvirt = await rawBootSeconds(ns, {
+      image: workerDisk,
+      count: cluster.nodes.length,
+      memoryMb: cluster.nodes[0]!.memoryMb,
+      domainType: accel.accel === 'kvm' ? 'kvm' : 'qemu',
+      ssh: { user: 'vagrant', keyFile: bootstrapKey },
+    });
+    row('cluster up from baked boxes (libvirt), first', `${first.seconds.toFixed(0)} s`, 'includes vagrant box add + upload of both boxes into the pool');
+    row('cluster up from baked boxes (libvirt), again', `${again.seconds.toFixed(0)} s`, 'boxes already in Vagrant and the pool');
+    row('raw boot of 3 libvirt domains to SSH-ready', `${rawLibvirt.seconds.toFixed(0)} s`, `cluster up (again) is ${(again.seconds / rawLibvirt.seconds).toFixed(2)}x this limit`);
+  } finally {
+    await ns.teardown();
+  }
+}
 
 const width = [0, 1, 2].map((i) => Math.max(...rows.map((r) => r[i]!.length), 8));
 process.stdout.write(`\n${rows.map((r) => r.map((cell, i) => cell.padEnd(width[i]!)).join('  ')).join('\n')}\n`);

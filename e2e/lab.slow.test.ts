@@ -9,15 +9,18 @@ import { resolveCacheDir } from '@boxcar/artifacts';
 import { applyStack, destroyStack } from './harness/terraform-double.ts';
 import { BOXCAR, labWorkspace } from './harness/lab-workspace.ts';
 import { filesContaining, scanImage } from './harness/image-scan.ts';
+import { describeLibvirtBringUp } from './lab-libvirt.steps.ts';
 
 // The lab end to end, with real packer builds and real VMs under QEMU (TCG here): bake from an
 // empty store, bake again (nothing to do), bring the cluster up by running the synthesized CDKTF
 // stack, check it from inside the VMs, change one byte of one layer, bake and bring it up again,
-// then take everything down. Terraform is not installed here: the stack is applied by the test
-// double in harness/terraform-double.ts; everything it runs is the product's own CLI.
+// then take everything down; last, the same boxes through Vagrant + libvirt. Terraform is not
+// installed here: the stack is applied by the test double in harness/terraform-double.ts; everything
+// it runs is the product's own CLI.
 // The debootstrap base and the artifact cache persist in ~/.cache/boxcar, keyed by content.
 
-const { work, profiles, env, cluster, stackDir, boxcar: run } = labWorkspace('boxcar-e2e-');
+const workspace = labWorkspace('boxcar-e2e-');
+const { work, profiles, env, cluster, stackDir, boxcar: run } = workspace;
 
 async function boxcar(args: string[]) {
   return run(...args);
@@ -49,7 +52,6 @@ describe.sequential('lab profile, end to end', () => {
   afterAll(async () => {
     // Whatever failed above, no VM of this test may survive it.
     await execa(process.execPath, [BOXCAR, 'cluster', 'down', '--profile', 'lab'], { env, reject: false, stdio: 'inherit' });
-    console.log(`e2e timings (s): ${JSON.stringify(timings)}`);
   });
 
   it('1. bakes every layer with the real packer from an empty store and publishes verified boxes', async () => {
@@ -214,3 +216,7 @@ describe.sequential('lab profile, end to end', () => {
     expect(existsSync(providerDir) ? readdirSync(providerDir, { recursive: true }) : []).toEqual([]);
   });
 });
+
+describeLibvirtBringUp(workspace, timings);
+
+afterAll(() => console.log(`e2e timings (s): ${JSON.stringify(timings)}`));

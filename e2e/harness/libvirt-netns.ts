@@ -62,6 +62,18 @@ export interface StartLibvirtNetnsOptions {
   readyTimeoutMs?: number;
 }
 
+/** What a Vagrant + libvirt run in a namespace needs on this host, missing ones named (empty: all there). */
+export async function missingLibvirtPrerequisites(): Promise<string[]> {
+  const missing: string[] = [];
+  if (process.getuid?.() !== 0) missing.push('root (ip netns, mount, libvirtd)');
+  for (const tool of ['vagrant', 'libvirtd', 'virtlogd', 'virsh', 'dnsmasq', 'unshare', 'qemu-system-x86_64', 'qemu-img']) {
+    if ((await execa('sh', ['-c', `command -v ${tool}`], { reject: false })).exitCode !== 0) missing.push(tool);
+  }
+  const plugins = await execa('vagrant', ['plugin', 'list'], { reject: false, env: { VAGRANT_CHECKPOINT_DISABLE: '1' } });
+  if (!String(plugins.stdout).includes('vagrant-libvirt')) missing.push('vagrant-libvirt');
+  return missing;
+}
+
 /** `ip netns exec <netns> command args` (pure). */
 export function netnsCommand(netns: string, command: string, args: readonly string[]): [string, string[]] {
   if (!/^[\w.-]{1,64}$/.test(netns)) throw new Error(`netns: must be 1-64 characters of letters, digits and _.-, got ${JSON.stringify(netns)}`);

@@ -160,7 +160,8 @@ describe('runner against the real vagrant', () => {
   it('takes over the project lock of a process that is gone', async () => {
     const stateDir = join(dir, 'state-stale-lock');
     await mkdir(stateDir, { recursive: true });
-    const gone = await execa('true');
+    const gone = execa('true');
+    await gone;
     await writeFile(join(stateDir, '.vagrant-project.lock'), `${gone.pid} vagrant up cni-worker1\n`);
     const release = await acquireProjectLock(stateDir, 'test');
     expect(await readFile(join(stateDir, '.vagrant-project.lock'), 'utf8')).toBe(`${process.pid} test\n`);

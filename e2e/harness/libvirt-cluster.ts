@@ -1,0 +1,35 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { LabWorkspace } from './lab-workspace.ts';
+import type { LibvirtNetns } from './libvirt-netns.ts';
+import { applyStack, destroyStack } from './terraform-double.ts';
+
+/**
+ * The lab cluster on the libvirt provider of a namespace's libvirtd, in a lab workspace that holds
+ * the baked boxes: its own cluster config (the namespace's libvirt URI, an isolated management
+ * network), state dir and Vagrant box directory. Everything runs inside the namespace, as a user would
+ * run `ip netns exec <ns> terraform apply`: the provisioners' Vagrant and SSH reach the guests there.
+ */
+export function libvirtCluster(workspace: LabWorkspace, ns: LibvirtNetns) {
+  const { work, cluster } = workspace;
+  const stateDir = join(work, 'state-libvirt');
+  const env = { BOXCAR_STATE_DIR: stateDir, VAGRANT_HOME: join(work, 'vagrant-home') };
+  const configFile = join(work, 'cluster.libvirt.json');
+  writeFileSync(configFile, `${JSON.stringify({ profile: 'lab', provider: 'libvirt', libvirt: { uri: ns.uri, managementNetworkMode: 'none' } }, null, 2)}\n`);
+  const stackDir = join(stateDir, cluster.name, 'cdktf.out', 'stacks', cluster.name);
+  const stackOptions = { netns: ns.netns, env: { ...workspace.env, ...env } };
+
+  /** The real CLI with this cluster's config, inside the namespace. */
+  const boxcar = (...args: string[]) => workspace.boxcarWith({ env, netns: ns.netns }, ...args, '--config', configFile);
+  return {
+    stateDir,
+    stackDir,
+    boxcar,
+    /** `cluster synth`, then the stack applied by the terraform test double. */
+    up: async () => {
+      await boxcar('cluster', 'synth');
+      return applyStack(stackDir, stackOptions);
+    },
+    down: () => destroyStack(stackDir, stackOptions),
+  };
+}
