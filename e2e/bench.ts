@@ -81,7 +81,7 @@ await destroyStack(stackDir);
 await boxcar('cluster', 'down', '--profile', 'lab');
 
 // The raw limit: the same three VMs booted from the worker image to SSH-ready, nothing else.
-const bootstrapKey = join(work, 'store', 'keys', 'bootstrap_ed25519');
+const bootstrapKey = (await store.bootstrapKey()).privateKey;
 const raw = await timed(() =>
   qemuUp(cluster, { stateDir: join(work, 'raw'), images: Object.fromEntries(cluster.nodes.map((n) => [n.name, workerDisk])), ssh: { user: 'vagrant', keyFile: bootstrapKey } }),
 );

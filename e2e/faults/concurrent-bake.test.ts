@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bakeJson, boxcar, doubleEvents, killGroup, makeWorld, prepublishBase, PROFILE, removeWorld, startBoxcar, verifyStore, waitFor, workDirs, type BakeJson, type CliResult, type World } from './helpers.ts';
+import { bakeJson, boxcar, doubleEvents, makeWorld, prepublishBase, PROFILE, removeWorld, startBoxcar, storeContents, waitFor, workDirs, type BakeJson, type CliResult, type World } from './helpers.ts';
 
 // Scenario "two bakes on one store at the same time". Packer is the TEST DOUBLE
 // fixtures/packer-double. The first bake's Packer waits at "Waiting for SSH" of layer "node" until
@@ -9,22 +9,30 @@ import { bakeJson, boxcar, doubleEvents, killGroup, makeWorld, prepublishBase, P
 
 const BAKE = ['images', 'bake', '--profile', PROFILE, '--json'];
 
-function gated(world: World): { env: Record<string, string>; open: () => void } {
-  const file = join(world.root, 'gate');
-  return {
-    env: { PACKER_DOUBLE: JSON.stringify({ node: { gate: { step: 'Waiting for SSH', file } } }) },
-    open: () => writeFileSync(file, ''),
-  };
-}
-
-/** The first bake, held inside Packer for "node" until the gate opens; the CLI's stderr as it comes. */
-async function firstBakeHeld(world: World, gateEnv: Record<string, string>) {
-  const cli = startBoxcar(world, BAKE, gateEnv);
-  await waitFor('the first bake to reach the gate', () => doubleEvents(world).some((event) => event.event === 'gate'), 60_000);
-  return { cli, pid: cli.pid };
-}
-
 const asResult = (ended: { exitCode?: number; stdout: unknown; stderr: unknown }): CliResult => ({ exitCode: ended.exitCode, stdout: String(ended.stdout), stderr: String(ended.stderr), seconds: 0 });
+
+interface SecondBake {
+  /** What the second bake has done (waited, published) when the first is let go. */
+  what: string;
+  reached: () => boolean;
+  result: Promise<CliResult>;
+}
+
+/**
+ * Two overlapping bakes of a world with the base published: the first is held inside Packer for
+ * "node" until the one `startSecond` starts has reached its point; then both run to their end.
+ */
+async function overlappingBakes(world: World, startSecond: () => SecondBake): Promise<{ firstPid: number | undefined; first: CliResult; second: CliResult }> {
+  await prepublishBase(world);
+  const gate = join(world.root, 'gate');
+  const cli = startBoxcar(world, BAKE, { PACKER_DOUBLE: JSON.stringify({ node: { gate: { step: 'Waiting for SSH', file: gate } } }) });
+  await waitFor('the first bake to reach the gate', () => doubleEvents(world).some((event) => event.event === 'gate'), 60_000);
+  const second = startSecond();
+  await waitFor(second.what, second.reached, 60_000);
+  writeFileSync(gate, '');
+  const [first, secondResult] = await Promise.all([cli, second.result]);
+  return { firstPid: cli.pid, first: asResult(first), second: secondResult };
+}
 
 function boxVersions(json: BakeJson): Record<string, string> {
   return Object.fromEntries((json.result?.built ?? []).flatMap((built) => (built.box ? [[built.box.name, built.box.version]] : [])));
@@ -38,21 +46,14 @@ describe('scenario 3a: two bakes on one machine (one cache) and one store', () =
 
   beforeAll(async () => {
     world = makeWorld();
-    await prepublishBase(world);
-    const gate = gated(world);
-    const held = await firstBakeHeld(world, gate.env);
-    pid = held.pid;
-    const secondCli = startBoxcar(world, BAKE);
-    let secondErr = '';
-    secondCli.stderr?.on('data', (chunk: Buffer) => (secondErr += chunk.toString()));
-    await waitFor('the second bake to wait for the first', () => secondErr.includes('[node] waiting for pid'), 60_000);
-    gate.open();
-    [first, second] = (await Promise.all([held.cli, secondCli])).map(asResult) as [CliResult, CliResult];
+    ({ firstPid: pid, first, second } = await overlappingBakes(world, () => {
+      const cli = startBoxcar(world, BAKE);
+      let stderr = '';
+      cli.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      return { what: 'the second bake to wait for the first', reached: () => stderr.includes('[node] waiting for pid'), result: cli.then(asResult) };
+    }));
   });
-  afterAll(() => {
-    killGroup(pid);
-    removeWorld(world);
-  });
+  afterAll(() => removeWorld(world));
 
   it('both succeed', () => {
     expect(first.exitCode, first.stderr).toBe(0);
@@ -72,35 +73,26 @@ describe('scenario 3a: two bakes on one machine (one cache) and one store', () =
   });
 
   it('the store ends whole with each box version once, and no work dir is left', async () => {
-    const checked = await verifyStore(world.storeUrl);
-    expect(Object.values(checked.boxes).map((versions) => versions.length)).toEqual([1, 1]);
-    expect(checked.layers.map((layer) => layer.split('/')[0]).sort()).toEqual(['base', 'master', 'node', 'worker']);
+    expect(await storeContents(world)).toEqual({ versionsPerBox: [1, 1], layers: ['base', 'master', 'node', 'worker'] });
     expect(workDirs(world)).toEqual([]);
   });
 });
 
 describe('scenario 3b: two machines (separate caches) sharing one store', () => {
   let world: World;
-  let pid: number | undefined;
   let first: CliResult;
   let second: CliResult;
 
   beforeAll(async () => {
     world = makeWorld();
-    await prepublishBase(world);
-    const gate = gated(world);
-    const held = await firstBakeHeld(world, gate.env);
-    pid = held.pid;
     // The other machine bakes and publishes "node" while the first is still inside Packer for it.
-    const secondRun = boxcar(world, BAKE, { XDG_CACHE_HOME: join(world.root, 'other-machine-cache') });
-    await waitFor('the other machine to publish node', () => doubleEvents(world).some((event) => event.role === 'build' && event.layer === 'node' && event.event === 'exit'), 60_000);
-    gate.open();
-    [first, second] = [asResult(await held.cli), await secondRun];
+    ({ first, second } = await overlappingBakes(world, () => ({
+      what: 'the other machine to publish node',
+      reached: () => doubleEvents(world).some((event) => event.role === 'build' && event.layer === 'node' && event.event === 'exit'),
+      result: boxcar(world, BAKE, { XDG_CACHE_HOME: join(world.root, 'other-machine-cache') }),
+    })));
   });
-  afterAll(() => {
-    killGroup(pid);
-    removeWorld(world);
-  });
+  afterAll(() => removeWorld(world));
 
   it('both succeed and report the same box versions', () => {
     expect(first.exitCode, first.stderr).toBe(0);
@@ -109,8 +101,6 @@ describe('scenario 3b: two machines (separate caches) sharing one store', () => 
   });
 
   it('the store ends whole, each content key published once', async () => {
-    const checked = await verifyStore(world.storeUrl);
-    expect(Object.values(checked.boxes).map((versions) => versions.length)).toEqual([1, 1]);
-    expect(checked.layers.map((layer) => layer.split('/')[0]).sort()).toEqual(['base', 'master', 'node', 'worker']);
+    expect(await storeContents(world)).toEqual({ versionsPerBox: [1, 1], layers: ['base', 'master', 'node', 'worker'] });
   });
 });

@@ -32,6 +32,8 @@ export interface World {
   /** Where the packer double writes one JSON line per start, signal and exit. */
   record: string;
   env: Record<string, string>;
+  /** Process groups started in it (startBoxcar): removeWorld ends what is left of them. */
+  groups: number[];
 }
 
 export interface ProfileOptions {
@@ -53,6 +55,7 @@ export function makeWorld(options: ProfileOptions & { storeDir?: string } = {}):
     stateDir: join(root, 'state'),
     record: join(root, 'packer-double.jsonl'),
     env: {},
+    groups: [],
   };
   world.env = {
     BOXCAR_STORE: world.storeUrl,
@@ -71,6 +74,7 @@ export function makeWorld(options: ProfileOptions & { storeDir?: string } = {}):
 }
 
 export function removeWorld(world: World): void {
+  for (const pid of world.groups) killGroup(pid);
   rmSync(world.root, { recursive: true, force: true });
 }
 
@@ -129,7 +133,9 @@ export async function boxcar(world: World, args: string[], extraEnv: Record<stri
  */
 export function startBoxcar(world: World, args: string[], extraEnv: Record<string, string> = {}, entry: 'source' | 'bin' = 'source'): ResultPromise<{ reject: false; detached: true }> {
   const [file, ...prefix] = entry === 'source' ? CLI_SOURCE : [process.execPath, BOXCAR];
-  return execa(file!, [...prefix, ...args], { env: { ...world.env, ...extraEnv }, cwd: world.root, reject: false, detached: true, stdin: 'ignore' }) as ResultPromise<{ reject: false; detached: true }>;
+  const cli = execa(file!, [...prefix, ...args], { env: { ...world.env, ...extraEnv }, cwd: world.root, reject: false, detached: true, stdin: 'ignore' }) as ResultPromise<{ reject: false; detached: true }>;
+  if (cli.pid !== undefined) world.groups.push(cli.pid);
+  return cli;
 }
 
 /** Ends whatever is left of a process group this test started (never anything else). */
@@ -276,6 +282,12 @@ export async function verifyStore(storeUrl: string, profile = PROFILE): Promise<
   const leftovers = tempEntries(fileURLToPath(storeUrl));
   if (leftovers.length) throw new Error(`store ${storeUrl} holds leftovers of interrupted writes: ${leftovers.join(', ')}`);
   return { boxes, layers };
+}
+
+/** What a whole store holds (verifyStore): the number of versions of each box, and the published layers by name. */
+export async function storeContents(world: World): Promise<{ versionsPerBox: number[]; layers: string[] }> {
+  const checked = await verifyStore(world.storeUrl);
+  return { versionsPerBox: Object.values(checked.boxes).map((versions) => versions.length), layers: checked.layers.map((layer) => layer.split('/')[0]!).sort() };
 }
 
 /** Work dirs of bakes under the world's cache (each layer bakes in work/<profile>/<layer>-<key>). */

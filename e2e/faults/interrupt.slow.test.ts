@@ -13,13 +13,13 @@ import {
   PROFILE,
   removeWorld,
   startBoxcar,
+  storeContents,
   tempEntries,
-  verifyStore,
   waitFor,
   workDirs,
   type World,
 } from './helpers.ts';
-import { startLibraryBake } from './library-bake.ts';
+import { startLibraryBake, type LibraryBake } from './library-bake.ts';
 
 // Scenario "interrupted bake". Packer is the TEST DOUBLE fixtures/packer-double: it hangs at "Waiting
 // for SSH" after it has written the layer's disk into the work dir, and records every signal it gets.
@@ -52,11 +52,27 @@ function endPacker(world: World): void {
   }
 }
 
+/** The bake library, aborted once Packer hangs in "node" (the CLI's share of Ctrl-C or SIGTERM). */
+async function abortedWhileHung(world: World): Promise<LibraryBake> {
+  const controller = new AbortController();
+  const bake = await startLibraryBake(world, HANG_NODE, controller.signal);
+  await packerHangs(world);
+  controller.abort();
+  return bake;
+}
+
+/** What a terminal does on Ctrl-C once Packer hangs in "node": SIGINT to the CLI's process group; the CLI's result. */
+async function ctrlCWhileHung(world: World, entry: 'source' | 'bin') {
+  await prepublishBase(world);
+  const cli = startBoxcar(world, BAKE, { PACKER_DOUBLE: JSON.stringify(HANG_NODE) }, entry);
+  await packerHangs(world);
+  process.kill(-cli.pid!, 'SIGINT');
+  return cli;
+}
+
 /** Nothing but the pre-published base in the store, and the store whole. */
 async function expectOnlyBase(world: World) {
-  const checked = await verifyStore(world.storeUrl);
-  expect(checked.layers.map((layer) => layer.split('/')[0])).toEqual(['base']);
-  expect(checked.boxes).toEqual({});
+  expect(await storeContents(world)).toEqual({ versionsPerBox: [], layers: ['base'] });
   expect(existsSync(join(world.storeDir, 'boxes'))).toBe(false);
   expect(tempEntries(world.storeDir)).toEqual([]);
   expect(existsSync(join(world.storeDir, '.lock'))).toBe(false);
@@ -68,11 +84,8 @@ describe('scenario 2a: Ctrl-C while a layer bakes (the bake library: abort, and 
 
   beforeAll(async () => {
     world = makeWorld();
-    const controller = new AbortController();
-    const bake = await startLibraryBake(world, HANG_NODE, controller.signal);
-    await packerHangs(world);
+    const bake = await abortedWhileHung(world);
     // What a terminal does: SIGINT to the foreground group. The CLI's share of it is the abort.
-    controller.abort();
     for (const pid of packerPids(world)) process.kill(pid, 'SIGINT');
     result = await bake.result;
   });
@@ -112,10 +125,7 @@ describe('scenario 2b: interrupt without a terminal (the bake library: abort onl
 
   beforeAll(async () => {
     world = makeWorld();
-    const controller = new AbortController();
-    const bake = await startLibraryBake(world, HANG_NODE, controller.signal);
-    await packerHangs(world);
-    controller.abort();
+    const bake = await abortedWhileHung(world);
     outcome = await Promise.race([bake.result, new Promise<'still running'>((resolve) => setTimeout(() => resolve('still running'), 10_000))]);
   });
   afterAll(() => {
@@ -131,23 +141,14 @@ describe('scenario 2b: interrupt without a terminal (the bake library: abort onl
 
 describe('scenario 2c: Ctrl-C on the CLI (`npm run boxcar`: one node process, SIGINT to its process group)', () => {
   let world: World;
-  let pid: number | undefined;
   let result: { exitCode?: number; signal?: string; stdout: string; stderr: string };
 
   beforeAll(async () => {
     world = makeWorld();
-    await prepublishBase(world);
-    const cli = startBoxcar(world, BAKE, { PACKER_DOUBLE: JSON.stringify(HANG_NODE) });
-    pid = cli.pid;
-    await packerHangs(world);
-    process.kill(-pid!, 'SIGINT');
-    const ended = await cli;
+    const ended = await ctrlCWhileHung(world, 'source');
     result = { exitCode: ended.exitCode, signal: ended.signal, stdout: String(ended.stdout), stderr: String(ended.stderr) };
   });
-  afterAll(() => {
-    killGroup(pid);
-    removeWorld(world);
-  });
+  afterAll(() => removeWorld(world));
 
   it('exits 130 once Packer has stopped, with the work dir removed and nothing half-published', async () => {
     expect(result.stderr).toContain('interrupted: stopping packer');
@@ -159,23 +160,16 @@ describe('scenario 2c: Ctrl-C on the CLI (`npm run boxcar`: one node process, SI
 
 describe('scenario 2d: Ctrl-C through the installed entry point apps/cli/bin/boxcar.mjs', () => {
   let world: World;
-  let pid: number | undefined;
   let stateAtExit: { exitCode?: number; killedBy?: string; packerRunning: boolean; workDirs: string[] };
 
   beforeAll(async () => {
     world = makeWorld();
-    await prepublishBase(world);
-    const cli = startBoxcar(world, BAKE, { PACKER_DOUBLE: JSON.stringify(HANG_NODE) }, 'bin');
-    pid = cli.pid;
-    await packerHangs(world);
-    process.kill(-pid!, 'SIGINT');
-    const ended = await cli;
+    const ended = await ctrlCWhileHung(world, 'bin');
     const last = doubleEvents(world).filter((event) => event.role === 'build').at(-1);
     stateAtExit = { exitCode: ended.exitCode, killedBy: ended.signal, packerRunning: last?.event !== 'exit', workDirs: workDirs(world) };
   });
   afterAll(async () => {
     await waitFor('the bake behind the entry point to end', () => doubleEvents(world).filter((e) => e.role === 'wrapper').at(-1)?.event === 'exit', 20_000).catch(() => undefined);
-    killGroup(pid);
     removeWorld(world);
   });
 
@@ -187,7 +181,6 @@ describe('scenario 2d: Ctrl-C through the installed entry point apps/cli/bin/box
 
 describe('scenario 2e: SIGKILL of the whole bake while it publishes, then the next bake', () => {
   let world: World;
-  let pid: number | undefined;
   let leftovers: { storeTemps: string[]; workDirs: string[] };
   let next: Awaited<ReturnType<typeof boxcar>>;
 
@@ -196,18 +189,14 @@ describe('scenario 2e: SIGKILL of the whole bake while it publishes, then the ne
     await prepublishBase(world);
     // A big disk keeps the publish of "master" going long enough to be killed in the middle of it.
     const cli = startBoxcar(world, BAKE, { PACKER_DOUBLE: JSON.stringify({ master: { diskBytes: 96 * 2 ** 20 } }) });
-    pid = cli.pid;
     const masterDir = join(world.storeDir, 'layers', PROFILE, 'master');
     await waitFor('master being copied into the store', () => existsSync(masterDir) && readdirSync(masterDir).some((name) => name.startsWith('.tmp-')), 60_000);
-    killGroup(pid);
+    killGroup(cli.pid);
     await cli;
     leftovers = { storeTemps: tempEntries(world.storeDir), workDirs: workDirs(world) };
     next = await boxcar(world, BAKE);
   });
-  afterAll(() => {
-    killGroup(pid);
-    removeWorld(world);
-  });
+  afterAll(() => removeWorld(world));
 
   it('the kill leaves a temp copy in the store and the work dir (what the next bake must handle)', () => {
     expect(leftovers.storeTemps.some((path) => path.startsWith(`layers/${PROFILE}/master/.tmp-`))).toBe(true);
@@ -229,8 +218,7 @@ describe('scenario 2e: SIGKILL of the whole bake while it publishes, then the ne
   });
 
   it('the store ends whole, each box once, and no work dir is left', async () => {
-    const checked = await verifyStore(world.storeUrl);
-    expect(Object.values(checked.boxes).map((versions) => versions.length)).toEqual([1, 1]);
+    expect((await storeContents(world)).versionsPerBox).toEqual([1, 1]);
     expect(workDirs(world)).toEqual([]);
   });
 });

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { bootstrapKey, executeBake, planBake, type BakePlan, type BakeReporter, type BakeResult } from '@boxcar/bake';
+import { executeBake, planBake, type BakePlan, type BakeReporter, type BakeResult } from '@boxcar/bake';
 import { openStore } from '@boxcar/box-store';
 import { loadLayerGraph } from '@boxcar/layers';
 import { loadProfile } from '@boxcar/model';
@@ -46,7 +46,7 @@ export async function startLibraryBake(world: World, double: Record<string, unkn
     builder: 'qemu',
     packer,
     accelerator: 'tcg',
-    bootstrap: await bootstrapKey(store),
+    bootstrap: await store.bootstrapKey(),
     rootImage: () => Promise.reject(new Error('the base layer is in the store: no root image is needed')),
     artifactCache: join(world.cache, 'boxcar', 'artifacts'),
     jobs: 1,

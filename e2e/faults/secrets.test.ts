@@ -2,7 +2,6 @@ import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bootstrapKey } from '@boxcar/bake';
 import { openStore } from '@boxcar/box-store';
 import { resolveClusterOrThrow } from '@boxcar/model';
 import { ensureClusterPki } from '@boxcar/node-config';
@@ -30,9 +29,9 @@ describe('scenario 9c: generated secrets on the host are mode 600', () => {
     expect(mode(join(key.privateKey, '..'))).toBe(0o700);
   });
 
-  it('the bootstrap key in the store (libs/bake bootstrapKey)', async () => {
+  it('the bootstrap key in the store (@boxcar/box-store bootstrapKey)', async () => {
     // Its directory is part of the store, which is shared by design; the key itself is the owner's only.
-    const key = await bootstrapKey(openStore(join(root, 'store')));
+    const key = await openStore(join(root, 'store')).bootstrapKey();
     expect(mode(key.privateKey)).toBe(0o600);
   });
 

@@ -2,14 +2,13 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { fetchArtifact, requirePinned, resolveCacheDir, resolveMirror } from '@boxcar/artifacts';
 import { defaultStoreUrl, openStore, type BoxStore } from '@boxcar/box-store';
 import { loadLayerGraph, type LoadedLayerGraph } from '@boxcar/layers';
 import { loadProfile, type BaseSource, type BuilderName, type Profile } from '@boxcar/model';
 import { detectPacker, type PackerFeatures } from '@boxcar/packer';
-import { type KeyPair, DEBOOTSTRAP_SCRIPT, detectAccelerator, ensureDebootstrapImage, ensureKeyPair } from '@boxcar/providers';
+import { DEBOOTSTRAP_SCRIPT, detectAccelerator, ensureDebootstrapImage } from '@boxcar/providers';
 import { executeBake, type BakeReporter, type BakeResult } from './bake.ts';
 import { baseImageCache } from './paths.ts';
 import { planBake, type BakePlan } from './plan.ts';
@@ -36,18 +35,6 @@ export interface BakeSession {
   store: BoxStore;
   plan: BakePlan;
   run(): Promise<BakeResult>;
-}
-
-/**
- * The bootstrap key pair lives in the store (like Vagrant's well-known insecure key, it only opens
- * a freshly booted box until cluster:up replaces it), so that every machine sharing the store bakes
- * the same base and can boot its boxes.
- */
-export async function bootstrapKey(store: BoxStore): Promise<KeyPair> {
-  if (!store.url.startsWith('file://')) throw new Error(`baking needs a writable file:// store, got ${store.url}`);
-  const dir = join(fileURLToPath(store.url), 'keys');
-  await mkdir(dir, { recursive: true });
-  return ensureKeyPair(join(dir, 'bootstrap_ed25519'), 'boxcar-bootstrap-key');
 }
 
 function sha256(text: string | Buffer): string {
@@ -78,7 +65,7 @@ export async function openBake(request: BakeRequest): Promise<BakeSession> {
         request.reporter.message(`waiting for the store lock${holder ? `, held by pid ${holder.pid} on ${holder.host} since ${holder.createdAt} for "${holder.purpose}"` : ''}`),
     },
   });
-  const keys = await bootstrapKey(store);
+  const keys = await store.bootstrapKey();
   const source = rootSource(graph, builder);
   const extras = baseExtras(source, keys.publicKey);
   const plan = await planBake(graph, profile, store, { builder, only: request.only, force: request.force, baseExtras: extras });
@@ -94,10 +81,9 @@ export async function openBake(request: BakeRequest): Promise<BakeSession> {
       if (!plan.layers.some((layer) => layer.status === 'build')) {
         return { built: [], cached: plan.layers.map((layer) => layer.layer), skipped: [], packerRuns: 0 };
       }
-      // A bake killed while publishing leaves temp files and uncommitted versions behind; gc removes
-      // exactly those (under the store lock, so never another writer's) when it keeps every version.
-      const leftovers = await store.gc({ keep: Number.MAX_SAFE_INTEGER });
-      if (leftovers.paths.length) request.reporter.message(`removed leftovers of an interrupted bake from the store: ${leftovers.paths.join(', ')}`);
+      // A bake killed while publishing leaves temp files and uncommitted versions behind.
+      const leftovers = await store.sweepIncomplete();
+      if (leftovers.length) request.reporter.message(`removed leftovers of an interrupted bake from the store: ${leftovers.join(', ')}`);
       const packer = await requirePacker();
       const accel = await detectAccelerator();
       request.reporter.message(`packer ${packer.version}, accelerator ${accel.accel} (${accel.reason})`);

@@ -3,6 +3,7 @@ import { mkdir, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { createHash } from 'node:crypto';
+import type { KeyPair } from '@boxcar/providers';
 import type { Catalog, CatalogVersion } from './catalog.ts';
 import { findVersion, findVersionByKey, newestFirst, parseCatalog } from './catalog.ts';
 import { BoxStoreError } from './errors.ts';
@@ -84,6 +85,8 @@ export abstract class BaseStore implements BoxStore {
   abstract publishLayer(profile: string, layer: string, key: string, srcDir: string, meta: Record<string, unknown>): Promise<LayerManifest>;
   abstract publishBox(request: PublishBoxRequest): Promise<PublishBoxResult>;
   abstract gc(options: GcOptions): Promise<GcResult>;
+  abstract sweepIncomplete(): Promise<string[]>;
+  abstract bootstrapKey(): Promise<KeyPair>;
   /** Copies boxes from `source` into this store (the receiving half of copyTo). */
   abstract importFrom(source: BaseStore, options: CopyOptions): Promise<CopyResult>;
 

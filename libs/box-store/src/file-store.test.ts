@@ -306,6 +306,23 @@ describe('gc', () => {
   });
 });
 
+describe('bootstrapKey', () => {
+  it('makes one ed25519 key pair under keys/, private to its owner, that every user of the store gets', async () => {
+    await mkdir(root);
+    const key = await store.bootstrapKey();
+    const privateKey = join(root, 'keys', 'bootstrap_ed25519');
+    expect(key).toEqual({ privateKey, publicKey: `${privateKey}.pub`, publicKeyLine: expect.stringMatching(/^ssh-ed25519 \S+ boxcar-bootstrap-key$/) });
+    expect(await readFile(key.publicKey, 'utf8')).toBe(`${key.publicKeyLine}\n`);
+    expect((await stat(privateKey)).mode & 0o777).toBe(0o600);
+    // keys/ is part of the shared store: made like the store's other directories, not 700.
+    expect((await stat(join(root, 'keys'))).mode).toBe((await stat(root)).mode);
+
+    const before = await snapshotTree(root);
+    expect(await openStore(pathToFileURL(root).href).bootstrapKey()).toEqual(key);
+    expect(await snapshotTree(root)).toEqual(before);
+  });
+});
+
 describe('copyTo and pull', () => {
   it('copies boxes and catalogs with URLs pointing into the target store', async () => {
     const a = await store.publishBox(request(await box('a.box'), 'k1'));

@@ -3,6 +3,7 @@ import { createReadStream } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
+import { ensureKeyPair, type KeyPair } from '@boxcar/providers';
 import { BaseStore } from './base-store.ts';
 import type { RawBox } from './base-store.ts';
 import type { Catalog, CatalogVersion } from './catalog.ts';
@@ -14,7 +15,7 @@ import { listSourceFiles, openSourceFile, verifyLayerDir } from './layer-files.t
 import type { LayerManifest } from './layer-manifest.ts';
 import { newestLayers } from './layer-manifest.ts';
 import type { StoreIndex } from './store-index.ts';
-import { boxDir, boxPath, catalogPath, INDEX_FILE, LAYER_MANIFEST, layerDir, layerManifestPath, TEMP_PREFIX, versionDir } from './layout.ts';
+import { BOOTSTRAP_KEY, boxDir, boxPath, catalogPath, INDEX_FILE, LAYER_MANIFEST, layerDir, layerManifestPath, TEMP_PREFIX, versionDir } from './layout.ts';
 import { withStoreLock } from './lock.ts';
 import { checkBoxName, checkProvider, checkSegment, isBoxName, isSegment } from './names.ts';
 import type {
@@ -338,7 +339,17 @@ export class FileStore extends BaseStore {
     if (!Number.isSafeInteger(keep) || keep < 1) {
       throw new BoxStoreError('invalid-argument', `keep must be an integer of at least 1 (got ${JSON.stringify(keep)})`);
     }
-    return this.withLock(dryRun ? 'gc (dry run)' : 'gc', async () => {
+    return this.collect(keep, dryRun, dryRun ? 'gc (dry run)' : 'gc');
+  }
+
+  async sweepIncomplete(): Promise<string[]> {
+    // Keeping every version and layer leaves exactly what no catalog or layer.json has committed.
+    return (await this.collect(Infinity, false, 'sweep leftovers of interrupted writes')).paths;
+  }
+
+  /** gc's work under the lock; `keep` may be Infinity. */
+  private collect(keep: number, dryRun: boolean, purpose: string): Promise<GcResult> {
+    return this.withLock(purpose, async () => {
       const result: GcResult = { boxVersions: [], layers: [], paths: [] };
       // Renamed to a temp name first so that a half-deleted directory never looks like a complete one.
       const remove = async (path: string): Promise<void> => {
@@ -358,6 +369,13 @@ export class FileStore extends BaseStore {
       if (!dryRun) await this.writeIndex();
       return result;
     });
+  }
+
+  async bootstrapKey(): Promise<KeyPair> {
+    const path = this.locate(BOOTSTRAP_KEY);
+    // Made first with the store's own mode: ensureKeyPair would make it 700, and the store is shared.
+    await mkdir(dirname(path), { recursive: true });
+    return ensureKeyPair(path, 'boxcar-bootstrap-key');
   }
 
   private async gcBox(

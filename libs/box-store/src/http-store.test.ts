@@ -103,7 +103,9 @@ describe('http store', () => {
     await expect(http.publishBox({ boxName: 'boxcar/x', description: '', provider: 'libvirt', boxFile: join(dir, 'src', 'a.box'), key: 'k', layer: 'l', profile: 'p' })).rejects.toThrow(message);
     await expect(http.publishLayer('lab', 'base', 'k1', join(dir, 'src', 'layer'), {})).rejects.toThrow(message);
     await expect(http.gc({ keep: 1 })).rejects.toThrow(message);
+    await expect(http.sweepIncomplete()).rejects.toThrow(message);
     await expect(openStore(join(dir, 'other')).copyTo(http)).rejects.toThrow(message);
+    await expect(http.bootstrapKey()).rejects.toThrow(`baking needs a writable file:// store, got ${server.url}`);
   });
 
   it('pulls a box into a local store with file URLs', async () => {

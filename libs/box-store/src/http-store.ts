@@ -1,6 +1,7 @@
 // A store read over http(s) from any static web server that serves a store directory. Read only.
 import { mkdir, readFile, rename } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import type { KeyPair } from '@boxcar/providers';
 import { BaseStore } from './base-store.ts';
 import type { RawBox } from './base-store.ts';
 import { BoxStoreError, errorCode } from './errors.ts';
@@ -124,6 +125,14 @@ export class HttpStore extends BaseStore {
 
   gc(): Promise<GcResult> {
     return Promise.reject(this.readOnly());
+  }
+
+  sweepIncomplete(): Promise<string[]> {
+    return Promise.reject(this.readOnly());
+  }
+
+  bootstrapKey(): Promise<KeyPair> {
+    return Promise.reject(new BoxStoreError('read-only', `baking needs a writable file:// store, got ${this.url}`, this.url));
   }
 
   importFrom(): Promise<CopyResult> {

@@ -6,6 +6,8 @@ export const INDEX_FILE = 'index.json';
 export const LOCK_FILE = '.lock';
 /** Prefix of every temporary entry; gc removes leftovers of crashed writers (it runs under the store lock). */
 export const TEMP_PREFIX = '.tmp-';
+/** Private key of the bootstrap key pair (its public key sits beside it as `.pub`). */
+export const BOOTSTRAP_KEY = 'keys/bootstrap_ed25519';
 
 export const boxDir = (name: string): string => `boxes/${name}`;
 export const catalogPath = (name: string): string => `boxes/${name}/${CATALOG_FILE}`;

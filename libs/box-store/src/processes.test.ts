@@ -7,7 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { withStoreLock } from './lock.ts';
 import { openStore } from './store.ts';
 import { makeTempDir, randomFile, sha256Hex, snapshotTree } from './testing/fixtures.ts';
-import type { PublishBoxResult } from './types.ts';
+import type { PublishBoxResult, PublishStage } from './types.ts';
 
 const packageDir = join(import.meta.dirname, '..');
 const child = join(import.meta.dirname, 'testing', 'publish-child.ts');
@@ -22,8 +22,8 @@ beforeEach(async () => {
 });
 afterEach(() => cleanup());
 
-function publishInChild(boxFile: string, key: string, fileSizeLimitKb?: number) {
-  const node = [process.execPath, '--import', 'tsx', child, storeUrl, boxFile, key];
+function publishInChild(boxFile: string, key: string, fileSizeLimitKb?: number, haltAt?: PublishStage) {
+  const node = [process.execPath, '--import', 'tsx', child, storeUrl, boxFile, key, ...(haltAt ? [haltAt] : [])];
   // ulimit -f makes writes past the limit fail with EFBIG, as on a full disk (node ignores SIGXFSZ).
   return fileSizeLimitKb === undefined
     ? execa(node[0] as string, node.slice(1), { cwd: packageDir })
@@ -74,4 +74,29 @@ describe('separate publisher processes', () => {
     const next = JSON.parse((await publishInChild(join(dir, 'src', 'b.box'), 'b')).stdout) as PublishBoxResult;
     expect([first.version, next.version]).toEqual(['1.20261128.0', '1.20261128.1']);
   });
+
+  for (const stage of ['box-copied', 'box-renamed'] as const) {
+    it(`sweepIncomplete removes what a publisher killed after ${stage} left, and nothing published`, async () => {
+      for (const key of ['a', 'b']) await publishInChild(await randomFile(join(dir, 'src', `${key}.box`), 16 * 1024), key);
+      const root = join(dir, 'store');
+      const before = await snapshotTree(root);
+
+      const killed = publishInChild(await randomFile(join(dir, 'src', 'c.box'), 16 * 1024), 'c', undefined, stage);
+      await new Promise<void>((resolve, reject) => {
+        killed.stdout?.on('data', (d: Buffer) => d.toString().includes(`halted at ${stage}`) && resolve());
+        killed.then(() => reject(new Error('the publisher ended before it halted')), reject);
+      });
+      killed.kill('SIGKILL');
+      expect((await killed.catch((error: { signal?: string }) => error)).signal).toBe('SIGKILL');
+      const leftover = join(root, 'boxes', 'boxcar', 'concurrent', '1.20261128.2');
+      const left = Object.keys(await snapshotTree(root)).filter((path) => !(path in before));
+      expect(left).toEqual(expect.arrayContaining(['.lock', 'boxes/boxcar/concurrent/1.20261128.2/']));
+
+      const store = openStore(storeUrl);
+      expect(await store.sweepIncomplete()).toEqual([leftover]);
+      expect(await snapshotTree(root)).toEqual(before);
+      expect((await store.readCatalog('boxcar/concurrent')).versions.map((v) => v.boxcar.key)).toEqual(['a', 'b']);
+      expect(await store.sweepIncomplete()).toEqual([]);
+    });
+  }
 });

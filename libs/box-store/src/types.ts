@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import type { KeyPair } from '@boxcar/providers';
 import type { Catalog } from './catalog.ts';
 import type { LayerManifest } from './layer-manifest.ts';
 import type { StoreLockOptions } from './lock.ts';
@@ -149,6 +150,18 @@ export interface BoxStore {
   /** Copies the verified box into destDir; returns its path. */
   fetchBox(name: string, version: string, provider: string, destDir: string): Promise<string>;
   gc(options: GcOptions): Promise<GcResult>;
+  /**
+   * Removes what interrupted writers left behind (temp entries, box versions and files no catalog
+   * lists) and nothing that is published; returns the paths removed. It holds the store lock, so a
+   * write in progress is never taken for a leftover.
+   */
+  sweepIncomplete(): Promise<string[]>;
+  /**
+   * The bootstrap key pair, made on first use under keys/ of a file store. It lives in the store (like
+   * Vagrant's well-known insecure key, it only opens a freshly booted box until cluster:up replaces it),
+   * so that every machine sharing the store bakes the same base and can boot its boxes.
+   */
+  bootstrapKey(): Promise<KeyPair>;
   /** Copies box files and catalogs into a writable store, with URLs pointing into that store. */
   copyTo(target: BoxStore, options?: CopyOptions): Promise<CopyResult>;
   /** Copies one version (default: newest) into the local default store (or `into`). */

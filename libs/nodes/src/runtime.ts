@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { bootstrapKey } from '@boxcar/bake';
 import type { BoxStore } from '@boxcar/box-store';
 import { BOOTSTRAP_USER, canonicalJson, REPO_ROOT, type Cluster, type ClusterNode } from '@boxcar/model';
 import { applyPlan, ensureClusterPki, planNode, readCniDir, readNodeCertificates, type NodePlan } from '@boxcar/node-config';
@@ -21,6 +20,7 @@ import {
   vagrantSshConfig,
   vagrantStatus,
   waitForSsh,
+  type LibvirtVagrantOptions,
   type SshTarget,
   type VagrantRunOptions,
 } from '@boxcar/providers';
@@ -143,7 +143,7 @@ function target(record: NodeRecord, keyFile: string): SshTarget {
  * Waits (both keys, in turn) until one works or the time is up.
  */
 async function reachableKey(context: NodeContext, record: NodeRecord, timeoutMs: number): Promise<'cluster' | 'bootstrap'> {
-  const keys = { cluster: (await clusterKey(context.paths, context.cluster)).privateKey, bootstrap: (await bootstrapKey(context.store)).privateKey };
+  const keys = { cluster: (await clusterKey(context.paths, context.cluster)).privateKey, bootstrap: (await context.store.bootstrapKey()).privateKey };
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   while (Date.now() < deadline) {
@@ -171,7 +171,7 @@ export async function nodeConfigure(context: NodeContext, nodeName: string): Pro
   findNode(context.cluster, nodeName);
   const record = await readNodeRecord(paths, nodeName);
   if (!record) throw new Error(`node ${nodeName} has not been brought up (no ${join(paths.nodes, `${nodeName}.json`)}): run node up first`);
-  const keys = { cluster: (await clusterKey(paths, context.cluster)).privateKey, bootstrap: (await bootstrapKey(context.store)).privateKey };
+  const keys = { cluster: (await clusterKey(paths, context.cluster)).privateKey, bootstrap: (await context.store.bootstrapKey()).privateKey };
   const which = await reachableKey(context, record, 60_000);
   let current = target(record, keys[which]);
   const plan = await planFor(context, nodeName);
@@ -237,13 +237,22 @@ async function vagrantOptions(context: NodeContext, nodeName?: string, version?:
       }),
     ),
   );
-  const accel = cluster.provider === 'libvirt' ? await detectAccelerator() : undefined;
   const text = vagrantfile(cluster, {
     boxes,
-    privateKeyPath: (await bootstrapKey(store)).privateKey,
-    ...(accel ? { libvirt: accel.accel === 'kvm' ? { driver: 'kvm' as const } : { driver: 'qemu' as const, cpuModel: 'qemu64' } } : {}),
+    privateKeyPath: (await store.bootstrapKey()).privateKey,
+    ...(cluster.provider === 'libvirt' ? { libvirt: await libvirtOptions(cluster) } : {}),
   });
   return { stateDir: paths.provider, vagrantfileText: text, env: vagrantEnv() };
+}
+
+/** The accelerator found by booting (KVM only where a guest really runs) and the user's libvirt settings. */
+async function libvirtOptions(cluster: Cluster): Promise<LibvirtVagrantOptions> {
+  const accel = await detectAccelerator();
+  return {
+    ...(accel.accel === 'kvm' ? { driver: 'kvm' as const } : { driver: 'qemu' as const, cpuModel: 'qemu64' }),
+    ...(cluster.libvirt.uri ? { uri: cluster.libvirt.uri } : {}),
+    ...(cluster.libvirt.managementNetworkMode ? { managementNetworkMode: cluster.libvirt.managementNetworkMode } : {}),
+  };
 }
 
 export interface NodeStatus {

@@ -202,47 +202,42 @@ export const clusterGroup: Group = {
   commands,
 };
 
+/** A `node` step on the node named by the one argument; `step` returns the line that reports it done. */
+function nodeStep(command: Pick<Command, 'name' | 'summary' | 'options'>, step: (context: NodeContext, node: string, values: Values) => Promise<string>): Command {
+  return {
+    args: '<node>',
+    options: OPTIONS,
+    ...command,
+    async run(values, positionals) {
+      const context = await contextOf(values);
+      process.stdout.write(`${await step(context, nodeArg(positionals), values)}\n`);
+      return EXIT.ok;
+    },
+  };
+}
+
 export const nodeGroup: Group = {
   name: 'node',
   summary: "One step on one node: what the CDKTF stack's provisioners call.",
   commands: [
-    {
-      name: 'up',
-      summary: 'Boot one node from its box (the given version, else the newest) and wait for SSH.',
-      args: '<node>',
-      options: { ...OPTIONS, 'box-version': { type: 'string', description: 'box version to boot (the stack passes the one it recorded)' } as Options[string] },
-      async run(values, positionals) {
-        const context = await contextOf(values);
-        const record = await nodeUp(context, nodeArg(positionals), str(values, 'box-version'));
-        process.stdout.write(`${record.name} is up from ${record.box.name} ${record.box.version}, SSH on ${record.ssh.host}:${record.ssh.port}\n`);
-        return EXIT.ok;
+    nodeStep(
+      {
+        name: 'up',
+        summary: 'Boot one node from its box (the given version, else the newest) and wait for SSH.',
+        options: { ...OPTIONS, 'box-version': { type: 'string', description: 'box version to boot (the stack passes the one it recorded)' } as Options[string] },
       },
-    },
-    {
-      name: 'configure',
-      summary: 'Apply the final configuration to one node over SSH (idempotent: a second run changes nothing).',
-      args: '<node>',
-      options: OPTIONS,
-      async run(values, positionals) {
-        const context = await contextOf(values);
-        const node = nodeArg(positionals);
-        const result = await nodeConfigure(context, node);
-        process.stdout.write(`${node} configured: ${result.changedFiles.length} file(s) changed, ${result.ranCommands.length} command(s) run (configuration ${result.hash.slice(0, 12)})\n`);
-        return EXIT.ok;
+      async (context, node, values) => {
+        const record = await nodeUp(context, node, str(values, 'box-version'));
+        return `${record.name} is up from ${record.box.name} ${record.box.version}, SSH on ${record.ssh.host}:${record.ssh.port}`;
       },
-    },
-    {
-      name: 'down',
-      summary: 'Stop one node and remove its disk overlay.',
-      args: '<node>',
-      options: OPTIONS,
-      async run(values, positionals) {
-        const context = await contextOf(values);
-        const node = nodeArg(positionals);
-        await nodeDown(context, node);
-        process.stdout.write(`${node} is down\n`);
-        return EXIT.ok;
-      },
-    },
+    ),
+    nodeStep({ name: 'configure', summary: 'Apply the final configuration to one node over SSH (idempotent: a second run changes nothing).' }, async (context, node) => {
+      const result = await nodeConfigure(context, node);
+      return `${node} configured: ${result.changedFiles.length} file(s) changed, ${result.ranCommands.length} command(s) run (configuration ${result.hash.slice(0, 12)})`;
+    }),
+    nodeStep({ name: 'down', summary: 'Stop one node and remove its disk overlay.' }, async (context, node) => {
+      await nodeDown(context, node);
+      return `${node} is down`;
+    }),
   ],
 };
