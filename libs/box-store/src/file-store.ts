@@ -15,7 +15,7 @@ import { listSourceFiles, openSourceFile, verifyLayerDir } from './layer-files.t
 import type { LayerManifest } from './layer-manifest.ts';
 import { newestLayers } from './layer-manifest.ts';
 import type { StoreIndex } from './store-index.ts';
-import { BOOTSTRAP_KEY, boxDir, boxPath, catalogPath, INDEX_FILE, LAYER_MANIFEST, layerDir, layerManifestPath, TEMP_PREFIX, versionDir } from './layout.ts';
+import { BOOTSTRAP_KEY, BOOTSTRAP_KEY_COMMENT, boxDir, boxPath, catalogPath, INDEX_FILE, LAYER_MANIFEST, layerDir, layerManifestPath, TEMP_PREFIX, versionDir } from './layout.ts';
 import { withStoreLock } from './lock.ts';
 import { checkBoxName, checkProvider, checkSegment, isBoxName, isSegment } from './names.ts';
 import type {
@@ -375,7 +375,7 @@ export class FileStore extends BaseStore {
     const path = this.locate(BOOTSTRAP_KEY);
     // Made first with the store's own mode: ensureKeyPair would make it 700, and the store is shared.
     await mkdir(dirname(path), { recursive: true });
-    return ensureKeyPair(path, 'boxcar-bootstrap-key');
+    return ensureKeyPair(path, BOOTSTRAP_KEY_COMMENT);
   }
 
   private async gcBox(

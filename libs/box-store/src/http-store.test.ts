@@ -1,5 +1,5 @@
 // An http store read through a real node http server on 127.0.0.1 serving a store directory.
-import { mkdir, readdir, readFile, truncate, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openStore } from './store.ts';
@@ -105,7 +105,24 @@ describe('http store', () => {
     await expect(http.gc({ keep: 1 })).rejects.toThrow(message);
     await expect(http.sweepIncomplete()).rejects.toThrow(message);
     await expect(openStore(join(dir, 'other')).copyTo(http)).rejects.toThrow(message);
-    await expect(http.bootstrapKey()).rejects.toThrow(`baking needs a writable file:// store, got ${server.url}`);
+  });
+
+  it("hands out the store's bootstrap key from the cache, mode 600, and names a store that has none", async () => {
+    await expect(http.bootstrapKey()).rejects.toThrow(`${server.url}/keys/bootstrap_ed25519 not found: the store has no bootstrap key yet`);
+    const served = await openStore(root).bootstrapKey();
+    const fetched = await http.bootstrapKey();
+    expect(fetched.privateKey.startsWith(join(dir, 'cache', 'keys'))).toBe(true);
+    expect(await readFile(fetched.privateKey, 'utf8')).toBe(await readFile(served.privateKey, 'utf8'));
+    expect(fetched.publicKeyLine).toBe(served.publicKeyLine);
+    expect((await stat(fetched.privateKey)).mode & 0o777).toBe(0o600);
+    // A store whose key changed (a new store at the same URL) replaces the cached copy.
+    await rm(join(root, 'keys'), { recursive: true });
+    const renewed = await openStore(root).bootstrapKey();
+    expect((await http.bootstrapKey()).publicKeyLine).toBe(renewed.publicKeyLine);
+    expect(renewed.publicKeyLine).not.toBe(served.publicKeyLine);
+    // Something that is no private key is refused.
+    await writeFile(join(root, 'keys', 'bootstrap_ed25519'), 'not a key\n');
+    await expect(http.bootstrapKey()).rejects.toThrow(/is not a usable private key/);
   });
 
   it('pulls a box into a local store with file URLs', async () => {

@@ -1,7 +1,8 @@
 // A store read over http(s) from any static web server that serves a store directory. Read only.
-import { mkdir, readFile, rename } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
-import type { KeyPair } from '@boxcar/providers';
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { ensureKeyPair, type KeyPair } from '@boxcar/providers';
 import { BaseStore } from './base-store.ts';
 import type { RawBox } from './base-store.ts';
 import { BoxStoreError, errorCode } from './errors.ts';
@@ -12,7 +13,7 @@ import type { LayerManifest } from './layer-manifest.ts';
 import { newestLayers } from './layer-manifest.ts';
 import type { StoreIndex } from './store-index.ts';
 import { parseStoreIndex } from './store-index.ts';
-import { INDEX_FILE, joinUrl, LAYER_MANIFEST, layerDir, layerManifestPath } from './layout.ts';
+import { BOOTSTRAP_KEY, BOOTSTRAP_KEY_COMMENT, INDEX_FILE, joinUrl, LAYER_MANIFEST, layerDir, layerManifestPath } from './layout.ts';
 import { checkSegment } from './names.ts';
 import type { BoxStore, CopyResult, GcResult, OpenStoreOptions, PublishBoxResult } from './types.ts';
 
@@ -131,9 +132,26 @@ export class HttpStore extends BaseStore {
     return Promise.reject(this.readOnly());
   }
 
-  bootstrapKey(): Promise<KeyPair> {
-    return Promise.reject(new BoxStoreError('read-only', `baking needs a writable file:// store, got ${this.url}`, this.url));
+  /**
+   * The store's bootstrap key, downloaded into the cache (one directory per store URL, mode 600). Like
+   * Vagrant's insecure key it is shared by everyone who may use the boxes, and it opens a node only
+   * until cluster:up replaces it with the cluster's own key.
+   */
+  async bootstrapKey(): Promise<KeyPair> {
+    const where = this.locate(BOOTSTRAP_KEY);
+    const text = await this.readText(BOOTSTRAP_KEY);
+    if (text === undefined) throw new BoxStoreError('not-found', `${where} not found: the store has no bootstrap key yet (the first bake into it makes one)`, where);
+    const local = join(this.cacheDir, 'keys', createHash('sha256').update(this.url).digest('hex').slice(0, 16), basename(BOOTSTRAP_KEY));
+    await mkdir(dirname(local), { recursive: true, mode: 0o700 });
+    if ((await readFile(local, 'utf8').catch(() => undefined)) !== text) {
+      const temp = tempPathIn(dirname(local));
+      await writeFile(temp, text, { mode: 0o600 });
+      await rename(temp, local);
+    }
+    // Derives the public key, and refuses a file that is no private key.
+    return ensureKeyPair(local, BOOTSTRAP_KEY_COMMENT);
   }
+
 
   importFrom(): Promise<CopyResult> {
     return Promise.reject(this.readOnly());

@@ -8,6 +8,7 @@ export const LOCK_FILE = '.lock';
 export const TEMP_PREFIX = '.tmp-';
 /** Private key of the bootstrap key pair (its public key sits beside it as `.pub`). */
 export const BOOTSTRAP_KEY = 'keys/bootstrap_ed25519';
+export const BOOTSTRAP_KEY_COMMENT = 'boxcar-bootstrap-key';
 
 export const boxDir = (name: string): string => `boxes/${name}`;
 export const catalogPath = (name: string): string => `boxes/${name}/${CATALOG_FILE}`;
