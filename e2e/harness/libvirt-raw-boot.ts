@@ -38,7 +38,8 @@ export async function rawBootSeconds(ns: LibvirtNetns, options: RawBootOptions):
   const names = Array.from({ length: options.count }, (_, index) => `raw-${index + 1}`);
   const macs = names.map((_, index) => `52:54:00:7a:00:${(index + 1).toString(16).padStart(2, '0')}`);
   for (const name of names) {
-    await execa('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', '/var/lib/libvirt/images/raw-base.qcow2', '-F', 'qcow2', join(imagesDir, `${name}.qcow2`)]);
+    // A relative backing path: the same file from the host and from the daemons' mount namespace.
+    await execa('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', 'raw-base.qcow2', '-F', 'qcow2', join(imagesDir, `${name}.qcow2`)]);
   }
   const defineFrom = async (kind: 'net-define' | 'define', xml: string, file: string) => {
     const path = join(ns.root, file);
