@@ -1,4 +1,4 @@
-// The lab benchmark: `nx run e2e:bench`. Prints one table; takes ~45 min under TCG.
+// The lab benchmark: `nx run e2e:bench`. Prints one table; takes ~32 min under TCG.
 //
 // - cold, no-op and incremental bake: seconds and packer runs;
 // - cluster up from baked boxes vs the same provisioning done at up time on the bare base layer
