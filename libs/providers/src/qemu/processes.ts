@@ -2,9 +2,10 @@ import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { processAlive } from '../lock.ts';
 
 // Processes and small shared files of the qemu provider: pid files checked against the command line
-// (a recycled pid must never be killed), a directory lock, free ports on 127.0.0.1.
+// (a recycled pid must never be killed), free ports on 127.0.0.1.
 
 export async function commandLine(pid: number): Promise<string[] | undefined> {
   try {
@@ -37,15 +38,6 @@ export async function processesMentioning(path: string): Promise<{ pid: number; 
   return found;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** SIGTERM, then SIGKILL after `graceMs`; resolves when the process is gone. */
 export async function stopProcess(pid: number, graceMs = 10_000): Promise<void> {
   try {
@@ -54,7 +46,7 @@ export async function stopProcess(pid: number, graceMs = 10_000): Promise<void> 
     return;
   }
   const deadline = Date.now() + graceMs;
-  while (alive(pid) && !(await isZombie(pid))) {
+  while (processAlive(pid) && !(await isZombie(pid))) {
     if (Date.now() > deadline) {
       try {
         process.kill(pid, 'SIGKILL');
@@ -103,37 +95,4 @@ function listenAndClose(port: number): Promise<number> {
       server.close(() => done(chosen));
     });
   });
-}
-
-/**
- * Runs `action` while holding a lock directory. Steps of one cluster may run at once (the CDKTF app
- * brings nodes up in parallel); switches, ports.json and launches must not interleave. A lock whose
- * holder died is taken over.
- */
-export async function withLock<T>(lockDir: string, action: () => Promise<T>, timeoutMs = 120_000): Promise<T> {
-  const owner = join(lockDir, 'pid');
-  const deadline = Date.now() + timeoutMs;
-  while (true) {
-    try {
-      await mkdir(lockDir);
-      await writeFile(owner, String(process.pid));
-      break;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      const holder = Number.parseInt(await readFile(owner, 'utf8').catch(() => ''), 10);
-      // No pid yet means the holder is between mkdir and writeFile: wait, unless that lasts.
-      const orphaned = Number.isInteger(holder) ? !alive(holder) : Date.now() - ((await stat(lockDir).catch(() => undefined))?.mtimeMs ?? Date.now()) > 10_000;
-      if (orphaned) {
-        await rm(lockDir, { recursive: true, force: true });
-        continue;
-      }
-      if (Date.now() > deadline) throw new Error(`${lockDir} is held by process ${Number.isInteger(holder) ? holder : '(unknown)'} for more than ${timeoutMs} ms`);
-      await sleep(100);
-    }
-  }
-  try {
-    return await action();
-  } finally {
-    await rm(lockDir, { recursive: true, force: true });
-  }
 }

@@ -6,7 +6,8 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TCG_ARGS } from '../accel.ts';
 import { stateLayout } from './layout.ts';
-import { processesMentioning, withLock } from './processes.ts';
+import { withLock } from '../lock.ts';
+import { processesMentioning } from './processes.ts';
 import { QemuNodeError, qemuDown, qemuNodeDown, qemuNodeUp, qemuStatus, qemuUp, type QemuProgress } from './provider.ts';
 
 // The provider's process and file handling with real qemu and real vde_switch processes, booting a blank
@@ -175,6 +176,6 @@ describe('withLock', () => {
 
     await mkdir(lockDir);
     await writeFile(join(lockDir, 'pid'), '999999999');
-    expect(await withLock(lockDir, async () => 'taken over', 2_000)).toBe('taken over');
+    expect(await withLock(lockDir, async () => 'taken over', { timeoutMs: 2_000 })).toBe('taken over');
   });
 });

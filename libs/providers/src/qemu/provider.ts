@@ -8,7 +8,8 @@ import { detectAccelerator, QEMU_BINARY, type AcceleratorChoice } from '../accel
 import { waitForSsh } from '../ssh.ts';
 import { qemuNodeArgs, vdeSwitchArgs } from './args.ts';
 import { SWITCHES, stateLayout, type StateLayout, type SwitchName } from './layout.ts';
-import { freePort, livePid, processesMentioning, stopProcess, withLock } from './processes.ts';
+import { withLock } from '../lock.ts';
+import { freePort, livePid, processesMentioning, stopProcess } from './processes.ts';
 
 // The qemu provider: each node is a daemonized qemu on a qcow2 overlay of its base image; the cluster
 // and VPP networks are two vde_switch segments (unix sockets: nothing touches the host network);

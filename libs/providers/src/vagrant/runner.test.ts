@@ -5,8 +5,9 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveClusterOrThrow } from '@boxcar/model';
 import { ensureKeyPair } from '../keys.ts';
+import { acquireLock } from '../lock.ts';
 import {
-  acquireProjectLock,
+  PROJECT_LOCK,
   parseMachineReadable,
   parseSshConfig,
   parseVagrantStatus,
@@ -167,19 +168,20 @@ describe('runner against the real vagrant', () => {
     expect(seen[waiter!]!.waits).toEqual([expect.stringMatching(new RegExp(`^waiting for the Vagrant project \\(held by pid \\d+: vagrant up ${winner}\\)$`))]);
     expect(seen[winner!]!.waits).toEqual([]);
     expect(seen[waiter!]!.firstLine).toBeGreaterThanOrEqual(seen[winner!]!.lastLine);
-    await expect(stat(join(stateDir, '.vagrant-project.lock'))).rejects.toThrow(/ENOENT/);
+    await expect(stat(join(stateDir, PROJECT_LOCK))).rejects.toThrow(/ENOENT/);
   });
 
   it('takes over the project lock of a process that is gone', async () => {
     const stateDir = join(dir, 'state-stale-lock');
-    await mkdir(stateDir, { recursive: true });
+    const lockDir = join(stateDir, PROJECT_LOCK);
+    await mkdir(lockDir, { recursive: true });
     const gone = execa('true');
     await gone;
-    await writeFile(join(stateDir, '.vagrant-project.lock'), `${gone.pid} vagrant up cni-worker1\n`);
-    const release = await acquireProjectLock(stateDir, 'test');
-    expect(await readFile(join(stateDir, '.vagrant-project.lock'), 'utf8')).toBe(`${process.pid} test\n`);
+    await writeFile(join(lockDir, 'pid'), `${gone.pid} vagrant up cni-worker1\n`);
+    const release = await acquireLock(lockDir, { purpose: 'test' });
+    expect(await readFile(join(lockDir, 'pid'), 'utf8')).toBe(`${process.pid} test\n`);
     await release();
-    await expect(stat(join(stateDir, '.vagrant-project.lock'))).rejects.toThrow(/ENOENT/);
+    await expect(stat(lockDir)).rejects.toThrow(/ENOENT/);
   });
 
   it('fails ssh-config for a machine that is not running', async () => {

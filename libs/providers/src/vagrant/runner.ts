@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, mkdtemp, open, readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import type { Cluster } from '@boxcar/model';
+import { acquireLock } from '../lock.ts';
 import { isVagrantProvider, type VagrantProviderName } from './vagrantfile.ts';
 
 // Runs Vagrant for one cluster: the generated Vagrantfile lives in the state dir
@@ -236,57 +237,16 @@ function spawn(options: VagrantRunOptions, args: readonly string[]) {
   };
 }
 
-const PROJECT_LOCK = '.vagrant-project.lock';
-
 /**
  * Vagrant is not safe to run twice at once in one project: two `vagrant up` of different machines race
  * to create vagrant-libvirt's storage pool and networks, to add the same box to VAGRANT_HOME and to
  * upload it into the pool (seen here: "pool 'default' already exists" failed two of three parallel
  * ups). Terraform starts the nodes' provisioners in parallel, so every mutating command takes this lock;
- * an `up` gives it back once its machine starts booting, so that the boots still overlap. A lock whose
- * process is gone (the state dir is local) is taken over.
+ * an `up` gives it back once its machine starts booting, so that the boots still overlap.
  */
-export async function acquireProjectLock(stateDir: string, purpose: string, onWait?: (message: string) => void): Promise<() => Promise<void>> {
-  const file = join(stateDir, PROJECT_LOCK);
-  const mine = `${process.pid} ${purpose}\n`;
-  let announced = '';
-  for (;;) {
-    try {
-      const handle = await open(file, 'wx');
-      await handle.writeFile(mine);
-      await handle.close();
-      let released = false;
-      return async () => {
-        if (released) return;
-        released = true;
-        if ((await readFile(file, 'utf8').catch(() => undefined)) === mine) await unlink(file).catch(() => undefined);
-      };
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-    }
-    const holder = await readFile(file, 'utf8').catch(() => '');
-    const pid = Number(holder.split(' ')[0]);
-    if (holder && !(pid > 0 && processAlive(pid))) {
-      // Written but by a dead process (or garbage): remove exactly that text, then compete again.
-      if ((await readFile(file, 'utf8').catch(() => undefined)) === holder) await unlink(file).catch(() => undefined);
-      continue;
-    }
-    if (holder && holder !== announced) {
-      announced = holder;
-      onWait?.(`waiting for the Vagrant project (held by pid ${pid}: ${holder.slice(holder.indexOf(' ') + 1).trim()})`);
-    }
-    await new Promise((done) => setTimeout(done, 500));
-  }
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
+export const PROJECT_LOCK = '.vagrant-project.lock';
+/** A first `up` adds and uploads a box of several hundred MB under the lock. */
+const PROJECT_LOCK_TIMEOUT_MS = 60 * 60_000;
 
 /**
  * Runs a command whose output is for people: streamed to onLine and appended to its log, under the
@@ -295,7 +255,11 @@ function processAlive(pid: number): boolean {
 async function runLogged(options: VagrantRunOptions, action: string, nodeName: string, args: readonly string[], releaseAfter: RegExp | undefined): Promise<VagrantRunResult> {
   await prepare(options);
   const logFile = join(options.stateDir, 'logs', `${action}-${nodeName}.log`);
-  const release = await acquireProjectLock(options.stateDir, `vagrant ${action} ${nodeName}`, options.onLine);
+  const release = await acquireLock(join(options.stateDir, PROJECT_LOCK), {
+    timeoutMs: PROJECT_LOCK_TIMEOUT_MS,
+    purpose: `vagrant ${action} ${nodeName}`,
+    onWait: (holder) => options.onLine?.(`waiting for the Vagrant project (held by pid ${holder.pid}: ${holder.purpose})`),
+  });
   const log = createWriteStream(logFile, { flags: 'a' });
   const started = Date.now();
   const { commandLine, child } = spawn(options, args);
