@@ -10,6 +10,7 @@ import { appendFileSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { openStore } from '@boxcar/box-store';
+import { configurationRank } from '@boxcar/cluster';
 import { loadLayerGraph } from '@boxcar/layers';
 import { clusterPaths, nodeConfigure, writeNodeRecord, type NodeContext, type NodeRecord } from '@boxcar/nodes';
 import { detectAccelerator, qemuDown, qemuUp, sshCopy, sshRun, type SshTarget } from '@boxcar/providers';
@@ -117,9 +118,9 @@ const old = await timed(async () => {
     const record: NodeRecord = { name: info.name, provider: 'qemu', box: { name: '(bare base layer)', version: '0', key: baseLayer!.key }, ssh: { host: info.sshHost, port: info.sshPort, user: 'vagrant' } };
     await writeNodeRecord(context.paths, record);
   }
-  await nodeConfigure(context, cluster.etcd.node);
-  if (cluster.master.name !== cluster.etcd.node) await nodeConfigure(context, cluster.master.name);
-  await Promise.all(cluster.nodes.filter((n) => n.name !== cluster.etcd.node && n.name !== cluster.master.name).map((n) => nodeConfigure(context, n.name)));
+  for (const rank of [0, 1, 2]) {
+    await Promise.all(cluster.nodes.filter((n) => configurationRank(n, cluster) === rank).map((n) => nodeConfigure(context, n.name)));
+  }
 });
 await qemuDown(cluster, { stateDir: join(work, 'old') });
 

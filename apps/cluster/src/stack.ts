@@ -52,7 +52,7 @@ export class ClusterStack extends TerraformStack {
     // The etcd node is configured first (Calico's store must answer before anyone uses it), then the
     // master, then the other workers; each configuration waits for the VMs it talks to.
     const configs = new Map<string, Resource>();
-    const order = [...cluster.nodes].sort((a, b) => rank(a, cluster) - rank(b, cluster));
+    const order = [...cluster.nodes].sort((a, b) => configurationRank(a, cluster) - configurationRank(b, cluster));
     for (const node of order) {
       const inputsOfNode = inputs.nodes.find((candidate) => candidate.name === node.name)!;
       const dependsOn = [vms.get(node.name)!];
@@ -76,7 +76,8 @@ export class ClusterStack extends TerraformStack {
 }
 
 /** etcd node, then master, then the rest: the order configurations can be applied in. */
-function rank(node: Cluster['nodes'][number], cluster: Cluster): number {
+/** The order in which nodes are configured: the etcd node (0), the master (1), the other workers (2). */
+export function configurationRank(node: Cluster['nodes'][number], cluster: Cluster): number {
   if (node.name === cluster.etcd.node) return 0;
   return node.role === 'master' ? 1 : 2;
 }
