@@ -30,7 +30,7 @@ beforeAll(async () => {
   const store = openStore(join(root, 'store'));
   await store.publishLayer('lab', 'master', KEY, staging, { note: 'fault tests: a disk without an OS' });
   await store.publishBox({ boxName: cluster.nodes[0]!.box, description: 'blank', provider: 'libvirt', boxFile: join(root, 'libvirt.box'), key: KEY, layer: 'master', profile: 'lab' });
-  context = { cluster, store, paths: clusterPaths(cluster, { BOXCAR_STATE_DIR: join(root, 'state') }), sshTimeoutMs: 15_000 };
+  context = { cluster: { ...cluster, timeouts: { ...cluster.timeouts, sshReadySeconds: 15 } }, store, paths: clusterPaths(cluster, { BOXCAR_STATE_DIR: join(root, 'state') }) };
   error = await nodeUp(context, cluster.nodes[0]!.name).then(
     () => undefined,
     (failure: Error) => failure,

@@ -50,7 +50,7 @@ function flipBit(file: string): void {
 }
 
 async function nodeUpError(c: Case): Promise<string> {
-  const context: NodeContext = { cluster, store: openStore(c.url), paths: clusterPaths(cluster, { BOXCAR_STATE_DIR: c.state }), sshTimeoutMs: 5_000 };
+  const context: NodeContext = { cluster: { ...cluster, timeouts: { ...cluster.timeouts, sshReadySeconds: 5 } }, store: openStore(c.url), paths: clusterPaths(cluster, { BOXCAR_STATE_DIR: c.state }) };
   const error = await nodeUp(context, 'cni-master1').then(
     () => undefined,
     (failure: Error) => failure,

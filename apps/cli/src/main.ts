@@ -10,6 +10,11 @@ import { artifactsGroup } from './commands/artifacts.ts';
 const PROGRAM = 'boxcar';
 // Packer and Terraform phone HashiCorp's checkpoint service on every run; nothing here may reach out.
 process.env.CHECKPOINT_DISABLE = '1';
+// Started by bin/boxcar.mjs, whose death closes this channel: stop as on SIGTERM rather than live on.
+if (process.channel) {
+  process.channel.unref();
+  process.on('disconnect', () => process.kill(process.pid, 'SIGTERM'));
+}
 const groups: Group[] = [imagesGroup, artifactsGroup, clusterGroup, nodeGroup, configGroup];
 const topCommands: Command[] = [doctorCommand];
 

@@ -21,6 +21,7 @@ import {
   LIBVIRT_MANAGEMENT_MODES,
   PROVIDERS,
   ROLES,
+  TERRAFORM_RESOURCES,
   type Cluster,
   type ClusterConfig,
   type ClusterNode,
@@ -30,6 +31,8 @@ import {
   type Profile,
   type ProviderName,
   type Role,
+  type TerraformConfig,
+  type TimeoutsConfig,
 } from './types.ts';
 
 export interface Resolution {
@@ -55,7 +58,7 @@ const STORE_URL = /^(file|https?):\/\/\S+$/;
 const LIBVIRT_URI = /^[a-z0-9+]+:\/\/\S*$/;
 
 const ALLOWED_KEYS: Record<string, readonly string[]> = {
-  '': ['name', 'profile', 'provider', 'boxStore', 'network', 'etcd', 'versions', 'workers', 'nodes', 'mirrors', 'libvirt', '//'],
+  '': ['name', 'profile', 'provider', 'boxStore', 'network', 'etcd', 'versions', 'workers', 'nodes', 'mirrors', 'libvirt', 'terraform', 'timeouts', '//'],
   network: [
     'subnet', 'clusterNic', 'serviceCidr', 'clusterDns', 'clusterDomain', 'apiSecurePort', 'apiInsecurePort',
     'containerRange', 'calicoPool', 'uplinkSubnet',
@@ -65,6 +68,8 @@ const ALLOWED_KEYS: Record<string, readonly string[]> = {
   etcd: ['node', 'clientPorts', 'peerPorts'],
   mirrors: ['artifacts', 'apt'],
   libvirt: ['uri', 'managementNetworkMode'],
+  terraform: ['resource'],
+  timeouts: ['remoteCommandSeconds', 'sshReadySeconds'],
   node: ['name', 'role', 'ip', 'memoryMb', 'cpus', 'mac'],
 };
 
@@ -105,6 +110,8 @@ interface MergedConfig {
   nodes: MergedNode[];
   mirrors: { artifacts?: string; apt?: string };
   libvirt: LibvirtConfig;
+  terraform: TerraformConfig;
+  timeouts: TimeoutsConfig;
 }
 
 function checkShape(config: unknown, problems: Problem[]): void {
@@ -113,7 +120,7 @@ function checkShape(config: unknown, problems: Problem[]): void {
     return;
   }
   checkKeys(config, '', problems);
-  for (const key of ['network', 'etcd', 'mirrors', 'versions', 'libvirt'] as const) {
+  for (const key of ['network', 'etcd', 'mirrors', 'versions', 'libvirt', 'terraform', 'timeouts'] as const) {
     const value = config[key];
     if (value !== undefined && !isObject(value)) problems.push({ path: key, message: 'must be an object' });
   }
@@ -130,6 +137,8 @@ function checkShape(config: unknown, problems: Problem[]): void {
   if (isObject(config.etcd)) checkKeys(config.etcd, 'etcd', problems);
   if (isObject(config.mirrors)) checkKeys(config.mirrors, 'mirrors', problems);
   if (isObject(config.libvirt)) checkKeys(config.libvirt, 'libvirt', problems);
+  if (isObject(config.terraform)) checkKeys(config.terraform, 'terraform', problems);
+  if (isObject(config.timeouts)) checkKeys(config.timeouts, 'timeouts', problems);
   if (config.nodes !== undefined) {
     if (!Array.isArray(config.nodes)) problems.push({ path: 'nodes', message: 'must be a list of nodes' });
     else {
@@ -212,6 +221,8 @@ function mergeConfig(profile: Profile, config: ClusterConfig, problems: Problem[
     nodes,
     mirrors: isObject(config.mirrors) ? config.mirrors : {},
     libvirt: isObject(config.libvirt) ? config.libvirt : {},
+    terraform: isObject(config.terraform) ? config.terraform : {},
+    timeouts: isObject(config.timeouts) ? config.timeouts : {},
   };
 }
 
@@ -287,6 +298,14 @@ function validateMerged(merged: MergedConfig, profile: Profile, raw: ClusterConf
   }
   if (managementNetworkMode !== undefined && !(LIBVIRT_MANAGEMENT_MODES as readonly unknown[]).includes(managementNetworkMode)) {
     add('libvirt.managementNetworkMode', `must be one of ${LIBVIRT_MANAGEMENT_MODES.join(', ')}, got ${JSON.stringify(managementNetworkMode)}`);
+  }
+  const resource = merged.terraform.resource;
+  if (resource !== undefined && !(TERRAFORM_RESOURCES as readonly unknown[]).includes(resource)) {
+    add('terraform.resource', `must be one of ${TERRAFORM_RESOURCES.join(', ')}, got ${JSON.stringify(resource)}`);
+  }
+  for (const [key, value] of Object.entries(merged.timeouts)) {
+    if (typeof value !== 'number') add(`timeouts.${key}`, `must be a number of seconds, got ${typeof value} ${JSON.stringify(value)}`);
+    else if (!Number.isInteger(value) || value < 15 || value > 24 * 3600) add(`timeouts.${key}`, `must be a whole number of seconds from 15 to 86400, got ${value}`);
   }
 
   for (const [component, version] of Object.entries(merged.versions)) {
@@ -544,5 +563,7 @@ function derive(merged: MergedConfig, profile: Profile): Cluster {
     workers: nodes.filter((node) => node.role === 'worker'),
     mirrors: merged.mirrors,
     libvirt: merged.libvirt,
+    terraform: { resource: merged.terraform.resource ?? 'terraform_data' },
+    timeouts: { remoteCommandSeconds: merged.timeouts.remoteCommandSeconds ?? 600, sshReadySeconds: merged.timeouts.sshReadySeconds ?? 600 },
   };
 }

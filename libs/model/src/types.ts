@@ -61,6 +61,26 @@ export interface ClusterConfig {
   };
   /** Where the libvirt provider runs the nodes; ignored by the other providers. */
   libvirt?: LibvirtConfig;
+  terraform?: TerraformConfig;
+  timeouts?: TimeoutsConfig;
+}
+
+/**
+ * The resource type of the stack's nodes: Terraform's built-in `terraform_data` (Terraform 1.4+,
+ * OpenTofu 1.6+: no provider to download), or `null_resource` from the hashicorp/null provider.
+ */
+export const TERRAFORM_RESOURCES = ['terraform_data', 'null_resource'] as const;
+export type TerraformResourceType = (typeof TERRAFORM_RESOURCES)[number];
+
+export interface TerraformConfig {
+  resource?: TerraformResourceType;
+}
+
+export interface TimeoutsConfig {
+  /** Deadline of each remote command of `node configure`. */
+  remoteCommandSeconds?: number;
+  /** How long `node up` waits for a node to accept SSH. */
+  sshReadySeconds?: number;
 }
 
 export const LIBVIRT_MANAGEMENT_MODES = ['nat', 'none', 'route', 'open'] as const;
@@ -157,6 +177,8 @@ export interface Cluster {
   workers: ClusterNode[];
   mirrors: { artifacts?: string; apt?: string };
   libvirt: LibvirtConfig;
+  terraform: { resource: TerraformResourceType };
+  timeouts: Required<TimeoutsConfig>;
 }
 
 export interface Problem {

@@ -1,8 +1,10 @@
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import type { BoxStore } from '@boxcar/box-store';
-import { BOOTSTRAP_USER, canonicalJson, REPO_ROOT, type Cluster, type ClusterNode } from '@boxcar/model';
+import { BOOTSTRAP_USER, canonicalJson, PROVIDERS, REPO_ROOT, type Cluster, type ClusterNode, type ProviderName } from '@boxcar/model';
 import { applyPlan, ensureClusterPki, planNode, readCniDir, readNodeCertificates, type NodePlan } from '@boxcar/node-config';
 import {
   detectAccelerator,
@@ -24,7 +26,7 @@ import {
   type SshTarget,
   type VagrantRunOptions,
 } from '@boxcar/providers';
-import { clusterPaths, readNodeRecord, removeNodeRecord, writeNodeRecord, type ClusterPaths, type NodeRecord } from './state.ts';
+import { clusterPaths, listNodeRecords, providerDir, readNodeRecord, removeNodeRecord, writeNodeRecord, type ClusterPaths, type NodeRecord } from './state.ts';
 
 // The steps the cluster stack's provisioners call, one node at a time: boot it from its box,
 // configure it over SSH, take it down. Terraform (or the test double) decides order and what to redo.
@@ -36,7 +38,8 @@ export interface NodeContext {
   store: BoxStore;
   paths: ClusterPaths;
   onProgress?: (node: string, message: string) => void;
-  sshTimeoutMs?: number;
+  /** Aborts what a step is waiting for (SSH, a remote command, vagrant): set by the CLI on SIGINT/SIGTERM. */
+  signal?: AbortSignal;
 }
 
 export function nodeContext(cluster: Cluster, store: BoxStore, onProgress?: NodeContext['onProgress']): NodeContext {
@@ -119,14 +122,14 @@ export async function nodeUp(context: NodeContext, nodeName: string, boxVersion?
     serialLog = info.serialLog;
   } else {
     const options = await vagrantOptions(context, nodeName, box.version);
-    await vagrantNodeUp(cluster, nodeName, { ...options, vagrantfileText: options.vagrantfileText!, onLine: (line) => progress(line) });
+    await vagrantNodeUp(cluster, nodeName, { ...options, vagrantfileText: options.vagrantfileText!, onLine: (line) => progress(line), ...(context.signal ? { signal: context.signal } : {}) });
     const config = await vagrantSshConfig(cluster, nodeName, options);
     ssh = { host: config.host, port: config.port };
   }
   const record: NodeRecord = { name: nodeName, provider: cluster.provider, box: { name: box.name, version: box.version, key: box.key }, ssh: { ...ssh, user: BOOTSTRAP_USER } };
   await writeNodeRecord(paths, record);
   progress('waiting for SSH');
-  const key = await reachableKey(context, record, context.sshTimeoutMs ?? 10 * 60_000).catch((error: Error) => {
+  const key = await reachableKey(context, record, cluster.timeouts.sshReadySeconds * 1000).catch((error: Error) => {
     // A node that never answers has usually said why on its console.
     throw serialLog ? new QemuNodeError(nodeName, 'ssh', serialLog, error.message) : error;
   });
@@ -140,8 +143,11 @@ function target(record: NodeRecord, keyFile: string): SshTarget {
 
 /**
  * Which key the node accepts: the cluster key once it has been configured, the bootstrap key before.
- * Waits (both keys, in turn) until one works or the time is up.
+ * Waits (both keys, in turn) until one works or the time is up. Each try may take SSH_ATTEMPT_MS: a
+ * key exchange with a guest under TCG, booting beside two others, can take several seconds.
  */
+const SSH_ATTEMPT_MS = 15_000;
+
 async function reachableKey(context: NodeContext, record: NodeRecord, timeoutMs: number): Promise<'cluster' | 'bootstrap'> {
   const keys = { cluster: (await clusterKey(context.paths, context.cluster)).privateKey, bootstrap: (await context.store.bootstrapKey()).privateKey };
   const deadline = Date.now() + timeoutMs;
@@ -149,13 +155,14 @@ async function reachableKey(context: NodeContext, record: NodeRecord, timeoutMs:
   while (Date.now() < deadline) {
     for (const which of ['cluster', 'bootstrap'] as const) {
       try {
-        await waitForSsh({ ...target(record, keys[which]), timeoutMs: 1_000, intervalMs: 1_000 });
+        await waitForSsh({ ...target(record, keys[which]), timeoutMs: SSH_ATTEMPT_MS, intervalMs: 1_000, ...(context.signal ? { signal: context.signal } : {}) });
         return which;
       } catch (error) {
+        context.signal?.throwIfAborted();
         last = error;
       }
     }
-    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    await sleep(2_000, undefined, context.signal ? { signal: context.signal } : {});
   }
   throw new Error(`node ${record.name}: SSH on ${record.ssh.host}:${record.ssh.port} accepted neither the cluster nor the bootstrap key within ${timeoutMs / 1000} s: ${(last as Error)?.message}`);
 }
@@ -172,12 +179,14 @@ export async function nodeConfigure(context: NodeContext, nodeName: string): Pro
   const record = await readNodeRecord(paths, nodeName);
   if (!record) throw new Error(`node ${nodeName} has not been brought up (no ${join(paths.nodes, `${nodeName}.json`)}): run node up first`);
   const keys = { cluster: (await clusterKey(paths, context.cluster)).privateKey, bootstrap: (await context.store.bootstrapKey()).privateKey };
-  const which = await reachableKey(context, record, 60_000);
+  const which = await reachableKey(context, record, 2 * SSH_ATTEMPT_MS);
   let current = target(record, keys[which]);
   const plan = await planFor(context, nodeName);
   const hash = planHash(plan);
+  // Each remote command has a deadline: a command that hangs on a node fails the step instead of the morning.
+  const deadline = { timeoutMs: context.cluster.timeouts.remoteCommandSeconds * 1000, ...(context.signal ? { signal: context.signal } : {}) };
   const exec = async (command: string, input?: string | Uint8Array) => {
-    const result = await sshRun(current, `sudo -n bash -c ${shellQuote(command)}`, input === undefined ? {} : { input: Buffer.from(input) });
+    const result = await sshRun(current, `sudo -n bash -c ${shellQuote(command)}`, input === undefined ? deadline : { ...deadline, input: Buffer.from(input) });
     return { stdout: result.stdout };
   };
   const result = await applyPlan(plan, exec, {
@@ -189,33 +198,69 @@ export async function nodeConfigure(context: NodeContext, nodeName: string): Pro
   });
   current = target(record, keys.cluster);
   await exec(`install -d -m 0755 /etc/boxcar && printf '%s\\n' ${hash} > ${CONFIGURED_MARKER}`);
-  const refused = await sshRun(target(record, keys.bootstrap), 'true', { allowFailure: true });
+  const refused = await sshRun(target(record, keys.bootstrap), 'true', { ...deadline, allowFailure: true });
   if (refused.exitCode === 0) throw new Error(`node ${nodeName}: the bootstrap key is still accepted after configuration`);
   await writeNodeRecord(paths, { ...record, configHash: hash });
   return { ...result, hash };
 }
 
+/**
+ * Takes a node down on the provider it was brought up with (its record says which), whatever the
+ * configuration says now: a node that left the configuration, or a cluster whose provider changed,
+ * still goes down where it runs.
+ */
 export async function nodeDown(context: NodeContext, nodeName: string): Promise<void> {
   const { cluster, paths } = context;
-  findNode(cluster, nodeName);
-  if (cluster.provider === 'qemu') await qemuNodeDown(cluster, nodeName, { stateDir: paths.provider, onProgress: (event) => context.onProgress?.(nodeName, `${event.step}: ${event.message}`) });
-  else await vagrantNodeDown(cluster, nodeName, { stateDir: paths.provider, env: vagrantEnv() });
+  const record = await readNodeRecord(paths, nodeName);
+  if (!record) findNode(cluster, nodeName);
+  const provider = (record?.provider ?? cluster.provider) as ProviderName;
+  const stateDir = providerDir(paths, provider);
+  if (provider === 'qemu') await qemuNodeDown(cluster, nodeName, { stateDir, onProgress: (event) => context.onProgress?.(nodeName, `${event.step}: ${event.message}`) });
+  else await vagrantNodeDown(onProvider(cluster, provider), nodeName, { stateDir, env: vagrantEnv() });
   await removeNodeRecord(paths, nodeName);
 }
 
-/** Everything of the cluster's provider gone, whatever the state files say (the safety net of cluster down). */
+/** The cluster as run on another provider: how a node brought up before a provider change is reached. */
+function onProvider(cluster: Cluster, provider: ProviderName): Cluster {
+  return provider === cluster.provider ? cluster : { ...cluster, provider };
+}
+
+/** Nodes that are up (they have a record) but no longer in the configuration. */
+export async function departedNodes(context: NodeContext): Promise<NodeRecord[]> {
+  const names = new Set(context.cluster.nodes.map((node) => node.name));
+  return (await listNodeRecords(context.paths)).filter((record) => !names.has(record.name));
+}
+
+/** Nodes that run on another provider than the configuration's. */
+export async function nodesOnOtherProviders(context: NodeContext): Promise<NodeRecord[]> {
+  return (await listNodeRecords(context.paths)).filter((record) => record.provider !== context.cluster.provider);
+}
+
+/**
+ * Everything of the cluster gone, on every provider it ever ran on, whatever the state files say
+ * (the safety net of cluster down). Every provider directory is swept even if one fails.
+ */
 export async function providerCleanup(context: NodeContext): Promise<string[]> {
   const { cluster, paths } = context;
-  if (cluster.provider === 'qemu') {
-    const { stopped } = await qemuDown(cluster, { stateDir: paths.provider });
-    for (const node of cluster.nodes) await removeNodeRecord(paths, node.name);
-    return stopped;
-  }
   const stopped: string[] = [];
-  for (const node of cluster.nodes) {
-    if ((await vagrantNodeDown(cluster, node.name, { stateDir: paths.provider, env: vagrantEnv() })).destroyed) stopped.push(node.name);
-    await removeNodeRecord(paths, node.name);
+  const failures: string[] = [];
+  for (const provider of PROVIDERS) {
+    const stateDir = providerDir(paths, provider);
+    if (provider !== cluster.provider && !existsSync(stateDir)) continue;
+    try {
+      if (provider === 'qemu') stopped.push(...(await qemuDown(cluster, { stateDir })).stopped);
+      else if (existsSync(join(stateDir, 'Vagrantfile'))) {
+        const machines = await vagrantStatus(onProvider(cluster, provider), { stateDir, env: vagrantEnv() });
+        for (const name of Object.keys(machines)) {
+          if ((await vagrantNodeDown(onProvider(cluster, provider), name, { stateDir, env: vagrantEnv() })).destroyed) stopped.push(name);
+        }
+      }
+    } catch (error) {
+      failures.push(`${provider}: ${(error as Error).message}`);
+    }
   }
+  if (failures.length) throw new Error(`cluster ${cluster.name}: could not take everything down:\n  ${failures.join('\n  ')}`);
+  for (const record of await listNodeRecords(paths)) await removeNodeRecord(paths, record.name);
   return stopped;
 }
 

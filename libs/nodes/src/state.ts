@@ -1,6 +1,6 @@
-import { mkdir, readFile, rm, writeFile, rename } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, writeFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
-import { REPO_ROOT, type Cluster } from '@boxcar/model';
+import { REPO_ROOT, type Cluster, type ProviderName } from '@boxcar/model';
 
 // Host-side state of one cluster, all under .cluster/<cluster-name>/ (gitignored): terraform state,
 // the synthesized stack, the cluster's own SSH key and PKI (secrets, mode 600), the provider's
@@ -33,6 +33,11 @@ export function clusterPaths(cluster: Cluster, env: NodeJS.ProcessEnv = process.
   };
 }
 
+/** Where a provider keeps this cluster's machines: .cluster/<name>/<provider>. */
+export function providerDir(paths: ClusterPaths, provider: ProviderName): string {
+  return join(paths.dir, provider);
+}
+
 /** What a node was booted from and how to reach it: written by `node up`, read by configure and status. */
 export interface NodeRecord {
   name: string;
@@ -49,6 +54,13 @@ export async function readNodeRecord(paths: ClusterPaths, node: string): Promise
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw error;
   }
+}
+
+/** Every node record of the cluster: the nodes that are up, whether or not the configuration still has them. */
+export async function listNodeRecords(paths: ClusterPaths): Promise<NodeRecord[]> {
+  const files = (await readdir(paths.nodes).catch(() => [] as string[])).filter((file) => file.endsWith('.json')).sort();
+  const records = await Promise.all(files.map((file) => readNodeRecord(paths, file.slice(0, -'.json'.length))));
+  return records.filter((record): record is NodeRecord => record !== undefined);
 }
 
 export async function writeNodeRecord(paths: ClusterPaths, record: NodeRecord): Promise<void> {

@@ -1,35 +1,54 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { execa } from 'execa';
-import { synthStack, type NodeInputs } from '@boxcar/cluster';
+import { summarizePlan, synthStack, terraformBinary, terraformRunner, TerraformError, type NodeInputs, type NodePlanSummary, type NodeStep, type TerraformRunner } from '@boxcar/cluster';
 import { defaultStoreUrl, openStore } from '@boxcar/box-store';
 import { REPO_ROOT, type Cluster } from '@boxcar/model';
-import { stateRoot, clusterStatus, nodeBox, nodeConfigure, nodeContext, nodeDown, nodeUp, planFor, planHash, providerCleanup, readNodeRecord, clusterKey, type NodeContext } from '@boxcar/nodes';
+import {
+  clusterKey,
+  clusterStatus,
+  departedNodes,
+  nodeBox,
+  nodeConfigure,
+  nodeContext,
+  nodeDown,
+  nodesOnOtherProviders,
+  nodeUp,
+  planFor,
+  planHash,
+  providerCleanup,
+  readNodeRecord,
+  stateRoot,
+  type NodeContext,
+  type NodeStatus,
+} from '@boxcar/nodes';
 import { shellQuote, sshArgs } from '@boxcar/providers';
 import { EXIT, str, table, UsageError, type Command, type Group, type Options, type Values } from '../cli-kit.ts';
-import { CLUSTER_OPTIONS, clusterFromOptions } from '../cluster-options.ts';
+import { CLUSTER_OPTIONS, clusterFromOptions, ExitError } from '../cluster-options.ts';
 
 const OPTIONS: Options = {
   ...CLUSTER_OPTIONS,
   store: { type: 'string', description: 'box store URL (default: the config\'s boxStore, $BOXCAR_STORE, ~/.cache/boxcar/store)' } as Options[string],
   'state-dir': { type: 'string', description: 'where cluster state lives (default: $BOXCAR_STATE_DIR, else <repo>/.cluster)' } as Options[string],
 };
+const JSON_OPTION: Options = { json: { type: 'boolean', description: 'machine-readable output on stdout (progress stays on stderr)' } as Options[string] };
 
 function storeUrlOf(values: Values, cluster: Cluster): string {
   return str(values, 'store') ?? cluster.boxStore ?? defaultStoreUrl();
 }
 
-async function contextOf(values: Values): Promise<NodeContext> {
+async function contextOf(values: Values, signal?: AbortSignal): Promise<NodeContext> {
   const stateDir = str(values, 'state-dir');
   if (stateDir) process.env.BOXCAR_STATE_DIR = resolve(stateDir);
   const cluster = clusterFromOptions(values);
   const store = await openStore(storeUrlOf(values, cluster));
-  return nodeContext(cluster, store, (node, message) => process.stderr.write(`[${node}] ${message}\n`));
+  return { ...nodeContext(cluster, store, (node, message) => process.stderr.write(`[${node}] ${message}\n`)), ...(signal ? { signal } : {}) };
 }
 
-/** How the stack's provisioners call this CLI: the same config, profile, provider and store, from any directory. */
-function cliPrefix(values: Values, context: NodeContext): (args: string) => string {
-  const words = [process.execPath, resolve(REPO_ROOT, 'apps/cli/bin/boxcar.mjs')];
+const CLI_ENTRY = resolve(REPO_ROOT, 'apps/cli/bin/boxcar.mjs');
+
+/** How the stack's provisioners run a node step: the same config, profile, provider, store and state dir, from any directory. */
+function stepCommand(values: Values, context: NodeContext): (step: NodeStep) => string {
   const forwarded = [
     ...(str(values, 'config') ? ['--config', resolve(str(values, 'config')!)] : []),
     '--profile', context.cluster.profile.name,
@@ -38,77 +57,97 @@ function cliPrefix(values: Values, context: NodeContext): (args: string) => stri
     // Terraform runs these from any shell: nothing may depend on that shell's environment.
     '--state-dir', stateRoot(),
   ];
-  return (args) => [...words, ...args.split(' '), ...forwarded].map(shellQuote).join(' ');
+  return (step) => {
+    // `node up` boots exactly the box version the stack recorded in that node's trigger.
+    const extra = step.verb === 'up' ? ['--box-version', step.boxVersion] : [];
+    return [process.execPath, CLI_ENTRY, 'node', step.verb, step.node, ...extra, ...forwarded].map(shellQuote).join(' ');
+  };
 }
 
-export async function synthesize(values: Values): Promise<{ context: NodeContext; stackDir: string }> {
-  const context = await contextOf(values);
+/** The same cluster options, for the commands a user is told to run next. */
+function userOptions(values: Values): string {
+  return ['config', 'profile', 'provider', 'store', 'state-dir']
+    .filter((name) => str(values, name))
+    .map((name) => ` --${name} ${shellQuote(str(values, name)!)}`)
+    .join('');
+}
+
+export async function synthesize(values: Values, context?: NodeContext): Promise<{ context: NodeContext; stackDir: string }> {
+  context ??= await contextOf(values);
   const { cluster, store, paths } = context;
   const nodes: NodeInputs[] = [];
   for (const node of cluster.nodes) {
     const box = await nodeBox(store, cluster, node);
-    nodes.push({ name: node.name, boxVersion: box.version, boxKey: box.key, configHash: planHash(await planFor(context, node.name)) });
+    nodes.push({ name: node.name, boxVersion: box.version, boxContentKey: box.key, configHash: planHash(await planFor(context, node.name)) });
   }
-  const cli = cliPrefix(values, context);
-  const key = await clusterKey(paths, cluster);
   const stackDir = synthStack(paths.stackOut, {
     cluster,
     nodes,
-    // `node up` boots exactly the box version the stack recorded in that node's trigger.
-    cli: (args) => {
-      const [, step, node] = args.split(' ');
-      const version = nodes.find((n) => n.name === node)?.boxVersion;
-      return cli(step === 'up' && version ? `${args} --box-version ${version}` : args);
-    },
+    command: stepCommand(values, context),
     stateDir: paths.dir,
-    sshCommand: (node) => `${process.execPath} ${resolve(REPO_ROOT, 'apps/cli/bin/boxcar.mjs')} cluster ssh ${node}`,
+    sshCommand: (node) => `${process.execPath} ${CLI_ENTRY} cluster ssh ${node}${userOptions(values)}`,
     ...(cluster.profile.features.kubernetes ? { kubeconfigPath: `${paths.pki}/admin-kubeconfig.yaml` } : {}),
   });
-  process.stderr.write(`synthesized ${stackDir}/cdk.tf.json (cluster key ${key.privateKey})\n`);
+  process.stderr.write(`synthesized ${stackDir}/cdk.tf.json (${cluster.terraform.resource} resources)\n`);
   return { context, stackDir };
 }
 
-/** terraform or tofu, as TERRAFORM_BINARY_NAME (cdktf's variable) chooses, else whichever is installed. */
-export async function terraformBinary(): Promise<string | undefined> {
-  const candidates = process.env.TERRAFORM_BINARY_NAME ? [process.env.TERRAFORM_BINARY_NAME] : ['terraform', 'tofu'];
-  for (const binary of candidates) {
-    const probe = await execa(binary, ['version'], { reject: false, env: { CHECKPOINT_DISABLE: '1' } });
-    if (probe.exitCode === 0) return binary;
-  }
-  return undefined;
-}
-
 const NO_TERRAFORM = `neither terraform nor tofu is installed, and cluster:up applies the synthesized stack with one of them.
-Install OpenTofu (https://opentofu.org/docs/intro/install/) or Terraform (https://developer.hashicorp.com/terraform/install);
+Install Terraform 1.4+ (https://developer.hashicorp.com/terraform/install) or OpenTofu 1.6+ (https://opentofu.org/docs/intro/install/);
 TERRAFORM_BINARY_NAME=tofu picks OpenTofu when both are there. The stack is ready in the directory above.`;
 
-async function terraform(binary: string, stackDir: string, args: string[]): Promise<number> {
-  const result = await execa(binary, args, { cwd: stackDir, stdio: 'inherit', reject: false, env: { TF_IN_AUTOMATION: '1', CHECKPOINT_DISABLE: '1' } });
-  return result.exitCode ?? EXIT.failure;
-}
-
-/** Synthesize, then `terraform init` and the given command in the stack directory. */
-async function synthAndRun(values: Values, command: string[]): Promise<number> {
-  const { stackDir } = await synthesize(values);
+/** terraform (or tofu) for the cluster's stack, initialized; exit 4 when neither is installed. */
+async function initializedTerraform(context: NodeContext, stackDir: string): Promise<TerraformRunner> {
   const binary = await terraformBinary();
-  if (!binary) {
-    process.stderr.write(`${NO_TERRAFORM}\n`);
-    return EXIT.missingPrerequisite;
+  if (!binary) throw new ExitError(EXIT.missingPrerequisite, NO_TERRAFORM);
+  const terraform = terraformRunner({ binary, stackDir, logDir: context.paths.logs, output: process.stderr });
+  try {
+    await terraform.init();
+  } catch (error) {
+    if (error instanceof TerraformError && context.cluster.terraform.resource === 'null_resource') {
+      error.message += '\nThe stack uses null_resource (terraform.resource in the cluster config), which needs the hashicorp/null provider: ' +
+        'give terraform a way to get it (a provider mirror or plugin cache), or remove that setting to use the built-in terraform_data.';
+    }
+    throw error;
   }
-  const init = await terraform(binary, stackDir, ['init', '-input=false']);
-  return init !== 0 ? init : terraform(binary, stackDir, command);
+  return terraform;
 }
 
-function nodeArg(positionals: string[]): string {
-  const [node] = positionals;
-  if (!node) throw new UsageError('a node name is required');
-  return node;
+const VERB = { create: 'create', replace: 'replace', update: 'update', delete: 'destroy', keep: 'keep', absent: '-' } as const;
+
+function planTable(rows: NodePlanSummary[]): string {
+  return table(rows.map((row) => [row.node, VERB[row.vm], VERB[row.configuration], row.reasons.join('; ')]), ['node', 'vm', 'configuration', 'why']);
+}
+
+function statusTable(statuses: NodeStatus[]): string {
+  const yes = (flag: boolean) => (flag ? 'yes' : 'no');
+  return table(statuses.map((s) => [s.name, yes(s.running), yes(s.reachable), yes(s.configured), s.box ?? '', s.detail]), ['node', 'running', 'reachable', 'configured', 'box', 'detail']);
+}
+
+/** Synthesize, init, plan to a file; the plan as terraform wrote it and its summary per node. */
+async function planned(values: Values, context: NodeContext) {
+  const { stackDir } = await synthesize(values, context);
+  const terraform = await initializedTerraform(context, stackDir);
+  const plan = await terraform.plan();
+  return { terraform, stackDir, plan, summary: summarizePlan(plan) };
+}
+
+/** Nodes still running on a provider the configuration no longer names: refused, with what to do. */
+async function refuseProviderChange(context: NodeContext, values: Values): Promise<void> {
+  const others = await nodesOnOtherProviders(context);
+  if (others.length === 0) return;
+  const where = [...new Set(others.map((record) => record.provider))].join(', ');
+  throw new ExitError(
+    EXIT.failure,
+    `cluster ${context.cluster.name}: ${others.map((record) => record.name).join(', ')} run on ${where}, but the configuration now says ${context.cluster.provider}.\n` +
+      `Take the cluster down first (it takes each node down where it runs): npx nx run cluster:down${userOptions(values)}\nthen bring it up again: npx nx run cluster:up${userOptions(values)}`,
+  );
 }
 
 const commands: Command[] = [
   {
     name: 'synth',
-    summary: 'Synthesize the CDKTF stack (one null_resource per node and per configuration) into .cluster/<name>/cdktf.out/.',
+    summary: 'Synthesize the CDKTF stack (one terraform_data per node and per configuration) into .cluster/<name>/cdktf.out/.',
     options: OPTIONS,
     async run(values) {
       const { stackDir } = await synthesize(values);
@@ -118,45 +157,79 @@ const commands: Command[] = [
   },
   {
     name: 'plan',
-    summary: 'Synthesize, then terraform/tofu plan.',
-    options: OPTIONS,
-    run: (values) => synthAndRun(values, ['plan', '-input=false']),
+    summary: "What the next `up` would do, per node (create, replace, keep) and why, read from terraform's own plan.",
+    options: { ...OPTIONS, ...JSON_OPTION },
+    async run(values) {
+      const context = await contextOf(values);
+      const departed = (await departedNodes(context)).map((record) => record.name);
+      const { summary, plan } = await planned(values, context);
+      if (values.json) process.stdout.write(`${JSON.stringify({ nodes: summary, departed, resourceChanges: plan.resource_changes ?? [] }, null, 2)}\n`);
+      else {
+        process.stdout.write(planTable(summary));
+        if (departed.length) process.stdout.write(`left the configuration: ${departed.join(', ')} (cluster:up takes them down first)\n`);
+        if (summary.every((row) => row.vm === 'keep' && row.configuration === 'keep') && !departed.length) process.stdout.write('no changes: the cluster is as configured\n');
+      }
+      return EXIT.ok;
+    },
   },
   {
     name: 'up',
-    summary: 'Synthesize and apply: boot the nodes whose box changed, configure what changed.',
-    options: OPTIONS,
-    run: (values) => synthAndRun(values, ['apply', '-auto-approve', '-input=false']),
+    summary: 'Plan, show what changes per node, apply: boot the nodes whose box changed, configure what changed.',
+    options: { ...OPTIONS, ...JSON_OPTION },
+    async run(values) {
+      const context = await contextOf(values);
+      await refuseProviderChange(context, values);
+      // Terraform would only forget a node that left the configuration (its destroy-time provisioner
+      // left with it): take such nodes down first, on the provider they run on.
+      const departed = await departedNodes(context);
+      for (const record of departed) {
+        context.onProgress?.(record.name, 'no longer in the configuration: taking it down');
+        await nodeDown(context, record.name);
+      }
+      const { terraform, summary } = await planned(values, context);
+      process.stderr.write(`\nplan for cluster ${context.cluster.name}:\n${planTable(summary)}\n`);
+      const started = Date.now();
+      await terraform.apply();
+      const statuses = await clusterStatus(context);
+      const report = { plan: summary, departed: departed.map((record) => record.name), status: statuses, seconds: (Date.now() - started) / 1000 };
+      if (values.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+      else {
+        const options = userOptions(values);
+        process.stdout.write(
+          `\n${statusTable(statuses)}\ncluster ${context.cluster.name} applied in ${report.seconds.toFixed(0)} s. Next:\n` +
+            `  npx nx run cluster:ssh ${context.cluster.nodes[0]!.name}${options}     a shell on a node\n` +
+            `  npx nx run cluster:status${options}     per node: running, reachable, configured\n` +
+            `  npx nx run cluster:down${options}     take it all down\n`,
+        );
+      }
+      return statuses.every((s) => s.configured) ? EXIT.ok : EXIT.failure;
+    },
   },
   {
     name: 'down',
-    summary: 'terraform/tofu destroy, then make sure no VM, process, socket or disk overlay is left.',
+    summary: 'terraform/tofu destroy, then make sure no VM, process, socket or disk overlay is left on any provider.',
     options: OPTIONS,
     async run(values) {
       const context = await contextOf(values);
       const stackDir = `${context.paths.stackOut}/stacks/${context.cluster.name}`;
-      const binary = await terraformBinary();
-      let code: number = EXIT.ok;
       // Only a stack terraform applied has terraform state to destroy.
-      if (binary && existsSync(`${context.paths.dir}/terraform.tfstate`)) code = await terraform(binary, stackDir, ['destroy', '-auto-approve', '-input=false']);
+      if (existsSync(`${context.paths.dir}/terraform.tfstate`) && existsSync(`${stackDir}/cdk.tf.json`)) {
+        await (await initializedTerraform(context, stackDir)).destroy();
+      }
       // Whatever terraform did (or if it is not installed), nothing of the cluster may keep running.
       const stopped = await providerCleanup(context);
       process.stdout.write(`cluster ${context.cluster.name} is down${stopped.length ? ` (stopped ${stopped.join(', ')})` : ''}\n`);
-      return code;
+      return EXIT.ok;
     },
   },
   {
     name: 'status',
     summary: 'Per node: running, reachable over SSH, configured (and up to date), box version.',
-    options: { ...OPTIONS, json: { type: 'boolean', description: 'machine-readable output' } as Options[string] },
+    options: { ...OPTIONS, ...JSON_OPTION },
     async run(values) {
       const context = await contextOf(values);
       const statuses = await clusterStatus(context);
-      if (values.json) process.stdout.write(`${JSON.stringify(statuses, null, 2)}\n`);
-      else {
-        const yes = (flag: boolean) => (flag ? 'yes' : 'no');
-        process.stdout.write(table(statuses.map((s) => [s.name, yes(s.running), yes(s.reachable), yes(s.configured), s.box ?? '', s.detail]), ['node', 'running', 'reachable', 'configured', 'box', 'detail']));
-      }
+      process.stdout.write(values.json ? `${JSON.stringify(statuses, null, 2)}\n` : statusTable(statuses));
       return statuses.every((s) => s.configured) ? EXIT.ok : EXIT.failure;
     },
   },
@@ -202,16 +275,51 @@ export const clusterGroup: Group = {
   commands,
 };
 
-/** A `node` step on the node named by the one argument; `step` returns the line that reports it done. */
-function nodeStep(command: Pick<Command, 'name' | 'summary' | 'options'>, step: (context: NodeContext, node: string, values: Values) => Promise<string>): Command {
+function nodeArg(positionals: string[]): string {
+  const [node] = positionals;
+  if (!node) throw new UsageError('a node name is required');
+  return node;
+}
+
+const STOP_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+
+/**
+ * A `node` step on the node named by the one argument; `step` returns the line that reports it done.
+ * SIGINT, SIGTERM or SIGHUP (terraform stopping its provisioner, a Ctrl-C, the wrapper gone) abort what
+ * the step waits for; `onAbort` then puts things right (a half-booted node is taken down) and the step
+ * exits 130. A step without `onAbort` (down) is itself the cleanup: it runs to its end.
+ */
+function nodeStep(
+  command: Pick<Command, 'name' | 'summary' | 'options'>,
+  step: (context: NodeContext, node: string, values: Values) => Promise<string>,
+  onAbort?: (context: NodeContext, node: string) => Promise<void>,
+): Command {
   return {
     args: '<node>',
     options: OPTIONS,
     ...command,
     async run(values, positionals) {
-      const context = await contextOf(values);
-      process.stdout.write(`${await step(context, nodeArg(positionals), values)}\n`);
-      return EXIT.ok;
+      const node = nodeArg(positionals);
+      const controller = new AbortController();
+      const abort = (signal: NodeJS.Signals) => {
+        if (!controller.signal.aborted) process.stderr.write(`[${node}] ${signal}: ${onAbort ? 'aborting' : 'finishing first'}\n`);
+        controller.abort(new Error(`node ${command.name} ${node} interrupted by ${signal}`));
+      };
+      STOP_SIGNALS.forEach((signal) => process.on(signal, abort));
+      try {
+        const context = await contextOf(values, onAbort ? controller.signal : undefined);
+        try {
+          process.stdout.write(`${await step(context, node, values)}\n`);
+          return EXIT.ok;
+        } catch (error) {
+          if (!controller.signal.aborted || !onAbort) throw error;
+          await onAbort({ ...context, signal: undefined }, node);
+          process.stderr.write(`[${node}] interrupted: ${(error as Error).message}\n`);
+          return EXIT.interrupted;
+        }
+      } finally {
+        STOP_SIGNALS.forEach((signal) => process.off(signal, abort));
+      }
     },
   };
 }
@@ -230,11 +338,18 @@ export const nodeGroup: Group = {
         const record = await nodeUp(context, node, str(values, 'box-version'));
         return `${record.name} is up from ${record.box.name} ${record.box.version}, SSH on ${record.ssh.host}:${record.ssh.port}`;
       },
+      // An interrupted boot leaves nothing half-up: no VM, overlay or record that says "up".
+      (context, node) => nodeDown(context, node),
     ),
-    nodeStep({ name: 'configure', summary: 'Apply the final configuration to one node over SSH (idempotent: a second run changes nothing).' }, async (context, node) => {
-      const result = await nodeConfigure(context, node);
-      return `${node} configured: ${result.changedFiles.length} file(s) changed, ${result.ranCommands.length} command(s) run (configuration ${result.hash.slice(0, 12)})`;
-    }),
+    nodeStep(
+      { name: 'configure', summary: 'Apply the final configuration to one node over SSH (idempotent: a second run changes nothing).' },
+      async (context, node) => {
+        const result = await nodeConfigure(context, node);
+        return `${node} configured: ${result.changedFiles.length} file(s) changed, ${result.ranCommands.length} command(s) run (configuration ${result.hash.slice(0, 12)})`;
+      },
+      // The record gets its configuration hash only at the end: an interrupted run leaves it saying "not configured".
+      async () => undefined,
+    ),
     nodeStep({ name: 'down', summary: 'Stop one node and remove its disk overlay.' }, async (context, node) => {
       await nodeDown(context, node);
       return `${node} is down`;

@@ -227,9 +227,11 @@ async function serialTail(serialLog: string, lines = 15): Promise<string> {
   return text.replace(/\x1b\[[0-9;]*[A-Za-z]/g, '').split(/\r?\n/).filter((line) => line.trim()).slice(-lines).map((line) => `    ${line}`).join('\n');
 }
 
-/** Stops one node and removes its disk overlay and files; the last node down also takes the switches and the state dir. */
+/**
+ * Stops one node and removes its disk overlay and files; the last node down also takes the switches
+ * and the state dir. The node need not be in the model: one that left the configuration goes down too.
+ */
 export async function qemuNodeDown(cluster: Cluster, nodeName: string, options: QemuOptions): Promise<void> {
-  findNode(cluster, nodeName);
   const layout = stateLayout(options.stateDir);
   if (!(await exists(layout.stateDir))) return;
   const remaining = await withLock(layout.lockDir, async () => {

@@ -82,8 +82,8 @@ const BOOTING = /^==> [\w.-]+: (Starting domain|Booting VM)/;
  * tells the two apart.
  */
 export async function vagrantNodeDown(cluster: Cluster, nodeName: string, options: VagrantRunOptions): Promise<VagrantRunResult & { destroyed: boolean }> {
+  // No model check: a node that left the configuration still goes down (the Vagrantfile on disk has it).
   vagrantProvider(cluster);
-  requireNode(cluster, nodeName);
   const status = await vagrantStatus(cluster, options);
   if (status[nodeName]?.state === 'not_created') return { seconds: 0, logFile: join(options.stateDir, 'logs', 'status.log'), destroyed: false };
   return { ...(await runLogged(options, 'destroy', nodeName, ['--no-tty', 'destroy', '-f', nodeName], undefined)), destroyed: true };
