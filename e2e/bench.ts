@@ -14,14 +14,13 @@ import { configurationRank } from '@boxcar/cluster';
 import { loadLayerGraph } from '@boxcar/layers';
 import { clusterPaths, nodeConfigure, writeNodeRecord, type NodeContext, type NodeRecord } from '@boxcar/nodes';
 import { detectAccelerator, qemuDown, qemuUp, sshCopy, sshRun, type SshTarget } from '@boxcar/providers';
-import { applyStack, destroyStack } from './harness/terraform-double.ts';
 import { labWorkspace } from './harness/lab-workspace.ts';
 import { libvirtCluster } from './harness/libvirt-cluster.ts';
 import { missingLibvirtPrerequisites, startLibvirtNetns } from './harness/libvirt-netns.ts';
 import { rawBootSeconds } from './harness/libvirt-raw-boot.ts';
 
 const workspace = labWorkspace('boxcar-bench-');
-const { work, profiles, env, cluster, stackDir, boxcar: run } = workspace;
+const { work, profiles, env, cluster, boxcar: run } = workspace;
 const rows: string[][] = [];
 
 function row(measure: string, value: string, note = ''): void {
@@ -44,12 +43,9 @@ async function bake(): Promise<{ seconds: number; runs: number }> {
   return { seconds, runs: (JSON.parse(value) as { result: { packerRuns: number } }).result.packerRuns };
 }
 
+/** `cluster up` as a user runs it: synth, the real terraform's plan and apply. */
 async function clusterUp(): Promise<number> {
-  const { seconds } = await timed(async () => {
-    await boxcar('cluster', 'synth', '--profile', 'lab');
-    await applyStack(stackDir);
-  });
-  return seconds;
+  return (await timed(() => boxcar('cluster', 'up', '--profile', 'lab'))).seconds;
 }
 
 function peakRssMb(pid: number): number {
@@ -78,7 +74,6 @@ const store = await openStore(env.BOXCAR_STORE);
 const workerBox = (await store.listBoxes()).find((box) => box.name === 'boxcar/lab-worker')!.versions.at(-1)!;
 const workerDisk = join(await store.layerFiles('lab', workerBox.layer, workerBox.key), 'disk.qcow2');
 const imageMb = statSync(workerDisk).size / 2 ** 20;
-await destroyStack(stackDir);
 await boxcar('cluster', 'down', '--profile', 'lab');
 
 // The raw limit: the same three VMs booted from the worker image to SSH-ready, nothing else.

@@ -9,8 +9,8 @@ import { leftoverNamespaces, missingLibvirtPrerequisites, namespaceExists, start
 
 // The lab cluster brought up a second time from the same baked boxes, through the libvirt provider:
 // the product's own path (cluster synth, the stack's provisioners calling `boxcar node up|configure`,
-// which run the real Vagrant with vagrant-libvirt), applied by the terraform test double. libvirtd,
-// virtlogd, Vagrant, boxcar and every SSH session run inside a network namespace this test creates,
+// which run the real Vagrant with vagrant-libvirt), applied by the real terraform. libvirtd, virtlogd,
+// terraform, Vagrant, boxcar and every SSH session run inside a network namespace this test creates,
 // so the guests' addresses (the management network's DHCP leases, 192.168.10.0/24) exist only there.
 
 const missing = await missingLibvirtPrerequisites();
@@ -56,7 +56,8 @@ export function describeLibvirtBringUp(workspace: LabWorkspace, timings: Record<
       const started = Date.now();
       const report = await lab.up();
       timings.libvirtClusterUp = (Date.now() - started) / 1000;
-      expect(report.created.sort()).toEqual(cluster.nodes.flatMap((n) => [`config-${n.name}`, `vm-${n.name}`]).sort());
+      expect(report.plan.map((row) => [row.node, row.vm, row.configuration])).toEqual(cluster.nodes.map((n) => [n.name, 'create', 'create']));
+      expect(report.status.map((s) => [s.name, s.running, s.configured])).toEqual(cluster.nodes.map((n) => [n.name, true, true]));
       const domains = (await ns.virsh(['list', '--name'])).split('\n').map((line) => line.trim()).filter(Boolean);
       expect(domains.sort()).toEqual(cluster.nodes.map((n) => `${cluster.name}-${n.name}`).sort());
       const status = JSON.parse((await running().lab.boxcar('cluster', 'status', '--json')).stdout) as { name: string; running: boolean; configured: boolean }[];
@@ -95,12 +96,13 @@ export function describeLibvirtBringUp(workspace: LabWorkspace, timings: Record<
       expect(failures).toEqual([]);
     });
 
-    it('L4. destroying the stack runs vagrant destroy for every node and leaves no domain, network or disk', async () => {
+    it('L4. cluster down destroys the stack (vagrant destroy per node): empty state, no domain, network or disk', async () => {
       const { ns: namespace, lab: libvirt } = running();
       const started = Date.now();
-      const report = await libvirt.down();
+      expect((await libvirt.state()).sort()).toEqual(cluster.nodes.flatMap((n) => [`terraform_data.config-${n.name}`, `terraform_data.vm-${n.name}`]).sort());
+      await libvirt.down();
       timings.libvirtClusterDown = (Date.now() - started) / 1000;
-      expect(report.destroyed.sort()).toEqual(cluster.nodes.flatMap((n) => [`config-${n.name}`, `vm-${n.name}`]).sort());
+      expect(await libvirt.state()).toEqual([]);
       expect((await namespace.virsh(['list', '--all', '--name'])).trim()).toBe('');
       expect((await namespace.virsh(['net-list', '--all', '--name'])).trim()).toBe('');
       // What stays in the pool is vagrant-libvirt's copy of each box image, kept for the next `up`.

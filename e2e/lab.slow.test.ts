@@ -1,22 +1,22 @@
-import { appendFileSync, existsSync, readdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openStore } from '@boxcar/box-store';
+import { terraformBinary, terraformRunner, type NodePlanSummary } from '@boxcar/cluster';
 import { ipToInt } from '@boxcar/model';
 import { sshCopy, sshRun, type SshTarget } from '@boxcar/providers';
 import { resolveCacheDir } from '@boxcar/artifacts';
-import { applyStack, destroyStack } from './harness/terraform-double.ts';
 import { BOXCAR, labWorkspace } from './harness/lab-workspace.ts';
 import { filesContaining, scanImage } from './harness/image-scan.ts';
 import { describeLibvirtBringUp } from './lab-libvirt.steps.ts';
 
 // The lab end to end, with real packer builds and real VMs under QEMU (TCG here): bake from an
-// empty store, bake again (nothing to do), bring the cluster up by running the synthesized CDKTF
-// stack, check it from inside the VMs, change one byte of one layer, bake and bring it up again,
-// then take everything down; last, the same boxes through Vagrant + libvirt. Terraform is not
-// installed here: the stack is applied by the test double in harness/terraform-double.ts; everything
-// it runs is the product's own CLI.
+// empty store, bake again (nothing to do), bring the cluster up with `cluster up` (the synthesized
+// CDKTF stack applied by the real terraform, offline: its resources are the built-in terraform_data),
+// check it from inside the VMs, add a worker and remove it again, change one byte of one layer, bake
+// and bring it up again, then take everything down; last, the same boxes through Vagrant + libvirt.
+// What changed is asserted from terraform's own plan (`cluster up --json` reports it per node) and state.
 // The debootstrap base and the artifact cache persist in ~/.cache/boxcar, keyed by content.
 
 const workspace = labWorkspace('boxcar-e2e-');
@@ -47,6 +47,22 @@ async function on(node: string, command: string): Promise<string> {
 }
 
 const timings: Record<string, number> = {};
+
+interface UpReport {
+  plan: NodePlanSummary[];
+  departed: string[];
+  status: { name: string; configured: boolean }[];
+}
+
+async function clusterUp(...extra: string[]): Promise<UpReport & { seconds: number }> {
+  const { stdout, seconds } = await boxcar(['cluster', 'up', '--json', ...(extra.length ? extra : ['--profile', 'lab'])]);
+  return { ...(JSON.parse(stdout) as UpReport), seconds };
+}
+
+/** Per node: [name, vm action, configuration action], from terraform's plan. */
+const actions = (plan: NodePlanSummary[]) => plan.map((row) => [row.node, row.vm, row.configuration]);
+
+const terraformState = async () => terraformRunner({ binary: (await terraformBinary())!, stackDir, logDir: join(work, 'terraform-logs') }).stateList();
 
 describe.sequential('lab profile, end to end', () => {
   afterAll(async () => {
@@ -93,12 +109,12 @@ describe.sequential('lab profile, end to end', () => {
     expect(again.result.cached).toEqual(['base', 'node', 'master', 'worker']);
   });
 
-  it('3. brings the cluster up by applying the synthesized stack', async () => {
-    const started = Date.now();
-    await boxcar(['cluster', 'synth', '--profile', 'lab']);
-    const report = await applyStack(stackDir);
-    timings.clusterUp = (Date.now() - started) / 1000;
-    expect(report.created.sort()).toEqual(cluster.nodes.flatMap((n) => [`config-${n.name}`, `vm-${n.name}`]).sort());
+  it('3. brings the cluster up with the real terraform: its plan creates every resource, and every node ends configured', async () => {
+    const up = await clusterUp();
+    timings.clusterUp = up.seconds;
+    expect(actions(up.plan)).toEqual(cluster.nodes.map((n) => [n.name, 'create', 'create']));
+    expect(up.status.map((s) => [s.name, s.configured])).toEqual(cluster.nodes.map((n) => [n.name, true]));
+    expect((await terraformState()).sort()).toEqual(cluster.nodes.flatMap((n) => [`terraform_data.config-${n.name}`, `terraform_data.vm-${n.name}`]).sort());
     const status = JSON.parse((await boxcar(['cluster', 'status', '--profile', 'lab', '--json'])).stdout) as { name: string; configured: boolean }[];
     expect(status.map((s) => [s.name, s.configured])).toEqual(cluster.nodes.map((n) => [n.name, true]));
   });
@@ -153,13 +169,14 @@ describe.sequential('lab profile, end to end', () => {
     }
   });
 
-  it('9. configuring again changes nothing, and applying the unchanged stack runs nothing', async () => {
+  it('9. configuring again changes nothing, and terraform plans no change for the unchanged stack', async () => {
     const { stdout } = await boxcar(['node', 'configure', 'cni-worker1', '--profile', 'lab']);
     // Commands without a changed file are idempotent ones (relinking the CNI plugins); 9b checks the state.
     expect(stdout).toContain(' 0 file(s) changed');
-    await boxcar(['cluster', 'synth', '--profile', 'lab']);
-    const report = await applyStack(stackDir);
-    expect(report.commands).toEqual([]);
+    const plan = JSON.parse((await boxcar(['cluster', 'plan', '--profile', 'lab', '--json'])).stdout) as { nodes: NodePlanSummary[]; departed: string[]; resourceChanges: { change: { actions: string[] } }[] };
+    expect(actions(plan.nodes)).toEqual(cluster.nodes.map((n) => [n.name, 'keep', 'keep']));
+    expect(plan.resourceChanges.map((change) => change.change.actions)).toEqual(cluster.nodes.flatMap(() => [['no-op'], ['no-op']]));
+    expect(plan.departed).toEqual([]);
   });
 
   it('9b. the lab layer scripts are idempotent: a second run on a booted worker leaves the same state', async () => {
@@ -180,6 +197,33 @@ describe.sequential('lab profile, end to end', () => {
     expect(await on('cni-worker2', fingerprint)).toBe(first);
   });
 
+  it('9c. a third worker joins: terraform creates only its VM and configuration, and it is configured', async () => {
+    const config = join(work, 'three-workers.json');
+    writeFileSync(config, JSON.stringify({ profile: 'lab', workers: 3 }));
+    const up = await clusterUp('--config', config);
+    timings.addWorker = up.seconds;
+    const row = (node: string) => up.plan.find((candidate) => candidate.node === node);
+    expect(row('cni-worker3')).toMatchObject({ vm: 'create', configuration: 'create' });
+    // The others keep their VMs (their /etc/hosts learns the new node: a configuration update at most).
+    for (const node of cluster.nodes) expect(row(node.name)?.vm).toBe('keep');
+    expect(up.status.map((s) => [s.name, s.configured])).toEqual([...cluster.nodes.map((n) => [n.name, true]), ['cni-worker3', true]]);
+    expect((await sshRun(nodeTarget('cni-worker3'), `ping -c 2 -W 3 ${cluster.master.ip}`, { allowFailure: true, timeoutMs: 60_000 })).exitCode).toBe(0);
+  });
+
+  it('9d. and leaves again: cluster up takes it down (no qemu process, no overlay) before terraform forgets it', async () => {
+    const up = await clusterUp();
+    timings.removeWorker = up.seconds;
+    expect(up.departed).toEqual(['cni-worker3']);
+    expect(up.plan.find((row) => row.node === 'cni-worker3')).toMatchObject({ vm: 'delete', configuration: 'delete', reasons: ['left the configuration'] });
+    expect(up.status.map((s) => [s.name, s.configured])).toEqual(cluster.nodes.map((n) => [n.name, true]));
+    const nodeDir = join(env.BOXCAR_STATE_DIR, cluster.name, 'qemu', 'nodes', 'cni-worker3');
+    const processes = await execa('pgrep', ['-af', 'qemu-system'], { reject: false });
+    expect(String(processes.stdout).split('\n').filter((line) => line.includes(nodeDir))).toEqual([]);
+    expect(existsSync(nodeDir)).toBe(false);
+    expect(existsSync(join(env.BOXCAR_STATE_DIR, cluster.name, 'nodes', 'cni-worker3.json'))).toBe(false);
+    expect((await terraformState()).filter((address) => address.includes('cni-worker3'))).toEqual([]);
+  });
+
   it('10. one byte changed in the worker layer rebuilds exactly that layer', async () => {
     appendFileSync(join(profiles, 'lab', 'scripts', 'etcd-disabled.sh'), '#\n');
     const dry = await bake('--dry-run');
@@ -196,20 +240,21 @@ describe.sequential('lab profile, end to end', () => {
     expect(incremental.result.built.map((b) => b.layer)).toEqual(['worker']);
   });
 
-  it('11. cluster up after the new bake recreates only the nodes whose box changed', async () => {
-    const started = Date.now();
-    await boxcar(['cluster', 'synth', '--profile', 'lab']);
-    const report = await applyStack(stackDir);
-    timings.clusterReUp = (Date.now() - started) / 1000;
-    expect(report.replaced.sort()).toEqual(['config-cni-worker1', 'config-cni-worker2', 'vm-cni-worker1', 'vm-cni-worker2']);
-    expect(report.unchanged.sort()).toEqual(['config-cni-master1', 'vm-cni-master1']);
+  it("11. terraform's plan after the new bake replaces exactly the two worker VMs and their configurations", async () => {
+    const plan = JSON.parse((await boxcar(['cluster', 'plan', '--profile', 'lab', '--json'])).stdout) as { nodes: NodePlanSummary[] };
+    expect(actions(plan.nodes)).toEqual([['cni-master1', 'keep', 'keep'], ['cni-worker1', 'replace', 'replace'], ['cni-worker2', 'replace', 'replace']]);
+    expect(plan.nodes[1]!.reasons[0]).toMatch(/^box 1\.\d{8}\.\d+ -> 1\.\d{8}\.\d+$/);
+    const up = await clusterUp();
+    timings.clusterReUp = up.seconds;
+    expect(actions(up.plan)).toEqual(actions(plan.nodes));
+    expect(up.status.every((s) => s.configured)).toBe(true);
     const health = await on(cluster.master.name, `ETCDCTL_API=3 etcdctl --endpoints=${cluster.etcd.endpoints[1]} endpoint health 2>&1`);
     expect(health).toContain('is healthy');
   });
 
-  it('12. cluster down leaves no qemu or vde_switch process, socket or overlay', async () => {
-    await destroyStack(stackDir);
+  it('12. cluster down empties the terraform state and leaves no qemu or vde_switch process, socket or overlay', async () => {
     await boxcar(['cluster', 'down', '--profile', 'lab']);
+    expect(await terraformState()).toEqual([]);
     const processes = await execa('pgrep', ['-af', 'qemu-system|vde_switch'], { reject: false });
     expect(String(processes.stdout).split('\n').filter((line) => line.includes(env.BOXCAR_STATE_DIR))).toEqual([]);
     const providerDir = join(env.BOXCAR_STATE_DIR, cluster.name, 'qemu');

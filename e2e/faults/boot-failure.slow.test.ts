@@ -71,3 +71,33 @@ describe('scenario 8: a node that fails to boot during cluster up', () => {
     expect(await readNodeRecord(context.paths, cluster.nodes[0]!.name)).toBeUndefined();
   });
 });
+
+describe('scenario 8b: terraform stops a provisioner while node up waits for SSH', () => {
+  // Terraform ends a provisioner it stops (Ctrl-C, its own timeout) by killing the shell it started,
+  // with SIGKILL: nothing of what that shell started may live on, and the node must not be left half-up.
+  it('the CLI aborts, takes the half-booted node down and releases everything', async () => {
+    const stateDir = join(root, 'state-8b');
+    const providerDir = join(stateDir, cluster.name, 'qemu');
+    const words = [process.execPath, BOXCAR, 'node', 'up', cluster.nodes[0]!.name, '--profile', 'lab', '--store', pathToFileURL(join(root, 'store')).href, '--state-dir', stateDir];
+    // As terraform runs a local-exec provisioner: `/bin/sh -c <command>`.
+    const shell = execa('/bin/sh', ['-c', words.map((word) => `'${word}'`).join(' ')], { reject: false, stdin: 'ignore' });
+    // Wait until qemu runs for that node: node up is then waiting for SSH (which never answers).
+    const deadline = Date.now() + 120_000;
+    while (!(await processesMentioning(providerDir)).some((line) => line.includes('qemu-system'))) {
+      if (Date.now() > deadline) throw new Error('node up did not start qemu within 120 s');
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+    process.kill(shell.pid!, 'SIGKILL');
+    await shell;
+    // Within a bounded time: no CLI of this state dir, no qemu, no switch, no record.
+    const settled = Date.now() + 60_000;
+    let left = await processesMentioning(stateDir);
+    while (left.length > 0 && Date.now() < settled) {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      left = await processesMentioning(stateDir);
+    }
+    expect(left).toEqual([]);
+    expect(existsSync(providerDir)).toBe(false);
+    expect(existsSync(join(stateDir, cluster.name, 'nodes', `${cluster.nodes[0]!.name}.json`))).toBe(false);
+  });
+});

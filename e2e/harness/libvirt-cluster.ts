@@ -1,14 +1,15 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { terraformBinary, terraformRunner, type NodePlanSummary } from '@boxcar/cluster';
 import type { LabWorkspace } from './lab-workspace.ts';
 import type { LibvirtNetns } from './libvirt-netns.ts';
-import { applyStack, destroyStack } from './terraform-double.ts';
 
 /**
  * The lab cluster on the libvirt provider of a namespace's libvirtd, in a lab workspace that holds
  * the baked boxes: its own cluster config (the namespace's libvirt URI, an isolated management
  * network), state dir and Vagrant box directory. Everything runs inside the namespace, as a user would
- * run `ip netns exec <ns> terraform apply`: the provisioners' Vagrant and SSH reach the guests there.
+ * run `ip netns exec <ns> npx nx run cluster:up`: terraform, and through it the provisioners' Vagrant
+ * and SSH, reach the guests there.
  */
 export function libvirtCluster(workspace: LabWorkspace, ns: LibvirtNetns) {
   const { work, cluster } = workspace;
@@ -17,7 +18,6 @@ export function libvirtCluster(workspace: LabWorkspace, ns: LibvirtNetns) {
   const configFile = join(work, 'cluster.libvirt.json');
   writeFileSync(configFile, `${JSON.stringify({ profile: 'lab', provider: 'libvirt', libvirt: { uri: ns.uri, managementNetworkMode: 'none' } }, null, 2)}\n`);
   const stackDir = join(stateDir, cluster.name, 'cdktf.out', 'stacks', cluster.name);
-  const stackOptions = { netns: ns.netns, env: { ...workspace.env, ...env } };
 
   /** The real CLI with this cluster's config, inside the namespace. */
   const boxcar = (...args: string[]) => workspace.boxcarWith({ env, netns: ns.netns }, ...args, '--config', configFile);
@@ -25,11 +25,10 @@ export function libvirtCluster(workspace: LabWorkspace, ns: LibvirtNetns) {
     stateDir,
     stackDir,
     boxcar,
-    /** `cluster synth`, then the stack applied by the terraform test double. */
-    up: async () => {
-      await boxcar('cluster', 'synth');
-      return applyStack(stackDir, stackOptions);
-    },
-    down: () => destroyStack(stackDir, stackOptions),
+    /** `cluster up`: terraform's plan per node, then the status once applied. */
+    up: async () => JSON.parse((await boxcar('cluster', 'up', '--json')).stdout) as { plan: NodePlanSummary[]; status: { name: string; running: boolean; configured: boolean }[] },
+    down: () => boxcar('cluster', 'down'),
+    /** What terraform's state holds (read on the host: the state file needs no namespace). */
+    state: async () => terraformRunner({ binary: (await terraformBinary())!, stackDir, logDir: join(work, 'terraform-logs') }).stateList(),
   };
 }

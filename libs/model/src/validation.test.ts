@@ -58,6 +58,11 @@ const cases: Case[] = [
   { title: 'libvirt URI without a scheme', config: { profile: 'lab', provider: 'libvirt', libvirt: { uri: '/run/libvirt/libvirt-sock' } }, path: 'libvirt.uri', message: /must be a libvirt URI such as qemu:\/\/\/system/ },
   { title: 'unknown libvirt management network mode', config: { libvirt: { managementNetworkMode: 'bridge' } }, path: 'libvirt.managementNetworkMode', message: /must be one of nat, none, route, open, got "bridge"/ },
   { title: 'unknown libvirt field', config: { libvirt: { driver: 'kvm' } }, path: 'libvirt.driver', message: /unknown field; allowed: uri, managementNetworkMode/ },
+  { title: 'unknown terraform resource type', config: { terraform: { resource: 'local_exec' } }, path: 'terraform.resource', message: /must be one of terraform_data, null_resource, got "local_exec"/ },
+  { title: 'unknown terraform field', config: { terraform: { backend: 's3' } }, path: 'terraform.backend', message: /unknown field; allowed: resource/ },
+  { title: 'timeout given as a string: a type error first', config: { timeouts: { remoteCommandSeconds: '600' } }, path: 'timeouts.remoteCommandSeconds', message: /must be a number of seconds, got string "600"/ },
+  { title: 'timeout too short to be kept', config: { timeouts: { sshReadySeconds: 5 } }, path: 'timeouts.sshReadySeconds', message: /must be a whole number of seconds from 15 to 86400, got 5/ },
+  { title: 'timeouts not an object', config: { timeouts: 600 }, path: 'timeouts', message: /must be an object/ },
   { title: 'cluster name not a DNS label', config: { name: 'My Cluster' }, path: 'name', message: /lowercase DNS label/ },
   { title: 'non-boolean ipip', config: { network: { calicoPool: { ipip: 'yes' } } }, path: 'network.calicoPool.ipip', message: /must be true or false/ },
   { title: 'same API ports', config: { network: { apiInsecurePort: 443 } }, path: 'network.apiInsecurePort', message: /must differ/ },
@@ -125,6 +130,15 @@ describe('user overrides', () => {
     expect(problems).toEqual([]);
     expect(cluster!.libvirt).toEqual({ uri: socket, managementNetworkMode: 'none' });
     expect(resolveCluster({ profile: 'lab' }).cluster!.libvirt).toEqual({});
+  });
+
+  it('terraform and timeouts default to terraform_data and 600 s, and take what the config says', () => {
+    expect(resolveCluster({ profile: 'lab' }).cluster!.terraform).toEqual({ resource: 'terraform_data' });
+    expect(resolveCluster({ profile: 'lab' }).cluster!.timeouts).toEqual({ remoteCommandSeconds: 600, sshReadySeconds: 600 });
+    const custom = resolveCluster({ profile: 'lab', terraform: { resource: 'null_resource' }, timeouts: { sshReadySeconds: 900 } });
+    expect(custom.problems).toEqual([]);
+    expect(custom.cluster!.terraform).toEqual({ resource: 'null_resource' });
+    expect(custom.cluster!.timeouts).toEqual({ remoteCommandSeconds: 600, sshReadySeconds: 900 });
   });
 
   it('a config file is loaded, merged with the profile and its derived values follow', () => {

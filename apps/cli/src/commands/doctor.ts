@@ -141,7 +141,13 @@ async function terraformCheck(): Promise<Check> {
   for (const binary of candidates) {
     const result = await probe(binary, ['version']);
     if (result.found) {
-      return { name: 'terraform/tofu', status: result.failed ? 'unusable' : 'ok', version: `${binary} ${firstVersion(result.output)}`, detail: 'applies the CDKTF stack (cluster:up)', howToGet: '', neededFor: ['up'] };
+      const version = firstVersion(result.output);
+      // The stack's terraform_data is built in from Terraform 1.4 and OpenTofu 1.6 on.
+      const minimum = binary.includes('tofu') ? [1, 6] : [1, 4];
+      const [major = 0, minor = 0] = version.split('.').map(Number);
+      const tooOld = major < minimum[0]! || (major === minimum[0] && minor < minimum[1]!);
+      const detail = tooOld ? `the stack's terraform_data needs ${binary} ${minimum.join('.')}+ (or terraform.resource: null_resource in the config)` : 'applies the CDKTF stack (cluster:up), offline: terraform_data is built in';
+      return { name: 'terraform/tofu', status: result.failed || tooOld ? 'unusable' : 'ok', version: `${binary} ${version}`, detail, howToGet: '', neededFor: ['up'] };
     }
   }
   return {
