@@ -17,6 +17,7 @@ export default defineConfig({
           include: ['libs/**/*.test.ts', 'apps/**/*.test.ts', 'tools/**/*.test.ts', 'images/**/*.test.ts', 'e2e/**/*.test.ts'],
           exclude: [...shared.exclude, '**/*.slow.test.ts'],
           testTimeout: 60_000,
+          hookTimeout: 60_000,
         },
       },
       {

@@ -5,8 +5,9 @@ import { execa } from 'execa';
 import type { TerraformPlanJson } from './plan-summary.ts';
 
 // The one runner of terraform (or tofu) for a synthesized stack: init, plan to a file, read that
-// plan back as JSON, apply it, destroy, list the state. Output goes to the caller's stream and to a
-// log file per command; nothing here decides what the stack should be.
+// plan back as JSON, apply it, destroy, list the state. Every command's whole output goes to a log
+// file per command; apply's and destroy's (the provisioners' progress) also to the caller's stream.
+// A failure names the log and shows its last lines. Nothing here decides what the stack should be.
 
 /** terraform or tofu, as TERRAFORM_BINARY_NAME (cdktf's variable) chooses, else whichever is installed. */
 export async function terraformBinary(env: NodeJS.ProcessEnv = process.env): Promise<string | undefined> {
@@ -35,7 +36,7 @@ export interface TerraformRunnerOptions {
   stackDir: string;
   /** Full output of each command: <logDir>/terraform-<command>.log. */
   logDir: string;
-  /** Where terraform's own output goes as it comes (progress for the user). */
+  /** Where apply's and destroy's output goes as it comes (the provisioners' progress, for the user). */
   output?: NodeJS.WritableStream;
   env?: Record<string, string>;
 }
@@ -46,7 +47,10 @@ export const PLAN_FILE = 'boxcar.tfplan';
 export function terraformRunner(options: TerraformRunnerOptions) {
   const env = { TF_IN_AUTOMATION: '1', CHECKPOINT_DISABLE: '1', TF_INPUT: '0', ...options.env };
 
-  async function run(command: string, args: string[], capture = false): Promise<string> {
+  /** `live`: the output also goes to options.output as it comes; `capture`: stdout is returned, not logged. */
+  async function run(command: string, args: string[], mode: { live?: boolean; capture?: boolean } = {}): Promise<string> {
+    const capture = mode.capture ?? false;
+    const tail: string[] = [];
     await mkdir(options.logDir, { recursive: true });
     const logFile = join(options.logDir, `terraform-${command}.log`);
     const log = createWriteStream(logFile, { flags: 'a' });
@@ -57,14 +61,21 @@ export function terraformRunner(options: TerraformRunnerOptions) {
     const forward = (signal: NodeJS.Signals) => child.kill(signal === 'SIGTERM' ? 'SIGINT' : signal);
     const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
     signals.forEach((signal) => process.on(signal, forward));
-    if (!capture) child.stdout?.on('data', (chunk: Buffer) => { options.output?.write(chunk); log.write(chunk); });
-    child.stderr?.on('data', (chunk: Buffer) => { options.output?.write(chunk); log.write(chunk); });
+    const keep = (chunk: Buffer) => {
+      if (mode.live) options.output?.write(chunk);
+      log.write(chunk);
+      tail.push(...chunk.toString().split('\n').filter((line) => line.trim()));
+      tail.splice(0, Math.max(0, tail.length - 15));
+    };
+    if (!capture) child.stdout?.on('data', keep);
+    child.stderr?.on('data', keep);
     const result = await child;
     signals.forEach((signal) => process.off(signal, forward));
     log.write(`=== exit ${result.exitCode ?? result.signal}\n`);
     await new Promise((resolve) => log.end(resolve));
     if (result.exitCode !== 0) {
-      throw new TerraformError(`${options.binary} ${command} failed (exit ${result.exitCode ?? result.signal}) in ${options.stackDir}; full log: ${logFile}`, result.exitCode ?? 1, logFile);
+      const last = mode.live ? '' : `\n${tail.map((line) => `  ${line}`).join('\n')}`;
+      throw new TerraformError(`${options.binary} ${command} failed (exit ${result.exitCode ?? result.signal}) in ${options.stackDir}; full log: ${logFile}${last}`, result.exitCode ?? 1, logFile);
     }
     return capture ? String(result.stdout) : '';
   }
@@ -75,14 +86,14 @@ export function terraformRunner(options: TerraformRunnerOptions) {
     /** Writes the plan to PLAN_FILE and returns it as terraform's JSON. */
     async plan(extra: string[] = []): Promise<TerraformPlanJson> {
       await run('plan', ['plan', '-input=false', '-no-color', `-out=${PLAN_FILE}`, ...extra]);
-      return JSON.parse(await run('show', ['show', '-json', '-no-color', PLAN_FILE], true)) as TerraformPlanJson;
+      return JSON.parse(await run('show', ['show', '-json', '-no-color', PLAN_FILE], { capture: true })) as TerraformPlanJson;
     },
     /** Applies exactly the plan `plan` wrote. */
-    apply: () => run('apply', ['apply', '-input=false', '-no-color', '-auto-approve', PLAN_FILE]).then(() => undefined),
-    destroy: () => run('destroy', ['destroy', '-input=false', '-no-color', '-auto-approve']).then(() => undefined),
+    apply: () => run('apply', ['apply', '-input=false', '-no-color', '-auto-approve', PLAN_FILE], { live: true }).then(() => undefined),
+    destroy: () => run('destroy', ['destroy', '-input=false', '-no-color', '-auto-approve'], { live: true }).then(() => undefined),
     /** Addresses in the state, as `terraform state list` prints them. */
     async stateList(): Promise<string[]> {
-      return (await run('state', ['state', 'list'], true)).split('\n').map((line) => line.trim()).filter(Boolean);
+      return (await run('state', ['state', 'list'], { capture: true })).split('\n').map((line) => line.trim()).filter(Boolean);
     },
   };
 }

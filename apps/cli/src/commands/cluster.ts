@@ -101,6 +101,7 @@ async function initializedTerraform(context: NodeContext, stackDir: string): Pro
   const binary = await terraformBinary();
   if (!binary) throw new ExitError(EXIT.missingPrerequisite, NO_TERRAFORM);
   const terraform = terraformRunner({ binary, stackDir, logDir: context.paths.logs, output: process.stderr });
+  process.stderr.write(`${binary} init (full output: ${context.paths.logs}/terraform-init.log)\n`);
   try {
     await terraform.init();
   } catch (error) {
@@ -128,6 +129,7 @@ function statusTable(statuses: NodeStatus[]): string {
 async function planned(values: Values, context: NodeContext) {
   const { stackDir } = await synthesize(values, context);
   const terraform = await initializedTerraform(context, stackDir);
+  process.stderr.write(`${terraform.binary} plan (full output: ${context.paths.logs}/terraform-plan.log)\n`);
   const plan = await terraform.plan();
   return { terraform, stackDir, plan, summary: summarizePlan(plan) };
 }
@@ -195,12 +197,13 @@ const commands: Command[] = [
       if (values.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
       else {
         const options = userOptions(values);
-        process.stdout.write(
-          `\n${statusTable(statuses)}\ncluster ${context.cluster.name} applied in ${report.seconds.toFixed(0)} s. Next:\n` +
-            `  npx nx run cluster:ssh ${context.cluster.nodes[0]!.name}${options}     a shell on a node\n` +
-            `  npx nx run cluster:status${options}     per node: running, reachable, configured\n` +
-            `  npx nx run cluster:down${options}     take it all down\n`,
-        );
+        const next = table([
+          [`  npx nx run cluster:ssh ${context.cluster.nodes[0]!.name}${options}`, 'a shell on a node'],
+          [`  npx nx run cluster:status${options}`, 'per node: running, reachable, configured'],
+          [`  npx nx run cluster:plan${options}`, 'what the next up would change, and why'],
+          [`  npx nx run cluster:down${options}`, 'take it all down'],
+        ]);
+        process.stdout.write(`\n${statusTable(statuses)}\ncluster ${context.cluster.name} applied in ${report.seconds.toFixed(0)} s. Next:\n${next}`);
       }
       return statuses.every((s) => s.configured) ? EXIT.ok : EXIT.failure;
     },
