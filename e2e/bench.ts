@@ -110,7 +110,7 @@ const old = await timed(async () => {
   // Then the same final configuration as the baked up, in the stack's order: etcd node, master, the rest.
   const context: NodeContext = { cluster, store, paths: clusterPaths(cluster, { ...process.env, BOXCAR_STATE_DIR: join(work, 'state-old') }) };
   for (const info of nodes) {
-    const record: NodeRecord = { name: info.name, provider: 'qemu', box: { name: '(bare base layer)', version: '0', key: baseLayer!.key }, ssh: { host: info.sshHost, port: info.sshPort, user: 'vagrant' } };
+    const record: NodeRecord = { name: info.name, provider: 'qemu', box: { name: '(bare base layer)', version: '0', contentKey: baseLayer!.key }, ssh: { host: info.sshHost, port: info.sshPort, user: 'vagrant' } };
     await writeNodeRecord(context.paths, record);
   }
   for (const rank of [0, 1, 2]) {

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore } from '@boxcar/box-store';
 import { resolveClusterOrThrow } from '@boxcar/model';
 import { ensureClusterPki } from '@boxcar/node-config';
-import { clusterKey, clusterPaths } from '@boxcar/nodes';
+import { clusterSshKey, clusterPaths } from '@boxcar/nodes';
 import { filesContaining } from '../harness/image-scan.ts';
 import { boxcar, makeWorld, prepublishBase, PROFILE, removeWorld, type World } from './helpers.ts';
 
@@ -22,9 +22,9 @@ describe('scenario 9c: generated secrets on the host are mode 600', () => {
   });
   afterAll(() => rmSync(root, { recursive: true, force: true }));
 
-  it('the cluster SSH key (libs/nodes clusterKey)', async () => {
+  it('the cluster SSH key (libs/nodes clusterSshKey)', async () => {
     const cluster = resolveClusterOrThrow({ profile: 'lab' });
-    const key = await clusterKey(clusterPaths(cluster, { BOXCAR_STATE_DIR: join(root, 'state') }), cluster);
+    const key = await clusterSshKey(clusterPaths(cluster, { BOXCAR_STATE_DIR: join(root, 'state') }), cluster);
     expect(mode(key.privateKey)).toBe(0o600);
     expect(mode(join(key.privateKey, '..'))).toBe(0o700);
   });

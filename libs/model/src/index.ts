@@ -7,3 +7,4 @@ export * from './config-file.ts';
 export * from './layer.ts';
 export * from './canonical-json.ts';
 export * from './json-syntax.ts';
+export { findNode } from './find-node.ts';

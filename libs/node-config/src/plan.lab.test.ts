@@ -14,8 +14,8 @@ import type { PlanInputs } from './types.ts';
 // The lab profile: Debian bookworm, no Kubernetes, no VPP, no Calico; the old ipvlan demo and Calico's etcd.
 const cluster = resolveClusterOrThrow({ profile: 'lab' });
 const cni = await readCniDir(join(REPO_ROOT, 'cni'));
-const clusterKey = ed25519PublicKey('boxcar-cluster-lab');
-const inputs: PlanInputs = { clusterPublicKey: clusterKey, cni };
+const clusterSshKey = ed25519PublicKey('boxcar-cluster-lab');
+const inputs: PlanInputs = { clusterPublicKey: clusterSshKey, cni };
 const plans = Object.fromEntries(cluster.nodes.map((node) => [node.name, planNode(cluster, node.name, inputs)]));
 const plan = (name: string) => plans[name]!;
 
@@ -51,7 +51,7 @@ describe.each(cluster.nodes.map((node) => [node.name, node] as const))('lab plan
   });
 
   it('ssh-keys is the last step', () => expect(plan(name).steps.at(-1)!.id).toBe('ssh-keys'));
-  it('authorized_keys holds the cluster key and nothing else', () => expect(text(fileAt(plan(name), '/home/vagrant/.ssh/authorized_keys'))).toBe(`${clusterKey}\n`));
+  it('authorized_keys holds the cluster key and nothing else', () => expect(text(fileAt(plan(name), '/home/vagrant/.ssh/authorized_keys'))).toBe(`${clusterSshKey}\n`));
   it('authorized_keys is mode 600', () => expect(fileAt(plan(name), '/home/vagrant/.ssh/authorized_keys').mode).toBe('0600'));
   it('authorized_keys belongs to vagrant', () => expect(fileAt(plan(name), '/home/vagrant/.ssh/authorized_keys').owner).toBe('vagrant:vagrant'));
 });
@@ -149,7 +149,7 @@ describe('bad input', () => {
   it('refuses a cluster key that is not an OpenSSH public key', () =>
     expect(() => planNode(cluster, 'cni-worker1', { ...inputs, clusterPublicKey: 'ssh-ed25519 not-base64!' })).toThrow(/inputs\.clusterPublicKey: the key is not base64/));
   it('refuses a truncated cluster key', () => {
-    const [type, blob] = clusterKey.split(' ');
+    const [type, blob] = clusterSshKey.split(' ');
     expect(() => planNode(cluster, 'cni-worker1', { ...inputs, clusterPublicKey: `${type} ${blob!.slice(0, 12)}` })).toThrow(/inputs\.clusterPublicKey: the key data says/);
   });
   it('refuses a private key pasted as the public key', () =>

@@ -1,2 +1,23 @@
-export * from './state.ts';
-export * from './runtime.ts';
+// The public API of @boxcar/nodes: the per-node steps the cluster stack's provisioners call, and what
+// the CLI reads about a cluster. What is not named here is private to the library.
+
+// The steps: boot from the store's box, configure over SSH, take down; and the whole cluster's state.
+export {
+  clusterStatus,
+  departedNodes,
+  nodeConfigure,
+  nodeContext,
+  nodeDown,
+  nodesOnOtherProviders,
+  nodeUp,
+  providerCleanup,
+  type ConfigureResult,
+  type NodeContext,
+  type NodeStatus,
+} from './runtime.ts';
+
+// What the stack's triggers are made of: each node's box and the hash of its final configuration.
+export { clusterSshKey, nodeBox, planFor, planHash, type NodeBox } from './runtime.ts';
+
+// Host-side state under .cluster/<name>/: paths and the record of each node that is up.
+export { clusterPaths, readNodeRecord, stateRoot, writeNodeRecord, type ClusterPaths, type NodeRecord } from './state.ts';

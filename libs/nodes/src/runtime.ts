@@ -4,32 +4,14 @@ import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import type { BoxStore } from '@boxcar/box-store';
-import { BOOTSTRAP_USER, canonicalJson, PROVIDERS, REPO_ROOT, type Cluster, type ClusterNode, type ProviderName } from '@boxcar/model';
+import { BOOTSTRAP_USER, canonicalJson, findNode, PROVIDERS, REPO_ROOT, type Cluster, type ClusterNode, type ProviderName } from '@boxcar/model';
 import { applyPlan, ensureClusterPki, planNode, readCniDir, readNodeCertificates, type NodePlan } from '@boxcar/node-config';
-import {
-  detectAccelerator,
-  ensureKeyPair,
-  qemuDown,
-  qemuNodeDown,
-  qemuNodeUp,
-  QemuNodeError,
-  qemuStatus,
-  shellQuote,
-  sshRun,
-  vagrantfile,
-  vagrantNodeDown,
-  vagrantNodeUp,
-  vagrantSshConfig,
-  vagrantStatus,
-  waitForSsh,
-  type LibvirtVagrantOptions,
-  type SshTarget,
-  type VagrantRunOptions,
-} from '@boxcar/providers';
+import { ensureKeyPair, NodeBootError, nodeProvider, shellQuote, sshRun, waitForSsh, type NodeBoot, type ProviderContext, type SshTarget } from '@boxcar/providers';
 import { clusterPaths, listNodeRecords, providerDir, readNodeRecord, removeNodeRecord, writeNodeRecord, type ClusterPaths, type NodeRecord } from './state.ts';
 
 // The steps the cluster stack's provisioners call, one node at a time: boot it from its box,
-// configure it over SSH, take it down. Terraform (or the test double) decides order and what to redo.
+// configure it over SSH, take it down. Terraform decides order and what to redo; each provider (libs/providers)
+// does its part behind one interface.
 
 const CONFIGURED_MARKER = '/etc/boxcar/configured';
 
@@ -49,15 +31,10 @@ export function nodeContext(cluster: Cluster, store: BoxStore, onProgress?: Node
 export interface NodeBox {
   name: string;
   version: string;
-  key: string;
+  /** Content key of the layer the box was baked from. */
+  contentKey: string;
   layer: string;
   catalogUrl: string;
-}
-
-function findNode(cluster: Cluster, name: string): ClusterNode {
-  const node = cluster.nodes.find((candidate) => candidate.name === name);
-  if (!node) throw new Error(`cluster ${cluster.name} has no node "${name}"; nodes: ${cluster.nodes.map((n) => n.name).join(', ')}`);
-  return node;
 }
 
 /** The node's box in the store: the given version, or the newest. */
@@ -68,17 +45,17 @@ export async function nodeBox(store: BoxStore, cluster: Cluster, node: ClusterNo
   }
   const chosen = version ? box.versions.find((candidate) => candidate.version === version) : box.versions.at(-1);
   if (!chosen) throw new Error(`box ${node.box} has no version ${version} in ${store.url}; versions: ${box.versions.map((v) => v.version).join(', ')}`);
-  return { name: box.name, version: chosen.version, key: chosen.key, layer: chosen.layer, catalogUrl: store.catalogUrl(box.name) };
+  return { name: box.name, version: chosen.version, contentKey: chosen.key, layer: chosen.layer, catalogUrl: store.catalogUrl(box.name) };
 }
 
-export async function clusterKey(paths: ClusterPaths, cluster: Cluster) {
+export async function clusterSshKey(paths: ClusterPaths, cluster: Cluster) {
   return ensureKeyPair(paths.sshKey, `boxcar-cluster-${cluster.name}`);
 }
 
 /** The final configuration of a node, from the model and the host's inputs (cluster key, PKI, cni/). */
 export async function planFor(context: NodeContext, nodeName: string): Promise<NodePlan> {
   const { cluster, paths } = context;
-  const key = await clusterKey(paths, cluster);
+  const key = await clusterSshKey(paths, cluster);
   
   const certificates = cluster.profile.features.kubernetes
     ? readNodeCertificates(await ensureClusterPki(paths.pki, cluster), cluster, nodeName)
@@ -107,31 +84,49 @@ export function planHash(plan: NodePlan): string {
     .digest('hex');
 }
 
+/** How a provider works for this cluster: in its own directory, with this step's progress and abort signal. */
+function providerContext(context: NodeContext, provider: ProviderName): ProviderContext {
+  return {
+    cluster: context.cluster,
+    stateDir: providerDir(context.paths, provider),
+    ...(context.onProgress ? { onProgress: context.onProgress } : {}),
+    ...(context.signal ? { signal: context.signal } : {}),
+  };
+}
+
+/** What the node boots from, each part fetched only when its provider asks. */
+function nodeBoot(context: NodeContext, node: ClusterNode, box: NodeBox): NodeBoot {
+  const { cluster, store } = context;
+  return {
+    box: { name: box.name, version: box.version, catalogUrl: box.catalogUrl },
+    disk: async () => join(await store.layerFiles(cluster.profile.name, box.layer, box.contentKey), 'disk.qcow2'),
+    // The other nodes' newest boxes: a Vagrantfile describes every machine of the cluster.
+    clusterBoxes: async () =>
+      Object.fromEntries(
+        await Promise.all(
+          cluster.nodes.map(async (other) => {
+            const chosen = other.name === node.name ? box : await nodeBox(store, cluster, other);
+            return [other.name, { name: chosen.name, version: chosen.version, catalogUrl: chosen.catalogUrl }] as const;
+          }),
+        ),
+      ),
+    bootstrapKey: async () => (await store.bootstrapKey()).privateKey,
+  };
+}
+
 export async function nodeUp(context: NodeContext, nodeName: string, boxVersion?: string): Promise<NodeRecord> {
   const { cluster, store, paths } = context;
   const node = findNode(cluster, nodeName);
   const progress = (message: string) => context.onProgress?.(nodeName, message);
   const box = await nodeBox(store, cluster, node, boxVersion);
-  progress(`box ${box.name} ${box.version} (key ${box.key.slice(0, 12)})`);
-  let ssh: { host: string; port: number };
-  let serialLog: string | undefined;
-  if (cluster.provider === 'qemu') {
-    const image = join(await store.layerFiles(cluster.profile.name, box.layer, box.key), 'disk.qcow2');
-    const info = await qemuNodeUp(cluster, nodeName, { stateDir: paths.provider, image, onProgress: (event) => progress(`${event.step}: ${event.message}`) });
-    ssh = { host: info.sshHost, port: info.sshPort };
-    serialLog = info.serialLog;
-  } else {
-    const options = await vagrantOptions(context, nodeName, box.version);
-    await vagrantNodeUp(cluster, nodeName, { ...options, vagrantfileText: options.vagrantfileText!, onLine: (line) => progress(line), ...(context.signal ? { signal: context.signal } : {}) });
-    const config = await vagrantSshConfig(cluster, nodeName, options);
-    ssh = { host: config.host, port: config.port };
-  }
-  const record: NodeRecord = { name: nodeName, provider: cluster.provider, box: { name: box.name, version: box.version, key: box.key }, ssh: { ...ssh, user: BOOTSTRAP_USER } };
+  progress(`box ${box.name} ${box.version} (content key ${box.contentKey.slice(0, 12)})`);
+  const booted = await nodeProvider(cluster.provider).up(providerContext(context, cluster.provider), nodeName, nodeBoot(context, node, box));
+  const record: NodeRecord = { name: nodeName, provider: cluster.provider, box: { name: box.name, version: box.version, contentKey: box.contentKey }, ssh: { ...booted.ssh, user: BOOTSTRAP_USER } };
   await writeNodeRecord(paths, record);
   progress('waiting for SSH');
   const key = await reachableKey(context, record, cluster.timeouts.sshReadySeconds * 1000).catch((error: Error) => {
     // A node that never answers has usually said why on its console.
-    throw serialLog ? new QemuNodeError(nodeName, 'ssh', serialLog, error.message) : error;
+    throw booted.serialLog && !context.signal?.aborted ? new NodeBootError(nodeName, 'ssh', booted.serialLog, error.message) : error;
   });
   progress(`SSH ready (${key === 'cluster' ? 'cluster key: configured before' : 'bootstrap key'})`);
   return record;
@@ -149,7 +144,7 @@ function target(record: NodeRecord, keyFile: string): SshTarget {
 const SSH_ATTEMPT_MS = 15_000;
 
 async function reachableKey(context: NodeContext, record: NodeRecord, timeoutMs: number): Promise<'cluster' | 'bootstrap'> {
-  const keys = { cluster: (await clusterKey(context.paths, context.cluster)).privateKey, bootstrap: (await context.store.bootstrapKey()).privateKey };
+  const keys = { cluster: (await clusterSshKey(context.paths, context.cluster)).privateKey, bootstrap: (await context.store.bootstrapKey()).privateKey };
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   while (Date.now() < deadline) {
@@ -178,7 +173,7 @@ export async function nodeConfigure(context: NodeContext, nodeName: string): Pro
   findNode(context.cluster, nodeName);
   const record = await readNodeRecord(paths, nodeName);
   if (!record) throw new Error(`node ${nodeName} has not been brought up (no ${join(paths.nodes, `${nodeName}.json`)}): run node up first`);
-  const keys = { cluster: (await clusterKey(paths, context.cluster)).privateKey, bootstrap: (await context.store.bootstrapKey()).privateKey };
+  const keys = { cluster: (await clusterSshKey(paths, context.cluster)).privateKey, bootstrap: (await context.store.bootstrapKey()).privateKey };
   const which = await reachableKey(context, record, 2 * SSH_ATTEMPT_MS);
   let current = target(record, keys[which]);
   const plan = await planFor(context, nodeName);
@@ -214,15 +209,8 @@ export async function nodeDown(context: NodeContext, nodeName: string): Promise<
   const record = await readNodeRecord(paths, nodeName);
   if (!record) findNode(cluster, nodeName);
   const provider = (record?.provider ?? cluster.provider) as ProviderName;
-  const stateDir = providerDir(paths, provider);
-  if (provider === 'qemu') await qemuNodeDown(cluster, nodeName, { stateDir, onProgress: (event) => context.onProgress?.(nodeName, `${event.step}: ${event.message}`) });
-  else await vagrantNodeDown(onProvider(cluster, provider), nodeName, { stateDir, env: vagrantEnv() });
+  await nodeProvider(provider).down(providerContext(context, provider), nodeName);
   await removeNodeRecord(paths, nodeName);
-}
-
-/** The cluster as run on another provider: how a node brought up before a provider change is reached. */
-function onProvider(cluster: Cluster, provider: ProviderName): Cluster {
-  return provider === cluster.provider ? cluster : { ...cluster, provider };
 }
 
 /** Nodes that are up (they have a record) but no longer in the configuration. */
@@ -245,16 +233,10 @@ export async function providerCleanup(context: NodeContext): Promise<string[]> {
   const stopped: string[] = [];
   const failures: string[] = [];
   for (const provider of PROVIDERS) {
-    const stateDir = providerDir(paths, provider);
-    if (provider !== cluster.provider && !existsSync(stateDir)) continue;
+    const where = providerContext(context, provider);
+    if (provider !== cluster.provider && !existsSync(where.stateDir)) continue;
     try {
-      if (provider === 'qemu') stopped.push(...(await qemuDown(cluster, { stateDir })).stopped);
-      else if (existsSync(join(stateDir, 'Vagrantfile'))) {
-        const machines = await vagrantStatus(onProvider(cluster, provider), { stateDir, env: vagrantEnv() });
-        for (const name of Object.keys(machines)) {
-          if ((await vagrantNodeDown(onProvider(cluster, provider), name, { stateDir, env: vagrantEnv() })).destroyed) stopped.push(name);
-        }
-      }
+      stopped.push(...(await nodeProvider(provider).cleanup(where)));
     } catch (error) {
       failures.push(`${provider}: ${(error as Error).message}`);
     }
@@ -262,42 +244,6 @@ export async function providerCleanup(context: NodeContext): Promise<string[]> {
   if (failures.length) throw new Error(`cluster ${cluster.name}: could not take everything down:\n  ${failures.join('\n  ')}`);
   for (const record of await listNodeRecords(paths)) await removeNodeRecord(paths, record.name);
   return stopped;
-}
-
-function vagrantEnv(): Record<string, string> {
-  return process.env.VAGRANT_HOME ? { VAGRANT_HOME: process.env.VAGRANT_HOME } : {};
-}
-
-/**
- * The Vagrantfile of the whole cluster (Vagrant reads all machines from one file): each node's box
- * from the store's catalog, the given version for the node being brought up, the newest for the others.
- */
-async function vagrantOptions(context: NodeContext, nodeName?: string, version?: string): Promise<VagrantRunOptions> {
-  const { cluster, store, paths } = context;
-  const boxes = Object.fromEntries(
-    await Promise.all(
-      cluster.nodes.map(async (node) => {
-        const box = await nodeBox(store, cluster, node, node.name === nodeName ? version : undefined);
-        return [node.name, { name: box.name, version: box.version, catalogUrl: box.catalogUrl }] as const;
-      }),
-    ),
-  );
-  const text = vagrantfile(cluster, {
-    boxes,
-    privateKeyPath: (await store.bootstrapKey()).privateKey,
-    ...(cluster.provider === 'libvirt' ? { libvirt: await libvirtOptions(cluster) } : {}),
-  });
-  return { stateDir: paths.provider, vagrantfileText: text, env: vagrantEnv() };
-}
-
-/** The accelerator found by booting (KVM only where a guest really runs) and the user's libvirt settings. */
-async function libvirtOptions(cluster: Cluster): Promise<LibvirtVagrantOptions> {
-  const accel = await detectAccelerator();
-  return {
-    ...(accel.accel === 'kvm' ? { driver: 'kvm' as const } : { driver: 'qemu' as const, cpuModel: 'qemu64' }),
-    ...(cluster.libvirt.uri ? { uri: cluster.libvirt.uri } : {}),
-    ...(cluster.libvirt.managementNetworkMode ? { managementNetworkMode: cluster.libvirt.managementNetworkMode } : {}),
-  };
 }
 
 export interface NodeStatus {
@@ -311,17 +257,12 @@ export interface NodeStatus {
 
 export async function clusterStatus(context: NodeContext): Promise<NodeStatus[]> {
   const { cluster, paths } = context;
-  const running = new Map<string, boolean>();
-  if (cluster.provider === 'qemu') {
-    for (const node of (await qemuStatus(cluster, { stateDir: paths.provider })).nodes) running.set(node.name, node.state === 'running');
-  } else {
-    for (const [name, machine] of Object.entries(await vagrantStatus(cluster, { stateDir: paths.provider, env: vagrantEnv() }))) running.set(name, machine.state === 'running');
-  }
-  const clusterPrivate = (await clusterKey(paths, cluster)).privateKey;
+  const machines = await nodeProvider(cluster.provider).status(providerContext(context, cluster.provider));
+  const clusterPrivate = (await clusterSshKey(paths, cluster)).privateKey;
   const statuses: NodeStatus[] = [];
   for (const node of cluster.nodes) {
     const record = await readNodeRecord(paths, node.name);
-    const isRunning = running.get(node.name) ?? false;
+    const isRunning = machines[node.name] === 'running';
     let reachable = false;
     let configured = false;
     let detail = record ? '' : 'not brought up';

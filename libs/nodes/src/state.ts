@@ -42,7 +42,7 @@ export function providerDir(paths: ClusterPaths, provider: ProviderName): string
 export interface NodeRecord {
   name: string;
   provider: string;
-  box: { name: string; version: string; key: string };
+  box: { name: string; version: string; contentKey: string };
   ssh: { host: string; port: number; user: string };
   configHash?: string;
 }

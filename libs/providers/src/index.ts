@@ -1,6 +1,18 @@
-export * from './accel.ts';
-export * from './base-image.ts';
-export * from './keys.ts';
-export * from './ssh.ts';
-export * from './qemu/index.ts';
-export * from './vagrant/index.ts';
+// The public API of @boxcar/providers; what is not named here is private to the library.
+
+// Every provider behind one interface (qemu/, vagrant/), by name.
+export { nodeProvider } from './registry.ts';
+export { NodeBootError, type BootedNode, type BoxRef, type MachineState, type NodeBoot, type NodeProvider, type ProviderContext } from './provider.ts';
+
+// The accelerator, chosen by booting a probe guest (KVM only where it really runs).
+export { detectAccelerator } from './accel.ts';
+
+// The lab profile's base image, made with debootstrap on the host.
+export { DEBOOTSTRAP_SCRIPT, ensureDebootstrapImage } from './base-image.ts';
+
+// SSH to the nodes, and the key pairs boxcar makes.
+export { shellQuote, sshArgs, sshCopy, sshRun, waitForSsh, type SshTarget } from './ssh.ts';
+export { ensureKeyPair, type KeyPair } from './keys.ts';
+
+// Whole-cluster qemu runs for the benchmark's raw-boot reference (not a provider step).
+export { qemuDown, qemuUp } from './qemu/provider.ts';

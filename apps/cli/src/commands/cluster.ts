@@ -5,7 +5,7 @@ import { summarizePlan, synthStack, terraformBinary, terraformRunner, TerraformE
 import { defaultStoreUrl, openStore } from '@boxcar/box-store';
 import { REPO_ROOT, type Cluster } from '@boxcar/model';
 import {
-  clusterKey,
+  clusterSshKey,
   clusterStatus,
   departedNodes,
   nodeBox,
@@ -78,7 +78,7 @@ export async function synthesize(values: Values, context?: NodeContext): Promise
   const nodes: NodeInputs[] = [];
   for (const node of cluster.nodes) {
     const box = await nodeBox(store, cluster, node);
-    nodes.push({ name: node.name, boxVersion: box.version, boxContentKey: box.key, configHash: planHash(await planFor(context, node.name)) });
+    nodes.push({ name: node.name, boxVersion: box.version, boxContentKey: box.contentKey, configHash: planHash(await planFor(context, node.name)) });
   }
   const stackDir = synthStack(paths.stackOut, {
     cluster,
@@ -246,7 +246,7 @@ const commands: Command[] = [
       const node = nodeArg(positionals);
       const record = await readNodeRecord(context.paths, node);
       if (!record) throw new UsageError(`node ${node} is not up (cluster ${context.cluster.name})`);
-      const key = await clusterKey(context.paths, context.cluster);
+      const key = await clusterSshKey(context.paths, context.cluster);
       const args = [...sshArgs({ host: record.ssh.host, port: record.ssh.port, user: record.ssh.user, keyFile: key.privateKey }), ...positionals.slice(1)];
       const result = await execa('ssh', args, { stdio: 'inherit', reject: false });
       return result.exitCode ?? EXIT.failure;
@@ -265,7 +265,7 @@ const commands: Command[] = [
       const master = context.cluster.master.name;
       const record = await readNodeRecord(context.paths, master);
       if (!record) throw new UsageError(`the master ${master} is not up`);
-      const key = await clusterKey(context.paths, context.cluster);
+      const key = await clusterSshKey(context.paths, context.cluster);
       const result = await execa('ssh', [...sshArgs({ ...record.ssh, keyFile: key.privateKey }), 'sudo kubectl --server=http://127.0.0.1:8080 apply -f /etc/kubernetes/extras/'], { stdio: 'inherit', reject: false });
       return result.exitCode ?? EXIT.failure;
     },
@@ -302,15 +302,16 @@ function nodeStep(
     options: OPTIONS,
     ...command,
     async run(values, positionals) {
-      const node = nodeArg(positionals);
       const controller = new AbortController();
+      // The configuration is checked before the node name: a bad config file is the first thing to fix.
+      const context = await contextOf(values, onAbort ? controller.signal : undefined);
+      const node = nodeArg(positionals);
       const abort = (signal: NodeJS.Signals) => {
         if (!controller.signal.aborted) process.stderr.write(`[${node}] ${signal}: ${onAbort ? 'aborting' : 'finishing first'}\n`);
         controller.abort(new Error(`node ${command.name} ${node} interrupted by ${signal}`));
       };
       STOP_SIGNALS.forEach((signal) => process.on(signal, abort));
       try {
-        const context = await contextOf(values, onAbort ? controller.signal : undefined);
         try {
           process.stdout.write(`${await step(context, node, values)}\n`);
           return EXIT.ok;

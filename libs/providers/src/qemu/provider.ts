@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Cluster, ClusterNode } from '@boxcar/model';
+import { findNode, type Cluster, type ClusterNode } from '@boxcar/model';
 import { execa } from 'execa';
 import { detectAccelerator, QEMU_BINARY, type AcceleratorChoice } from '../accel.ts';
 import { waitForSsh } from '../ssh.ts';
@@ -99,12 +99,6 @@ async function chooseAccel(options: QemuOptions): Promise<AcceleratorChoice> {
   const accel = await detectAccelerator();
   options.onProgress?.({ step: 'accelerator', message: `${accel.accel}: ${accel.reason}` });
   return accel;
-}
-
-function findNode(cluster: Cluster, name: string): ClusterNode {
-  const node = cluster.nodes.find((candidate) => candidate.name === name);
-  if (!node) throw new Error(`cluster ${cluster.name} has no node ${JSON.stringify(name)}; nodes: ${cluster.nodes.map((n) => n.name).join(', ')}`);
-  return node;
 }
 
 async function launchNode(cluster: Cluster, node: ClusterNode, image: string, options: QemuOptions & { accel: AcceleratorChoice }): Promise<QemuNodeInfo> {
@@ -317,14 +311,17 @@ export interface QemuStatus {
   nodes: { name: string; state: 'running' | 'stopped' | 'absent'; pid?: number; sshPort?: number; serialLog: string }[];
 }
 
-/** What runs: per node running (qemu alive), stopped (overlay kept) or absent. */
+/** What runs: per node running (qemu alive), stopped (overlay kept) or absent; model nodes first, then any other node left on disk. */
 export async function qemuStatus(cluster: Cluster, options: Pick<QemuOptions, 'stateDir'>): Promise<QemuStatus> {
   const layout = stateLayout(options.stateDir);
   const ports = await readPorts(layout);
   const switches = { cluster: false, vpp: false };
   for (const name of SWITCHES) switches[name] = (await livePid(layout.switchPidFile[name], layout.switchSocket[name])) !== undefined;
   const nodes: QemuStatus['nodes'] = [];
-  for (const node of cluster.nodes) {
+  // Also the nodes whose overlay is still here though the model no longer names them.
+  const names = [...new Set([...cluster.nodes.map((node) => node.name), ...(await nodeDirs(layout))])];
+  for (const name of names) {
+    const node = { name };
     const paths = layout.node(node.name);
     const pid = await livePid(paths.pidFile, paths.pidFile);
     const state = pid !== undefined ? 'running' : (await exists(paths.overlay)) ? 'stopped' : 'absent';

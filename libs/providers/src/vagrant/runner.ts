@@ -4,7 +4,7 @@ import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promise
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import type { Cluster } from '@boxcar/model';
+import { findNode, type Cluster } from '@boxcar/model';
 import { acquireLock } from '../lock.ts';
 import { isVagrantProvider, type VagrantProviderName } from './vagrantfile.ts';
 
@@ -68,7 +68,7 @@ export const VAGRANT_BASE_ENV: Readonly<Record<string, string>> = {
 /** `vagrant up <node> --provider <p>`; the box is added from its catalog the first time. */
 export async function vagrantNodeUp(cluster: Cluster, nodeName: string, options: VagrantUpOptions): Promise<VagrantRunResult> {
   const provider = vagrantProvider(cluster);
-  requireNode(cluster, nodeName);
+  findNode(cluster, nodeName);
   if (!options.vagrantfileText) throw new Error('vagrantNodeUp: vagrantfileText is required (the generated Vagrantfile)');
   return runLogged(options, 'up', nodeName, ['--no-tty', 'up', nodeName, '--provider', provider], BOOTING);
 }
@@ -99,7 +99,7 @@ export async function vagrantStatus(cluster: Cluster, options: VagrantRunOptions
 /** How to reach a running node over SSH, from `vagrant ssh-config <node>`. */
 export async function vagrantSshConfig(cluster: Cluster, nodeName: string, options: VagrantRunOptions): Promise<VagrantSshConfig> {
   vagrantProvider(cluster);
-  requireNode(cluster, nodeName);
+  findNode(cluster, nodeName);
   const { stdout } = await runCaptured(options, `ssh-config-${nodeName}`, ['--no-tty', 'ssh-config', nodeName]);
   return parseSshConfig(stdout, nodeName);
 }
@@ -199,12 +199,6 @@ function vagrantProvider(cluster: Cluster): VagrantProviderName {
     throw new Error(`cluster ${cluster.name}: provider "${cluster.provider}" is not run through Vagrant; Vagrant providers: virtualbox, libvirt`);
   }
   return cluster.provider;
-}
-
-function requireNode(cluster: Cluster, nodeName: string): void {
-  if (!cluster.nodes.some((node) => node.name === nodeName)) {
-    throw new Error(`cluster ${cluster.name} has no node "${nodeName}"; nodes: ${cluster.nodes.map((node) => node.name).join(', ')}`);
-  }
 }
 
 async function prepare(options: VagrantRunOptions): Promise<void> {

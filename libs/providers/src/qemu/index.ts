@@ -1,3 +1,0 @@
-export * from './args.ts';
-export * from './layout.ts';
-export * from './provider.ts';

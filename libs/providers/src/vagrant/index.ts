@@ -1,2 +1,0 @@
-export * from './vagrantfile.ts';
-export * from './runner.ts';
