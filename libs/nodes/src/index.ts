@@ -17,7 +17,7 @@ export {
 } from './runtime.ts';
 
 // What the stack's triggers are made of: each node's box and the hash of its final configuration.
-export { clusterSshKey, nodeBox, planFor, planHash, type NodeBox } from './runtime.ts';
+export { clusterSshKey, nodeBox, nodeSshTarget, planFor, planHash, type NodeBox } from './runtime.ts';
 
 // Host-side state under .cluster/<name>/: paths and the record of each node that is up.
 export { clusterPaths, readNodeRecord, stateRoot, writeNodeRecord, type ClusterPaths, type NodeRecord } from './state.ts';

@@ -1,12 +1,14 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import type { BoxStore } from '@boxcar/box-store';
+import { shellQuote } from '@boxcar/kit';
 import { BOOTSTRAP_USER, canonicalJson, findNode, PROVIDERS, REPO_ROOT, type Cluster, type ClusterNode, type ProviderName } from '@boxcar/model';
 import { applyPlan, ensureClusterPki, planNode, readCniDir, readNodeCertificates, type NodePlan } from '@boxcar/node-config';
-import { ensureKeyPair, NodeBootError, nodeProvider, shellQuote, sshRun, waitForSsh, type NodeBoot, type ProviderContext, type SshTarget } from '@boxcar/providers';
+import { ensureKeyPair, HostKeyMismatchError, NodeBootError, nodeProvider, sshRun, waitForSsh, type NodeBoot, type ProviderContext, type SshTarget } from '@boxcar/providers';
+import { closeAllConnections, forgetNode, hostKeyFromConsole, nodeTarget, pinHostKey, pinnedHostKey, type KeyName } from './ssh-access.ts';
 import { clusterPaths, listNodeRecords, providerDir, readNodeRecord, removeNodeRecord, writeNodeRecord, type ClusterPaths, type NodeRecord } from './state.ts';
 
 // The steps the cluster stack's provisioners call, one node at a time: boot it from its box,
@@ -111,6 +113,10 @@ function nodeBoot(context: NodeContext, node: ClusterNode, box: NodeBox): NodeBo
         ),
       ),
     bootstrapKey: async () => (await store.bootstrapKey()).privateKey,
+    clusterKey: async () => {
+      const pair = await clusterSshKey(context.paths, cluster);
+      return { publicKey: (await readFile(pair.publicKey, 'utf8')).trim(), privateKeyPath: pair.privateKey };
+    },
   };
 }
 
@@ -120,20 +126,43 @@ export async function nodeUp(context: NodeContext, nodeName: string, boxVersion?
   const progress = (message: string) => context.onProgress?.(nodeName, message);
   const box = await nodeBox(store, cluster, node, boxVersion);
   progress(`box ${box.name} ${box.version} (content key ${box.contentKey.slice(0, 12)})`);
+  // Whatever stood for this node before (connections, its pinned host key) belongs to another machine.
+  await forgetNode(cluster, paths, nodeName);
   const booted = await nodeProvider(cluster.provider).up(providerContext(context, cluster.provider), nodeName, nodeBoot(context, node, box));
-  const record: NodeRecord = { name: nodeName, provider: cluster.provider, box: { name: box.name, version: box.version, contentKey: box.contentKey }, ssh: { ...booted.ssh, user: BOOTSTRAP_USER } };
+  const sshReadyMs = cluster.timeouts.sshReadySeconds * 1000;
+  // A node that never answers has usually said why on its console.
+  const bootFailure = (step: string) => (error: Error) => {
+    throw booted.serialLog && !context.signal?.aborted ? new NodeBootError(nodeName, step, booted.serialLog, error.message) : error;
+  };
+  let hostKey: string | undefined;
+  if (booted.serialLog) {
+    progress('waiting for its SSH host key on the serial console');
+    hostKey = await hostKeyFromConsole(booted.serialLog, sshReadyMs, context.signal).catch(bootFailure('host key'));
+    await pinHostKey(cluster, paths, nodeName, hostKey);
+    progress(`host key pinned: ${hostKey.slice(0, 40)}...`);
+  }
+  let record: NodeRecord = {
+    name: nodeName,
+    provider: cluster.provider,
+    box: { name: box.name, version: box.version, contentKey: box.contentKey },
+    ssh: { ...booted.ssh, user: BOOTSTRAP_USER },
+    ...(hostKey ? { hostKey } : {}),
+  };
   await writeNodeRecord(paths, record);
   progress('waiting for SSH');
-  const key = await reachableKey(context, record, cluster.timeouts.sshReadySeconds * 1000).catch((error: Error) => {
-    // A node that never answers has usually said why on its console.
-    throw booted.serialLog && !context.signal?.aborted ? new NodeBootError(nodeName, 'ssh', booted.serialLog, error.message) : error;
-  });
-  progress(`SSH ready (${key === 'cluster' ? 'cluster key: configured before' : 'bootstrap key'})`);
+  const key = await reachableKey(context, record, sshReadyMs).catch(bootFailure('ssh'));
+  if (!record.hostKey) {
+    // No console to learn it from (VirtualBox): the key of the first contact, pinned from now on.
+    const recorded = await pinnedHostKey(cluster, paths, nodeName);
+    if (recorded) await writeNodeRecord(paths, (record = { ...record, hostKey: recorded }));
+  }
+  progress(`SSH ready (${key === 'cluster' ? 'cluster key' : 'bootstrap key'})`);
   return record;
 }
 
-function target(record: NodeRecord, keyFile: string): SshTarget {
-  return { host: record.ssh.host, port: record.ssh.port, user: record.ssh.user, keyFile };
+/** How the CLI reaches a node (cluster ssh): its pinned host key and the cluster's key. */
+export async function nodeSshTarget(context: NodeContext, record: NodeRecord): Promise<SshTarget> {
+  return nodeTarget(context.cluster, context.paths, record, 'cluster', (await clusterSshKey(context.paths, context.cluster)).privateKey, false);
 }
 
 /**
@@ -150,10 +179,11 @@ async function reachableKey(context: NodeContext, record: NodeRecord, timeoutMs:
   while (Date.now() < deadline) {
     for (const which of ['cluster', 'bootstrap'] as const) {
       try {
-        await waitForSsh({ ...target(record, keys[which]), timeoutMs: SSH_ATTEMPT_MS, intervalMs: 1_000, ...(context.signal ? { signal: context.signal } : {}) });
+        await waitForSsh({ ...nodeTarget(context.cluster, context.paths, record, which, keys[which]), timeoutMs: SSH_ATTEMPT_MS, intervalMs: 1_000, ...(context.signal ? { signal: context.signal } : {}) });
         return which;
       } catch (error) {
         context.signal?.throwIfAborted();
+        if (error instanceof HostKeyMismatchError) throw error;
         last = error;
       }
     }
@@ -175,7 +205,8 @@ export async function nodeConfigure(context: NodeContext, nodeName: string): Pro
   if (!record) throw new Error(`node ${nodeName} has not been brought up (no ${join(paths.nodes, `${nodeName}.json`)}): run node up first`);
   const keys = { cluster: (await clusterSshKey(paths, context.cluster)).privateKey, bootstrap: (await context.store.bootstrapKey()).privateKey };
   const which = await reachableKey(context, record, 2 * SSH_ATTEMPT_MS);
-  let current = target(record, keys[which]);
+  const target = (key: KeyName, multiplex = true) => nodeTarget(context.cluster, paths, record, key, keys[key], multiplex);
+  let current = target(which);
   const plan = await planFor(context, nodeName);
   const hash = planHash(plan);
   // Each remote command has a deadline: a command that hangs on a node fails the step instead of the morning.
@@ -188,12 +219,13 @@ export async function nodeConfigure(context: NodeContext, nodeName: string): Pro
     onStep: (event) => {
       if (event.phase === 'start') context.onProgress?.(nodeName, `step ${event.step.id}`);
       // The ssh-keys step swaps the bootstrap key for the cluster key: the rest goes over the new one.
-      if (event.phase === 'done' && event.step.id === 'ssh-keys') current = target(record, keys.cluster);
+      if (event.phase === 'done' && event.step.id === 'ssh-keys') current = target('cluster');
     },
   });
-  current = target(record, keys.cluster);
+  current = target('cluster');
   await exec(`install -d -m 0755 /etc/boxcar && printf '%s\\n' ${hash} > ${CONFIGURED_MARKER}`);
-  const refused = await sshRun(target(record, keys.bootstrap), 'true', { ...deadline, allowFailure: true });
+  // A new session of its own: a shared connection would have been opened before the key was refused.
+  const refused = await sshRun(target('bootstrap', false), 'true', { ...deadline, allowFailure: true });
   if (refused.exitCode === 0) throw new Error(`node ${nodeName}: the bootstrap key is still accepted after configuration`);
   await writeNodeRecord(paths, { ...record, configHash: hash });
   return { ...result, hash };
@@ -210,6 +242,7 @@ export async function nodeDown(context: NodeContext, nodeName: string): Promise<
   if (!record) findNode(cluster, nodeName);
   const provider = (record?.provider ?? cluster.provider) as ProviderName;
   await nodeProvider(provider).down(providerContext(context, provider), nodeName);
+  await forgetNode(cluster, paths, nodeName);
   await removeNodeRecord(paths, nodeName);
 }
 
@@ -242,6 +275,8 @@ export async function providerCleanup(context: NodeContext): Promise<string[]> {
     }
   }
   if (failures.length) throw new Error(`cluster ${cluster.name}: could not take everything down:\n  ${failures.join('\n  ')}`);
+  await closeAllConnections(paths);
+  await rm(paths.knownHosts, { force: true });
   for (const record of await listNodeRecords(paths)) await removeNodeRecord(paths, record.name);
   return stopped;
 }
@@ -267,7 +302,7 @@ export async function clusterStatus(context: NodeContext): Promise<NodeStatus[]>
     let configured = false;
     let detail = record ? '' : 'not brought up';
     if (record && isRunning) {
-      const probe = await sshRun(target(record, clusterPrivate), `cat ${CONFIGURED_MARKER} 2>/dev/null || true`, { allowFailure: true, timeoutMs: 20_000 }).catch((error: Error) => error);
+      const probe = await sshRun(nodeTarget(cluster, paths, record, 'cluster', clusterPrivate, false), `cat ${CONFIGURED_MARKER} 2>/dev/null || true`, { allowFailure: true, timeoutMs: 20_000 }).catch((error: Error) => error);
       if (probe instanceof Error || probe.exitCode !== 0) detail = 'the cluster key is not accepted yet (not configured)';
       else {
         reachable = true;

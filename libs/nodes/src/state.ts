@@ -1,5 +1,6 @@
-import { mkdir, readdir, readFile, rm, writeFile, rename } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { atomicWriteFile } from '@boxcar/kit';
 import { REPO_ROOT, type Cluster, type ProviderName } from '@boxcar/model';
 
 // Host-side state of one cluster, all under .cluster/<cluster-name>/ (gitignored): terraform state,
@@ -14,6 +15,10 @@ export interface ClusterPaths {
   dir: string;
   stackOut: string;
   sshKey: string;
+  /** The nodes' pinned SSH host keys, one line per node under its alias (see hostKeyAlias). */
+  knownHosts: string;
+  /** Control sockets of the multiplexed SSH connections to the nodes. */
+  sshControl: string;
   pki: string;
   provider: string;
   nodes: string;
@@ -26,6 +31,8 @@ export function clusterPaths(cluster: Cluster, env: NodeJS.ProcessEnv = process.
     dir,
     stackOut: join(dir, 'cdktf.out'),
     sshKey: join(dir, 'ssh', 'cluster_ed25519'),
+    knownHosts: join(dir, 'ssh', 'known_hosts'),
+    sshControl: join(dir, 'ssh', 'control'),
     pki: join(dir, 'pki'),
     provider: join(dir, cluster.provider),
     nodes: join(dir, 'nodes'),
@@ -45,6 +52,8 @@ export interface NodeRecord {
   box: { name: string; version: string; contentKey: string };
   ssh: { host: string; port: number; user: string };
   configHash?: string;
+  /** The host key pinned for the node: learned on its serial console at boot, or at the first contact where the provider has no console file. */
+  hostKey?: string;
 }
 
 export async function readNodeRecord(paths: ClusterPaths, node: string): Promise<NodeRecord | undefined> {
@@ -66,8 +75,7 @@ export async function listNodeRecords(paths: ClusterPaths): Promise<NodeRecord[]
 export async function writeNodeRecord(paths: ClusterPaths, record: NodeRecord): Promise<void> {
   await mkdir(paths.nodes, { recursive: true });
   const file = join(paths.nodes, `${record.name}.json`);
-  await writeFile(`${file}.tmp`, `${JSON.stringify(record, null, 2)}\n`);
-  await rename(`${file}.tmp`, file);
+  await atomicWriteFile(file, `${JSON.stringify(record, null, 2)}\n`);
 }
 
 export async function removeNodeRecord(paths: ClusterPaths, node: string): Promise<void> {

@@ -2,7 +2,7 @@
 
 // Every provider behind one interface (qemu/, vagrant/), by name.
 export { nodeProvider } from './registry.ts';
-export { NodeBootError, type BootedNode, type BoxRef, type MachineState, type NodeBoot, type NodeProvider, type ProviderContext } from './provider.ts';
+export { HOST_KEY_LINE, NodeBootError, type BootedNode, type BoxRef, type MachineState, type NodeBoot, type NodeProvider, type ProviderContext } from './provider.ts';
 
 // The accelerator, chosen by booting a probe guest (KVM only where it really runs).
 export { detectAccelerator } from './accel.ts';
@@ -11,7 +11,7 @@ export { detectAccelerator } from './accel.ts';
 export { DEBOOTSTRAP_SCRIPT, ensureDebootstrapImage } from './base-image.ts';
 
 // SSH to the nodes, and the key pairs boxcar makes.
-export { shellQuote, sshArgs, sshCopy, sshRun, waitForSsh, type SshTarget } from './ssh.ts';
+export { closeSshMaster, HostKeyMismatchError, sshArgs, sshCopy, sshRun, waitForSsh, type SshTarget } from './ssh.ts';
 export { ensureKeyPair, type KeyPair } from './keys.ts';
 
 // Whole-cluster qemu runs for the benchmark's raw-boot reference (not a provider step).

@@ -31,12 +31,31 @@ export interface NodeBoot {
   clusterBoxes(): Promise<Record<string, BoxRef>>;
   /** The private key the boxes accept before the cluster's own key replaces it. */
   bootstrapKey(): Promise<string>;
+  /** The cluster's own SSH key: its public half is handed to the node at first boot where the provider can. */
+  clusterKey(): Promise<{ publicKey: string; privateKeyPath: string }>;
 }
+
+/**
+ * The host's half of the first-boot channel: public data a node reads at every boot as SMBIOS OEM
+ * strings (type 11), read by the image's boxcar-first-boot unit before sshd starts. Only public data
+ * goes here: a hypervisor's command line is readable by every local user.
+ */
+export function firstBootStrings(data: { authorizedKey: string }): string[] {
+  const key = data.authorizedKey.trim();
+  if (!/^ssh-[\w-]+ [A-Za-z0-9+/=]+( [\x20-\x7e]*)?$/.test(key)) throw new Error(`first-boot channel: authorizedKey must be one OpenSSH public key line, got ${JSON.stringify(key.slice(0, 40))}`);
+  return [`boxcar.authorized_key=${key}`];
+}
+
+/** The line the image's first-boot unit prints on the serial console: the node's SSH host key (whole lines only). */
+export const HOST_KEY_LINE = /^boxcar-host-key: (ssh-ed25519 [A-Za-z0-9+/=]+)\r?\n/gm;
 
 export interface BootedNode {
   /** Where the node answers SSH, as seen from where boxcar runs. */
   ssh: { host: string; port: number };
-  /** The node's console output, when the provider keeps one: named in a boot failure. */
+  /**
+   * The node's serial console output, when the provider keeps it in a file the host alone writes: named
+   * in a boot failure, and where the node's host key is learned (HOST_KEY_LINE).
+   */
   serialLog?: string;
 }
 

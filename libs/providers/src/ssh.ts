@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
+import { shellQuote } from '@boxcar/kit';
 
 export interface SshTarget {
   host: string;
@@ -8,6 +9,15 @@ export interface SshTarget {
   user: string;
   /** Private key file. */
   keyFile: string;
+  /**
+   * Pin the node's host key: the cluster's known_hosts file and the name the node is recorded under
+   * there (its port on 127.0.0.1 changes from boot to boot). `record` accepts and records a key on the
+   * first contact only, for providers that offer no channel to learn it before; a key that then
+   * changes is refused either way. Without hostKey nothing is remembered (bake VMs, benchmark VMs).
+   */
+  hostKey?: { knownHosts: string; alias: string; firstContact?: 'refuse' | 'record' };
+  /** Share one connection between every command to this target (OpenSSH multiplexing), through this socket. */
+  controlPath?: string;
 }
 
 export interface SshResult {
@@ -31,18 +41,31 @@ export class SshError extends Error {
 const CONNECT_TIMEOUT_S = 5;
 
 /**
- * The system ssh's arguments for a throwaway machine: key only, never a prompt, and no host key
- * memory (each boot of a lab node makes new host keys, and the port is on 127.0.0.1 only).
+ * The system ssh's arguments: key only, never a prompt, and nothing from the user's or the system's
+ * ssh_config (`-F /dev/null`: a ControlMaster, ProxyJump or IdentityFile there must not change what
+ * boxcar does). The host key is pinned when the target says where (hostKey), else not remembered.
  */
 export function sshArgs(target: SshTarget): string[] {
   checkTarget(target);
+  const { hostKey, controlPath } = target;
   return [
     '-i', target.keyFile,
     '-p', String(target.port),
+    '-F', '/dev/null',
     '-o', 'BatchMode=yes',
     '-o', 'IdentitiesOnly=yes',
-    '-o', 'StrictHostKeyChecking=no',
-    '-o', 'UserKnownHostsFile=/dev/null',
+    '-o', 'IdentityAgent=none',
+    ...(hostKey
+      ? [
+          '-o', `StrictHostKeyChecking=${hostKey.firstContact === 'record' ? 'accept-new' : 'yes'}`,
+          '-o', `UserKnownHostsFile=${hostKey.knownHosts}`,
+          '-o', 'GlobalKnownHostsFile=/dev/null',
+          '-o', `HostKeyAlias=${hostKey.alias}`,
+        ]
+      : ['-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null']),
+    // A master connection lives on for a minute after its last command: a node's configuration is
+    // many commands, and each new connection is a key exchange that costs seconds on an emulated CPU.
+    ...(controlPath ? ['-o', 'ControlMaster=auto', '-o', `ControlPath=${controlPath}`, '-o', 'ControlPersist=60'] : ['-o', 'ControlMaster=no', '-o', 'ControlPath=none']),
     '-o', 'LogLevel=ERROR',
     '-o', `ConnectTimeout=${CONNECT_TIMEOUT_S}`,
     '-o', 'ServerAliveInterval=5',
@@ -58,6 +81,15 @@ function checkTarget(target: SshTarget): void {
   }
   if (!/^[a-z_][a-z0-9_-]*$/.test(target.user)) throw new Error(`ssh target: user must be a login name, got ${JSON.stringify(target.user)}`);
   if (!target.keyFile) throw new Error('ssh target: keyFile must name a private key file');
+  if (target.hostKey && !/^[\w.-]+$/.test(target.hostKey.alias)) throw new Error(`ssh target: hostKey.alias must be a plain name, got ${JSON.stringify(target.hostKey.alias)}`);
+  // A unix socket path is at most 107 bytes.
+  if (target.controlPath !== undefined && Buffer.byteLength(target.controlPath) > 100) throw new Error(`ssh target: controlPath must be at most 100 bytes, got ${target.controlPath}`);
+}
+
+/** Ends the master connection behind a control socket (a node going down); nothing if there is none. */
+export async function closeSshMaster(controlPath: string): Promise<void> {
+  // The destination only fills in %-tokens, and the control path has none.
+  await execa('ssh', ['-F', '/dev/null', '-o', `ControlPath=${controlPath}`, '-O', 'exit', 'boxcar-master'], { reject: false, stdin: 'ignore', timeout: 10_000 });
 }
 
 export interface SshRunOptions {
@@ -83,6 +115,8 @@ export async function sshRun(target: SshTarget, command: string, options: SshRun
     throw new SshError(`ssh ${where(target)}: "${command}" did not finish within ${options.timeoutMs} ms`, target, command, outcome);
   }
   if (result.isCanceled) throw new SshError(`ssh ${where(target)}: "${command}" was cancelled`, target, command, outcome);
+  // Never a failure to shrug off, whatever the caller allows.
+  if (outcome.exitCode === 255 && target.hostKey && HOST_KEY_REFUSED.test(outcome.stderr)) throw new HostKeyMismatchError(target, command, outcome);
   if (outcome.exitCode !== 0 && !options.allowFailure) {
     const detail = outcome.stderr.trim() || outcome.stdout.trim().split('\n').slice(-5).join('\n');
     // ssh itself exits with 255: the command never ran.
@@ -90,6 +124,24 @@ export async function sshRun(target: SshTarget, command: string, options: SshRun
     throw new SshError(`ssh ${where(target)}: ${what}${detail ? `: ${detail}` : ''}`, target, command, outcome);
   }
   return outcome;
+}
+
+const HOST_KEY_REFUSED = /Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED|No ED25519 host key is known/i;
+
+/** The node answered with another host key than the one recorded for it. */
+export class HostKeyMismatchError extends SshError {
+  constructor(target: SshTarget, command: string, result: SshResult) {
+    const { alias, knownHosts } = target.hostKey!;
+    super(
+      `ssh ${where(target)}: the node ${alias} presented an SSH host key other than the one boxcar recorded for it (${knownHosts}); ` +
+        'boxcar refuses to talk to it. If you recreated the node outside boxcar, take the cluster down and bring it up again ' +
+        `(npx nx run cluster:down, then cluster:up); otherwise find out what answers on ${target.host}:${target.port}.`,
+      target,
+      command,
+      result,
+    );
+    this.name = 'HostKeyMismatchError';
+  }
 }
 
 function where(target: SshTarget): string {
@@ -118,6 +170,7 @@ export async function waitForSsh(options: WaitForSshOptions): Promise<{ attempts
       return { attempts, seconds: (Date.now() - started) / 1000 };
     } catch (error) {
       signal?.throwIfAborted();
+      if (error instanceof HostKeyMismatchError) throw error;
       last = (error as Error).message;
     }
     if (Date.now() - started + intervalMs > timeoutMs) break;
@@ -127,11 +180,6 @@ export async function waitForSsh(options: WaitForSshOptions): Promise<{ attempts
     });
   }
   throw new SshError(`ssh ${where(target)} did not answer within ${timeoutMs} ms (${attempts} attempts); last error: ${last}`, target, 'true');
-}
-
-/** A shell word that survives the remote shell unchanged. */
-export function shellQuote(word: string): string {
-  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`;
 }
 
 export interface SshCopyOptions {

@@ -5,13 +5,13 @@ import { summarizePlan, synthStack, terraformBinary, terraformRunner, TerraformE
 import { defaultStoreUrl, openStore } from '@boxcar/box-store';
 import { REPO_ROOT, type Cluster } from '@boxcar/model';
 import {
-  clusterSshKey,
   clusterStatus,
   departedNodes,
   nodeBox,
   nodeConfigure,
   nodeContext,
   nodeDown,
+  nodeSshTarget,
   nodesOnOtherProviders,
   nodeUp,
   planFor,
@@ -22,7 +22,8 @@ import {
   type NodeContext,
   type NodeStatus,
 } from '@boxcar/nodes';
-import { shellQuote, sshArgs } from '@boxcar/providers';
+import { shellQuote } from '@boxcar/kit';
+import { sshArgs } from '@boxcar/providers';
 import { EXIT, str, table, UsageError, type Command, type Group, type Options, type Values } from '../cli-kit.ts';
 import { CLUSTER_OPTIONS, clusterFromOptions, ExitError } from '../cluster-options.ts';
 
@@ -246,8 +247,7 @@ const commands: Command[] = [
       const node = nodeArg(positionals);
       const record = await readNodeRecord(context.paths, node);
       if (!record) throw new UsageError(`node ${node} is not up (cluster ${context.cluster.name})`);
-      const key = await clusterSshKey(context.paths, context.cluster);
-      const args = [...sshArgs({ host: record.ssh.host, port: record.ssh.port, user: record.ssh.user, keyFile: key.privateKey }), ...positionals.slice(1)];
+      const args = [...sshArgs(await nodeSshTarget(context, record)), ...positionals.slice(1)];
       const result = await execa('ssh', args, { stdio: 'inherit', reject: false });
       return result.exitCode ?? EXIT.failure;
     },
@@ -265,8 +265,7 @@ const commands: Command[] = [
       const master = context.cluster.master.name;
       const record = await readNodeRecord(context.paths, master);
       if (!record) throw new UsageError(`the master ${master} is not up`);
-      const key = await clusterSshKey(context.paths, context.cluster);
-      const result = await execa('ssh', [...sshArgs({ ...record.ssh, keyFile: key.privateKey }), 'sudo kubectl --server=http://127.0.0.1:8080 apply -f /etc/kubernetes/extras/'], { stdio: 'inherit', reject: false });
+      const result = await execa('ssh', [...sshArgs(await nodeSshTarget(context, record)), 'sudo kubectl --server=http://127.0.0.1:8080 apply -f /etc/kubernetes/extras/'], { stdio: 'inherit', reject: false });
       return result.exitCode ?? EXIT.failure;
     },
   },

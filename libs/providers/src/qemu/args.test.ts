@@ -98,7 +98,7 @@ describe('qemuNodeArgs (lab profile)', () => {
 
 describe('stateLayout', () => {
   it('keeps everything of a cluster under its state dir', () => {
-    const all = [layout.portsFile, layout.lockDir, ...Object.values(layout.switchSocket), ...Object.values(layout.switchPidFile), ...Object.values(layout.node('x'))];
+    const all = [layout.portsFile, layout.lockFile, ...Object.values(layout.switchSocket), ...Object.values(layout.switchPidFile), ...Object.values(layout.node('x'))];
     for (const path of all) expect(path.startsWith('/srv/boxcar/.cluster/lab/qemu/')).toBe(true);
   });
 
@@ -114,4 +114,13 @@ describe('vdeSwitchArgs', () => {
       '--sock', '/s/switch-cluster', '--daemon', '--pidfile', '/s/switch-cluster.pid', '--rcfile', '/dev/null', '--numports', '128',
     ]);
   });
+});
+
+describe('the first-boot channel on the qemu command line', () => {
+  it('passes each OEM string as SMBIOS type 11, commas doubled for QEMU', () => {
+    const argv = qemuNodeArgs(spec(0, { oemStrings: ['boxcar.authorized_key=ssh-ed25519 AAAA x,y'] }));
+    expect(values(argv, '-smbios')).toEqual(['type=11,value=boxcar.authorized_key=ssh-ed25519 AAAA x,,y']);
+  });
+
+  it('passes none without OEM strings', () => expect(values(qemuNodeArgs(spec(0)), '-smbios')).toEqual([]));
 });

@@ -30,6 +30,8 @@ export interface QemuNodeSpec {
   switchSockets: Record<SwitchName, string>;
   /** From detectAccelerator(). */
   accelArgs: readonly string[];
+  /** SMBIOS OEM strings (type 11): public data the node reads at boot (the first-boot channel). */
+  oemStrings?: readonly string[];
 }
 
 /** QEMU's option parser splits on commas; a literal comma is written twice. */
@@ -69,6 +71,7 @@ export function qemuNodeArgs(spec: QemuNodeSpec): string[] {
     '-device', `${nicDevice(nics.cluster.model, 'network.nics.cluster.model')},netdev=cluster,addr=${slot(nics.cluster, 'network.nics.cluster')},mac=${node.macs.cluster}`,
     '-netdev', `vde,id=vpp,sock=${qemuValue(spec.switchSockets.vpp)}`,
     '-device', `${nicDevice(nics.vpp.model, 'network.nics.vpp.model')},netdev=vpp,addr=${slot(nics.vpp, 'network.nics.vpp')},mac=${node.macs.vpp}`,
+    ...(spec.oemStrings ?? []).flatMap((value) => ['-smbios', `type=11,value=${qemuValue(value)}`]),
     '-chardev', `file,id=serial0,path=${qemuValue(paths.serialLog)}`,
     '-serial', 'chardev:serial0',
     '-daemonize',

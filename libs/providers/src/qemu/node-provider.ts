@@ -1,4 +1,4 @@
-import type { MachineState, NodeProvider } from '../provider.ts';
+import { firstBootStrings, type MachineState, type NodeProvider } from '../provider.ts';
 import { qemuDown, qemuNodeDown, qemuNodeUp, qemuStatus } from './provider.ts';
 
 /** qemu run directly: a qcow2 overlay of the box's disk per node, SSH forwarded from 127.0.0.1. */
@@ -9,6 +9,7 @@ export const qemuProvider: NodeProvider = {
     const info = await qemuNodeUp(context.cluster, nodeName, {
       stateDir: context.stateDir,
       image: await boot.disk(),
+      oemStrings: firstBootStrings({ authorizedKey: (await boot.clusterKey()).publicKey }),
       onProgress: (event) => context.onProgress?.(nodeName, `${event.step}: ${event.message}`),
     });
     return { ssh: { host: info.sshHost, port: info.sshPort }, serialLog: info.serialLog };

@@ -1,14 +1,13 @@
-import { randomUUID } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { atomicWriteFile, withLock } from '@boxcar/kit';
 import { findNode, type Cluster, type ClusterNode } from '@boxcar/model';
 import { execa } from 'execa';
 import { detectAccelerator, QEMU_BINARY, type AcceleratorChoice } from '../accel.ts';
 import { waitForSsh } from '../ssh.ts';
 import { qemuNodeArgs, vdeSwitchArgs } from './args.ts';
 import { SWITCHES, stateLayout, type StateLayout, type SwitchName } from './layout.ts';
-import { withLock } from '../lock.ts';
 import { freePort, livePid, processesMentioning, stopProcess } from './processes.ts';
 
 // The qemu provider: each node is a daemonized qemu on a qcow2 overlay of its base image; the cluster
@@ -87,7 +86,7 @@ export async function qemuUp(cluster: Cluster, options: QemuUpOptions): Promise<
 }
 
 /** One node up (the CDKTF app runs one step per node). */
-export async function qemuNodeUp(cluster: Cluster, nodeName: string, options: QemuOptions & { image: string }): Promise<QemuNodeInfo> {
+export async function qemuNodeUp(cluster: Cluster, nodeName: string, options: QemuOptions & { image: string; oemStrings?: readonly string[] }): Promise<QemuNodeInfo> {
   const node = findNode(cluster, nodeName);
   const accel = options.accel ?? (await chooseAccel(options));
   const info = await launchNode(cluster, node, options.image, { ...options, accel });
@@ -101,7 +100,7 @@ async function chooseAccel(options: QemuOptions): Promise<AcceleratorChoice> {
   return accel;
 }
 
-async function launchNode(cluster: Cluster, node: ClusterNode, image: string, options: QemuOptions & { accel: AcceleratorChoice }): Promise<QemuNodeInfo> {
+async function launchNode(cluster: Cluster, node: ClusterNode, image: string, options: QemuOptions & { accel: AcceleratorChoice; oemStrings?: readonly string[] }): Promise<QemuNodeInfo> {
   const layout = stateLayout(options.stateDir);
   const paths = layout.node(node.name);
   const progress = (step: QemuStep, message: string) => options.onProgress?.({ node: node.name, step, message });
@@ -109,7 +108,7 @@ async function launchNode(cluster: Cluster, node: ClusterNode, image: string, op
   await checkBaseImage(node.name, base, paths.serialLog);
   await mkdir(layout.stateDir, { recursive: true });
 
-  return withLock(layout.lockDir, async () => {
+  return withLock(layout.lockFile, async () => {
     const ports = await readPorts(layout);
     const running = await livePid(paths.pidFile, paths.pidFile);
     if (running !== undefined && ports[node.name] !== undefined) {
@@ -128,7 +127,7 @@ async function launchNode(cluster: Cluster, node: ClusterNode, image: string, op
     // A port found free can be taken by someone else before qemu binds it: try another once.
     for (let attempt = 0; attempt < 2; attempt += 1) {
       const sshPort = await freePort(attempt === 0 ? ports[node.name] : undefined, taken);
-      const args = qemuNodeArgs({ cluster, node, paths, sshPort, switchSockets: layout.switchSocket, accelArgs: options.accel.qemuArgs });
+      const args = qemuNodeArgs({ cluster, node, paths, sshPort, switchSockets: layout.switchSocket, accelArgs: options.accel.qemuArgs, ...(options.oemStrings ? { oemStrings: options.oemStrings } : {}) });
       progress('launch', `qemu (${options.accel.accel}, ${node.memoryMb} MB, ${node.cpus} CPU), SSH on 127.0.0.1:${sshPort}`);
       await rm(paths.pidFile, { force: true });
       const result = await execa(QEMU_BINARY, args, { reject: false, stdin: 'ignore', timeout: 60_000 });
@@ -228,7 +227,7 @@ async function serialTail(serialLog: string, lines = 15): Promise<string> {
 export async function qemuNodeDown(cluster: Cluster, nodeName: string, options: QemuOptions): Promise<void> {
   const layout = stateLayout(options.stateDir);
   if (!(await exists(layout.stateDir))) return;
-  const remaining = await withLock(layout.lockDir, async () => {
+  const remaining = await withLock(layout.lockFile, async () => {
     await removeNode(layout, nodeName, options);
     const others = await nodeDirs(layout);
     if (others.length === 0) await stopSwitches(layout, options);
@@ -244,7 +243,7 @@ export async function qemuDown(cluster: Cluster, options: QemuOptions): Promise<
     await verifyGone(cluster, layout);
     return { stopped: [] };
   }
-  const stopped = await withLock(layout.lockDir, async () => {
+  const stopped = await withLock(layout.lockFile, async () => {
     const names = await nodeDirs(layout);
     const result: string[] = [];
     for (const name of names) if (await removeNode(layout, name, options)) result.push(name);
@@ -352,9 +351,7 @@ async function readPorts(layout: StateLayout): Promise<Record<string, number>> {
 }
 
 async function writePorts(layout: StateLayout, ports: Record<string, number>): Promise<void> {
-  const temp = `${layout.portsFile}.tmp-${process.pid}-${randomUUID()}`;
-  await writeFile(temp, `${JSON.stringify(ports, null, 2)}\n`);
-  await rename(temp, layout.portsFile);
+  await atomicWriteFile(layout.portsFile, `${JSON.stringify(ports, null, 2)}\n`);
 }
 
 async function exists(path: string): Promise<boolean> {

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Cluster } from '@boxcar/model';
 import { detectAccelerator } from '../accel.ts';
-import type { MachineState, NodeProvider, ProviderContext } from '../provider.ts';
+import { firstBootStrings, type MachineState, type NodeProvider, type ProviderContext } from '../provider.ts';
 import { vagrantNodeDown, vagrantNodeUp, vagrantSshConfig, vagrantStatus, type VagrantRunOptions } from './runner.ts';
 import { vagrantfile, type LibvirtVagrantOptions, type VagrantProviderName } from './vagrantfile.ts';
 
@@ -20,10 +20,13 @@ export function vagrantProvider(kind: VagrantProviderName): NodeProvider {
 
     async up(context, nodeName, boot) {
       const cluster = on(context.cluster);
+      const clusterKey = await boot.clusterKey();
       const text = vagrantfile(cluster, {
         boxes: await boot.clusterBoxes(),
         privateKeyPath: await boot.bootstrapKey(),
-        ...(kind === 'libvirt' ? { libvirt: await libvirtOptions(cluster) } : {}),
+        clusterKeyPath: clusterKey.privateKeyPath,
+        // VirtualBox has no SMBIOS OEM strings to set: its nodes get the cluster key when configured.
+        ...(kind === 'libvirt' ? { libvirt: await libvirtOptions(cluster), oemStrings: firstBootStrings({ authorizedKey: clusterKey.publicKey }) } : {}),
       });
       await vagrantNodeUp(cluster, nodeName, {
         ...runOptions(context),

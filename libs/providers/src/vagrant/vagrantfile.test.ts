@@ -266,6 +266,12 @@ describe('vagrantfile refuses bad input, naming the field', () => {
     expect(make).toThrow(message);
   });
 
+  it('refuses OEM strings that are not one printable line, and a relative cluster key path', () => {
+    const lab = resolveClusterOrThrow({ profile: 'lab', provider: 'libvirt' });
+    expect(() => vagrantfile(lab, optionsFor(lab, { oemStrings: ['a\nb'] }))).toThrow(/oemStrings\[0\] must be one line of printable ASCII/);
+    expect(() => vagrantfile(lab, optionsFor(lab, { clusterKeyPath: 'ssh/cluster' }))).toThrow(/clusterKeyPath must be an absolute path/);
+  });
+
   it('writes strings as Ruby literals that interpolate nothing', () => {
     expect(ruby('a"b\\c#{d}')).toBe('"a\\"b\\\\c\\#{d}"');
     expect(() => ruby('a\u0000b')).toThrow(/control characters/);
@@ -281,6 +287,15 @@ describe('vagrant validate', () => {
     const result = await vagrantValidate(vagrantfile(lab, optionsFor(lab)), { provider: 'libvirt' });
     expect(result.output).toContain('Vagrantfile validated successfully');
     expect(result.valid).toBe(true);
+  });
+
+  it('accepts the first-boot channel (SMBIOS OEM strings) and the cluster key tried before the bootstrap key', async () => {
+    const clusterKeyPath = (await ensureKeyPair(join(dir, 'cluster_ed25519'), 'boxcar-cluster-lab')).privateKey;
+    const text = vagrantfile(lab, optionsFor(lab, { clusterKeyPath, oemStrings: ['boxcar.authorized_key=ssh-ed25519 AAAAC3Nza boxcar-cluster-lab'] }));
+    expect(text).toContain('libvirt.sysinfo = { "oem strings" => ["boxcar.authorized_key=ssh-ed25519 AAAAC3Nza boxcar-cluster-lab"] }');
+    expect(text).toContain(`config.ssh.private_key_path = [${JSON.stringify(clusterKeyPath)}, ${JSON.stringify(keyPath)}]`);
+    const result = await vagrantValidate(text, { provider: 'libvirt' });
+    expect(result.valid, result.output).toBe(true);
   });
 
   it('accepts the 2016 cluster on libvirt too', async () => {

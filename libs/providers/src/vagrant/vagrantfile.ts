@@ -31,6 +31,13 @@ export interface VagrantfileOptions {
   boxes: Record<string, VagrantBoxRef>;
   /** The bootstrap private key baked into the boxes (absolute path). */
   privateKeyPath: string;
+  /**
+   * The cluster's own private key (absolute path): a node that got the cluster's public key through
+   * the first-boot channel accepts only this one, so Vagrant tries it first.
+   */
+  clusterKeyPath?: string;
+  /** SMBIOS OEM strings every node reads at boot (the first-boot channel); libvirt only. */
+  oemStrings?: string[];
   /** Required when the cluster's provider is libvirt. */
   libvirt?: LibvirtVagrantOptions;
 }
@@ -79,15 +86,16 @@ export function vagrantfile(cluster: Cluster, options: VagrantfileOptions): stri
     `# NIC 1 is Vagrant's own (${provider === 'virtualbox' ? 'NAT, SSH forwarded' : 'management network, SSH'}); NIC 2 is the cluster network`,
     `# (${nics.cluster.name}, static address); NIC 3 is VPP's (${nics.vpp.name}, PCI ${nics.vpp.pciAddress}), left unconfigured in the guest.`,
     'Vagrant.configure("2") do |config|',
-    '  # The boxes trust boxcar\'s bootstrap key; cluster:up replaces it with a per-cluster key itself.',
+    '  # The boxes trust boxcar\'s bootstrap key until the cluster\'s own key replaces it: at first boot where',
+    '  # the provider hands it over (SMBIOS OEM strings), else when cluster:up configures the node.',
     '  config.ssh.insert_key = false',
-    `  config.ssh.private_key_path = ${ruby(options.privateKeyPath)}`,
+    `  config.ssh.private_key_path = ${options.clusterKeyPath ? `[${ruby(options.clusterKeyPath)}, ${ruby(options.privateKeyPath)}]` : ruby(options.privateKeyPath)}`,
     '  config.vm.box_check_update = false',
     '  # The 2016 environment synced the project to /vagrant (and ipam-db/ for the old ipvlan demo). The',
     '  # boxes carry their software and cluster:up copies files over SSH, so nothing is synced.',
     '  config.vm.synced_folder ".", "/vagrant", disabled: true',
   ];
-  if (provider === 'libvirt') lines.push('', ...libvirtDefaults(cluster, options.libvirt!));
+  if (provider === 'libvirt') lines.push('', ...libvirtDefaults(cluster, options.libvirt!, options.oemStrings ?? []));
   for (const node of cluster.nodes) {
     lines.push('', ...nodeBlock(cluster, node, options.boxes[node.name]!, provider));
   }
@@ -102,6 +110,13 @@ export function isVagrantProvider(name: string): name is VagrantProviderName {
 function checkOptions(cluster: Cluster, options: VagrantfileOptions, provider: VagrantProviderName): void {
   if (typeof options.privateKeyPath !== 'string' || !isAbsolute(options.privateKeyPath)) {
     throw new VagrantfileError('privateKeyPath', `must be an absolute path to the bootstrap private key, got ${JSON.stringify(options.privateKeyPath)}`);
+  }
+  if (options.clusterKeyPath !== undefined && !isAbsolute(options.clusterKeyPath)) {
+    throw new VagrantfileError('clusterKeyPath', `must be an absolute path to the cluster's private key, got ${JSON.stringify(options.clusterKeyPath)}`);
+  }
+  for (const [index, value] of (options.oemStrings ?? []).entries()) {
+    // One line of printable text each: the guest splits the OEM strings on NUL and reads them by line.
+    if (!/^[\x20-\x7e]+$/.test(value)) throw new VagrantfileError(`oemStrings[${index}]`, `must be one line of printable ASCII, got ${JSON.stringify(value)}`);
   }
   const boxes = options.boxes ?? {};
   for (const name of Object.keys(boxes)) {
@@ -175,7 +190,7 @@ export function libvirtNicModel(cluster: Cluster): string {
   return libvirtModel(vpp, 'profile nics.vpp.model');
 }
 
-function libvirtDefaults(cluster: Cluster, libvirt: LibvirtVagrantOptions): string[] {
+function libvirtDefaults(cluster: Cluster, libvirt: LibvirtVagrantOptions, oemStrings: string[]): string[] {
   const { nat, cluster: clusterNic, vpp } = cluster.network.nics;
   const nicModel = libvirtNicModel(cluster);
   const lines = ['  config.vm.provider "libvirt" do |libvirt|'];
@@ -207,8 +222,14 @@ function libvirtDefaults(cluster: Cluster, libvirt: LibvirtVagrantOptions): stri
     '    # The guests have a serial console; an IDE disk would also have left slot 3 free, but booted 60% slower.',
     '    libvirt.graphics_type = "none"',
     '    libvirt.memballoon_enabled = false',
-    '  end',
   );
+  if (oemStrings.length) {
+    lines.push(
+      '    # The first-boot channel: public data each node reads at boot (SMBIOS type 11).',
+      `    libvirt.sysinfo = { "oem strings" => [${oemStrings.map(ruby).join(', ')}] }`,
+    );
+  }
+  lines.push('  end');
   return lines;
 }
 
