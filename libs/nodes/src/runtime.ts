@@ -137,7 +137,7 @@ export async function nodeUp(context: NodeContext, nodeName: string, boxVersion?
   let hostKey: string | undefined;
   if (booted.serialLog) {
     progress('waiting for its SSH host key on the serial console');
-    hostKey = await hostKeyFromConsole(booted.serialLog, sshReadyMs, context.signal).catch(bootFailure('host key'));
+    hostKey = await hostKeyFromConsole(booted.serialLog, sshReadyMs, context.signal).catch(bootFailure('boot'));
     await pinHostKey(cluster, paths, nodeName, hostKey);
     progress(`host key pinned: ${hostKey.slice(0, 40)}...`);
   }
