@@ -30,7 +30,11 @@ export interface Group {
   commands: Command[];
 }
 
+/** The command line is wrong: exit 2, the message (with the command's help) and no stack. */
 export class UsageError extends Error {}
+
+/** Something to install or set up first (doctor says how): exit 4, the message and no stack. */
+export class MissingPrerequisiteError extends Error {}
 
 const HELP_OPTION: Options = { help: { type: 'boolean', short: 'h' } };
 
@@ -46,6 +50,7 @@ export function commandHelp(prefix: string, command: Command): string {
     command.summary,
     ...(options.length ? ['', 'Options:', ...options] : []),
     `  ${'-h, --help'.padEnd(30)} this help`,
+    `  ${'--verbose'.padEnd(30)} on an error, print its stack too (or BOXCAR_DEBUG=1)`,
     ...(command.details ? ['', command.details.trim()] : []),
     '',
   ].join('\n');

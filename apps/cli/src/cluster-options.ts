@@ -1,5 +1,5 @@
-import { ClusterConfigError, JsonSyntaxError, loadCluster, type Cluster } from '@boxcar/model';
-import { EXIT, str, type Options, type Values } from './cli-kit.ts';
+import { ClusterConfigError, loadCluster, type Cluster } from '@boxcar/model';
+import { str, type Options, type Values } from './cli-kit.ts';
 
 export const CLUSTER_OPTIONS: Options = {
   config: { type: 'string', short: 'c', description: 'cluster config file (default: $BOXCAR_CONFIG, else ./cluster.config.json)' } as Options[string],
@@ -7,6 +7,7 @@ export const CLUSTER_OPTIONS: Options = {
   provider: { type: 'string', description: 'virtualbox, libvirt or qemu (default: the profile\'s)' } as Options[string],
 };
 
+/** Ends the command with this exit code and message (no stack); report.ts maps the other errors to codes. */
 export class ExitError extends Error {
   constructor(
     readonly exitCode: number,
@@ -16,18 +17,13 @@ export class ExitError extends Error {
   }
 }
 
-/** The resolved cluster for a command, or an ExitError carrying every problem found. */
+/**
+ * The resolved cluster for a command. A config file that is not JSON throws JsonSyntaxError (line and
+ * column), an invalid configuration ClusterConfigError with every problem: both exit 3.
+ */
 export function clusterFromOptions(values: Values): Cluster {
-  let loaded;
-  try {
-    loaded = loadCluster({ configFile: str(values, 'config'), overrides: { profile: str(values, 'profile'), provider: str(values, 'provider') } });
-  } catch (error) {
-    if (error instanceof JsonSyntaxError) throw new ExitError(EXIT.invalidConfig, error.message);
-    throw error;
-  }
+  const loaded = loadCluster({ configFile: str(values, 'config'), overrides: { profile: str(values, 'profile'), provider: str(values, 'provider') } });
   for (const warning of loaded.warnings) process.stderr.write(`warning: ${warning.path}: ${warning.message}\n`);
-  if (!loaded.cluster) {
-    throw new ExitError(EXIT.invalidConfig, new ClusterConfigError(loaded.problems, loaded.configFile ?? 'cluster configuration').message);
-  }
+  if (!loaded.cluster) throw new ClusterConfigError(loaded.problems, loaded.configFile ?? 'cluster configuration');
   return loaded.cluster;
 }

@@ -1,11 +1,11 @@
 #!/usr/bin/env node
 import { EXIT, UsageError, groupHelp, runCommand, type Command, type Group } from './cli-kit.ts';
-import { ExitError } from './cluster-options.ts';
 import { configGroup } from './commands/config.ts';
 import { doctorCommand } from './commands/doctor.ts';
 import { imagesGroup } from './commands/images.ts';
 import { clusterGroup, nodeGroup } from './commands/cluster.ts';
 import { artifactsGroup } from './commands/artifacts.ts';
+import { reportError, takeVerbose } from './report.ts';
 
 const PROGRAM = 'boxcar';
 // Packer and Terraform phone HashiCorp's checkpoint service on every run; nothing here may reach out.
@@ -28,6 +28,9 @@ function mainHelp(): string {
     '',
     'Commands:',
     ...rows.map(([name, summary]) => `  ${name!.padEnd(width)} ${summary}`),
+    '',
+    'Options of every command:',
+    '  --verbose   on an error, print its stack too (or BOXCAR_DEBUG=1)',
     '',
     `Run "${PROGRAM} <command> --help" for more.`,
     '',
@@ -53,20 +56,12 @@ export async function main(argv: string[]): Promise<number> {
   return runCommand(`${PROGRAM} ${group.name}`, command, rest);
 }
 
-main(process.argv.slice(2)).then(
+const { argv, verbose } = takeVerbose(process.argv.slice(2));
+main(argv).then(
   (code) => {
     process.exitCode = code;
   },
   (error: unknown) => {
-    if (error instanceof UsageError) {
-      process.stderr.write(`${error.message}\n`);
-      process.exitCode = EXIT.usage;
-    } else if (error instanceof ExitError) {
-      process.stderr.write(`${error.message}\n`);
-      process.exitCode = error.exitCode;
-    } else {
-      process.stderr.write(`boxcar: ${(error as Error)?.stack ?? String(error)}\n`);
-      process.exitCode = EXIT.failure;
-    }
+    process.exitCode = reportError(error, verbose);
   },
 );

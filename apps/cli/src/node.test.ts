@@ -20,8 +20,8 @@ async function node(...args: string[]) {
   const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('BOXCAR_')));
   const where = ['--profile', 'lab', '--store', join(dir, 'store'), '--state-dir', join(dir, 'state')];
   const result = await execa(process.execPath, [BOXCAR, 'node', ...args, ...where], { cwd: dir, env, extendEnv: false, reject: false });
-  // Unexpected errors print a stack after their message: only the message is the CLI's output.
-  return { code: result.exitCode, stdout: String(result.stdout), stderr: String(result.stderr).split('\n    at ')[0] };
+  // An error prints its message only: its stack only with --verbose.
+  return { code: result.exitCode, stdout: String(result.stdout), stderr: String(result.stderr) };
 }
 
 describe('boxcar node up / configure / down', () => {
@@ -34,6 +34,12 @@ describe('boxcar node up / configure / down', () => {
     expect(up).toEqual({ code: 1, stdout: '', stderr: `boxcar: Error: box boxcar/lab-worker (for cni-worker1) is not in the store file://${join(dir, 'store')}: bake it first (nx run images:bake --profile lab)` });
     expect(configure).toEqual({ code: 1, stdout: '', stderr: `boxcar: Error: node cni-worker1 has not been brought up (no ${join(dir, 'state', 'lab', 'nodes', 'cni-worker1.json')}): run node up first` });
     expect(down).toEqual({ code: 1, stdout: '', stderr: 'boxcar: Error: cluster lab has no node "nosuch"; nodes: cni-master1, cni-worker1, cni-worker2' });
+  });
+
+  it('--verbose, anywhere on the command line, adds the stack', async () => {
+    const result = await node('down', '--verbose', 'nosuch');
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/^boxcar: Error: cluster lab has no node "nosuch"; nodes: cni-master1, cni-worker1, cni-worker2\n {4}at /);
   });
 
   it('a missing node name is a usage error (2), after a bad config (3) is reported', async () => {

@@ -1,11 +1,9 @@
 // The content-addressed artifact cache: <cache>/sha256/<sha256>/<filename>.
 
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
+import { sha256File } from '@boxcar/kit';
 import { artifactFilename, type ArtifactEntry } from './lock.ts';
 
 /** $BOXCAR_ARTIFACT_CACHE, else ${XDG_CACHE_HOME:-~/.cache}/boxcar/artifacts. */
@@ -33,12 +31,6 @@ export async function cachedPath(entry: ArtifactEntry, cacheDir: string, options
   const path = cacheFilePath(entry, cacheDir);
   const stats = await stat(path).catch(() => undefined);
   if (stats === undefined || !stats.isFile() || (entry.size !== undefined && stats.size !== entry.size)) return undefined;
-  if (options.verifySha256 === true && (await sha256File(path)) !== entry.sha256) return undefined;
+  if (options.verifySha256 === true && (await sha256File(path)).sha256 !== entry.sha256) return undefined;
   return path;
-}
-
-export async function sha256File(path: string): Promise<string> {
-  const hash = createHash('sha256');
-  await pipeline(createReadStream(path), hash);
-  return hash.digest('hex');
 }

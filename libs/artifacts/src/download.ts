@@ -5,9 +5,8 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { rm, stat } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { byteCounter, SizeMismatchError } from './byte-counter.ts';
+import { byteCounter, ConnectionLostError, httpDownload, HttpStatusError, IdleTimeoutError, RangeMismatchError, SizeMismatchError } from '@boxcar/kit';
 import { ArtifactFetchError, describeCause } from './errors.ts';
-import { ConnectionLostError, HttpStatusError, IdleTimeoutError, RangeMismatchError, httpDownload } from './http-get.ts';
 import type { ArtifactSource } from './mirror.ts';
 
 export interface RetryPolicy {

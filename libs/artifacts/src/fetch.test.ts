@@ -8,7 +8,8 @@ import type { RetryEvent } from './download.ts';
 import { ArtifactFetchError, ArtifactIntegrityError } from './errors.ts';
 import { fetchAll, fetchArtifact, type FetchOptions, type ProgressEvent } from './fetch.ts';
 import type { ArtifactEntry } from './lock.ts';
-import { closedPort, serveBytes, serveTruncated, sha256, startServer, testBytes, type TestServer } from './test-server.ts';
+import { sha256Hex } from '@boxcar/kit';
+import { closedPort, serveBytes, serveTruncated, startServer, testBytes, type TestServer } from './test-server.ts';
 
 const BODY = testBytes(64 * 1024);
 const HALF = BODY.length / 2;
@@ -29,7 +30,7 @@ afterEach(async () => {
 });
 
 function entryFor(url: string, body: Buffer = BODY, extra: Partial<ArtifactEntry> = {}): ArtifactEntry {
-  return { id: 'kubelet-v1.3.0', kind: 'file', url, sha256: sha256(body), size: body.length, upstreamGone: false, ...extra };
+  return { id: 'kubelet-v1.3.0', kind: 'file', url, sha256: sha256Hex(body), size: body.length, upstreamGone: false, ...extra };
 }
 
 // Tests must not read the developer's BOXCAR_ARTIFACT_MIRROR.
@@ -85,7 +86,7 @@ describe('fetchArtifact', () => {
     const message = (error as Error).message;
     expect(message).toContain('"kubelet-v1.3.0"');
     expect(message).toContain(entry.url);
-    expect(message).toContain(`expected ${entry.sha256}, got ${sha256(served)}`);
+    expect(message).toContain(`expected ${entry.sha256}, got ${sha256Hex(served)}`);
     expect(server.requests).toHaveLength(1);
     expect(await filesUnder(cacheDir)).toEqual([]);
   });
@@ -287,7 +288,7 @@ describe('mirrors', () => {
       options({ mirror: pathToFileURL(mirrorDir).href, onProgress: (e) => progress.push(e) }),
     );
 
-    expect(path).toBe(join(cacheDir, 'sha256', sha256(BODY), 'kubelet'));
+    expect(path).toBe(join(cacheDir, 'sha256', sha256Hex(BODY), 'kubelet'));
     expect((await readFile(path)).equals(BODY)).toBe(true);
     expect(progress.at(-1)?.receivedBytes).toBe(BODY.length);
   });
@@ -302,7 +303,7 @@ describe('mirrors', () => {
     await writeFile(mirrored, testBytes(BODY.length, 8));
     const wrongBytes = await fetchFromMirror();
     expect(wrongBytes).toBeInstanceOf(ArtifactIntegrityError);
-    expect((wrongBytes as Error).message).toContain(`from ${mirrored}: sha256 mismatch: expected ${sha256(BODY)}, got ${sha256(testBytes(BODY.length, 8))}`);
+    expect((wrongBytes as Error).message).toContain(`from ${mirrored}: sha256 mismatch: expected ${sha256Hex(BODY)}, got ${sha256Hex(testBytes(BODY.length, 8))}`);
     expect(await filesUnder(cacheDir)).toEqual([]);
 
     await writeFile(mirrored, BODY.subarray(0, HALF));

@@ -2,10 +2,10 @@
 
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { cacheFilePath, cachedPath, resolveCacheDir, sha256File } from './cache.ts';
+import { sha256File, SizeMismatchError } from '@boxcar/kit';
+import { cacheFilePath, cachedPath, resolveCacheDir } from './cache.ts';
 import { acquire, fileSize, sourceLabel, type RetryEvent, type RetryPolicy } from './download.ts';
 import { ArtifactFetchError, ArtifactIntegrityError } from './errors.ts';
-import { SizeMismatchError } from './byte-counter.ts';
 import { requirePinned, type ArtifactEntry, type LockEntry } from './lock.ts';
 import { artifactSource, resolveMirror } from './mirror.ts';
 
@@ -95,7 +95,7 @@ async function fetchIntoCache(entry: ArtifactEntry, cacheDir: string, finalPath:
       }
       throw error;
     }
-    const actual = { sha256: await sha256File(partialPath), size: await fileSize(partialPath) };
+    const actual = await sha256File(partialPath);
     if (actual.sha256 === entry.sha256 && (entry.size === undefined || actual.size === entry.size)) {
       await rename(partialPath, finalPath);
       return finalPath;

@@ -1,24 +1,20 @@
+// The public API of @boxcar/artifacts; what is not named here is private to the library.
+
+// The lock: loading it, its entries (pinned or pending), their file names and the digest layer keys use.
 export {
-  ARTIFACT_KINDS,
-  ArtifactPendingError,
-  isPinned,
-  requirePinned,
-  type LockEntry,
-  type PendingArtifactEntry,
-  LockValidationError,
   artifactFilename,
+  isPinned,
   loadLock,
   lockEntryDigest,
-  parseLock,
-  serializeLock,
-  type ArtifactEntry,
-  type ArtifactKind,
+  requirePinned,
   type ArtifactLock,
-  type LockProblem,
+  type LockEntry,
 } from './lock.ts';
-export { cacheFilePath, cachedPath, defaultCacheDir, resolveCacheDir, sha256File } from './cache.ts';
-export { artifactSource, resolveMirror, type ArtifactSource } from './mirror.ts';
-export { ArtifactFetchError, ArtifactIntegrityError } from './errors.ts';
-export type { RetryEvent } from './download.ts';
-export { fetchAll, fetchArtifact, type FetchAllOptions, type FetchOptions, type ProgressEvent } from './fetch.ts';
-export { refreshLock, type RefreshChange, type RefreshResult } from './refresh.ts';
+
+// The content-addressed cache on the host, and the mirror that replaces the upstream.
+export { defaultCacheDir, resolveCacheDir } from './cache.ts';
+export { resolveMirror } from './mirror.ts';
+
+// Fetching into the cache (verified, resumed, retried), and re-pinning the lock (maintainers).
+export { fetchAll, fetchArtifact } from './fetch.ts';
+export { refreshLock } from './refresh.ts';

@@ -1,7 +1,8 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { DEFAULT_PROFILES_DIR } from '@boxcar/model';
 import { LockValidationError, artifactFilename, loadLock, lockEntryDigest, parseLock, serializeLock, type ArtifactEntry, type LockProblem } from './lock.ts';
 
 const SHA = 'a'.repeat(64);
@@ -56,7 +57,7 @@ describe('parseLock', () => {
     { name: 'note not a string', document: withEntry({ note: 5 }), path: 'artifacts[0].note', message: 'must be a string when present, got 5' },
     { name: 'filename with a slash', document: withEntry({ filename: '../kubelet' }), path: 'artifacts[0].filename', message: 'must be a plain file name without /' },
     { name: 'url without file name', document: withEntry({ url: 'https://h.example/dir/' }), path: 'artifacts[0].filename', message: 'is required because the url\'s last path segment "" is not a usable file name' },
-    { name: 'misspelt field', document: withEntry({ sha: SHA }), path: 'artifacts[0].sha', message: 'unknown field; allowed fields: id, kind, url, sha256, size, upstreamGone, note, filename' },
+    { name: 'misspelt field', document: withEntry({ sha: SHA }), path: 'artifacts[0].sha', message: 'unknown field; allowed: id, kind, url, sha256, size, upstreamGone, note, filename' },
     { name: 'entry not an object', document: { lockVersion: 1, artifacts: ['kubelet'] }, path: 'artifacts[0]', message: 'must be an object with id, kind' },
     { name: 'wrong lockVersion', document: { lockVersion: 2, artifacts: [] }, path: 'lockVersion', message: 'must be 1 (the only lock format this boxcar reads), got 2' },
     { name: 'artifacts not an array', document: { lockVersion: 1, artifacts: {} }, path: 'artifacts', message: 'must be an array of artifact entries, got an object' },
@@ -82,9 +83,9 @@ describe('parseLock', () => {
 
   it('puts the source path and every problem in the error message', () => {
     expect(() => parseLock(JSON.stringify(withEntry({ sha256: 'abc', size: -1 })), 'images/profiles/lab/artifacts.lock.json')).toThrow(
-      'images/profiles/lab/artifacts.lock.json: invalid artifact lock (2 problems):\n' +
-        '  artifacts[0].sha256: must be 64 lowercase hex characters (or null with "pending"), got "abc"\n' +
-        '  artifacts[0].size: must be a positive integer (bytes) when present, got -1',
+      'images/profiles/lab/artifacts.lock.json has 2 problem(s):\n' +
+        '  - artifacts[0].sha256: must be 64 lowercase hex characters (or null with "pending"), got "abc"\n' +
+        '  - artifacts[0].size: must be a positive integer (bytes) when present, got -1',
     );
   });
 
@@ -108,7 +109,7 @@ describe('parseLock', () => {
       await writeFile(path, JSON.stringify(withEntry({})));
       expect((await loadLock(path)).artifacts[0]?.id).toBe('kubelet-v1.3.0');
       await writeFile(path, '{');
-      await expect(loadLock(path)).rejects.toThrow(`${path}: invalid artifact lock`);
+      await expect(loadLock(path)).rejects.toThrow(`${path} has 1 problem(s):\n  - invalid JSON at line 1, column 2`);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
@@ -124,6 +125,18 @@ describe('serializeLock', () => {
         `      "sha256": "${SHA}",\n      "size": 5,\n      "upstreamGone": true,\n      "note": "n",\n      "filename": "kubelet"\n    }\n  ]\n}\n`,
     );
     expect(serializeLock(parseLock(text, 'x'))).toBe(text);
+  });
+
+  it('keeps "$schema" (for editors) first, through a parse and a rewrite', () => {
+    const text = serializeLock({ $schema: '../../../libs/model/schemas/artifacts-lock.schema.json', lockVersion: 1, artifacts: [] });
+    expect(text).toBe('{\n  "$schema": "../../../libs/model/schemas/artifacts-lock.schema.json",\n  "lockVersion": 1,\n  "artifacts": []\n}\n');
+    expect(serializeLock(parseLock(text, 'x'))).toBe(text);
+  });
+
+  it.each(['lab', 'xenial-2016'])('rewrites the %s profile\'s lock byte for byte', async (profile) => {
+    const path = join(DEFAULT_PROFILES_DIR, profile, 'artifacts.lock.json');
+    const text = await readFile(path, 'utf8');
+    expect(serializeLock(await loadLock(path))).toBe(text);
   });
 });
 

@@ -1,9 +1,9 @@
 // The artifact lock: every file an image profile downloads, pinned by sha256 and size.
 // Parsing is pure; loadLock is the only function here that touches the disk.
 
-import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { canonicalJson, locateJsonSyntaxError } from '@boxcar/model';
+import { sha256Hex } from '@boxcar/kit';
+import { canonicalJson, checkShape, InputProblemsError, isAtOrUnder, locateJsonSyntaxError, show, type Problem } from '@boxcar/model';
 
 export const ARTIFACT_KINDS = ['file', 'deb', 'git-tarball', 'wheel', 'cloud-image', 'vagrant-box'] as const;
 export type ArtifactKind = (typeof ARTIFACT_KINDS)[number];
@@ -35,6 +35,8 @@ export interface PendingArtifactEntry extends Omit<ArtifactEntry, 'sha256'> {
 export type LockEntry = ArtifactEntry | PendingArtifactEntry;
 
 export interface ArtifactLock {
+  /** The JSON Schema, for editors (libs/model/schemas/artifacts-lock.schema.json); kept when the lock is rewritten. */
+  $schema?: string;
   lockVersion: 1;
   artifacts: LockEntry[];
 }
@@ -59,30 +61,24 @@ export function requirePinned(entry: LockEntry): ArtifactEntry {
   return entry;
 }
 
-export interface LockProblem {
+export interface LockProblem extends Problem {
   /** Field path such as `artifacts[3].sha256`; empty for the document as a whole. */
   path: string;
-  message: string;
   /** Set for JSON syntax errors. */
   line?: number;
   column?: number;
 }
 
-export class LockValidationError extends Error {
+export class LockValidationError extends InputProblemsError {
   constructor(
     readonly sourcePath: string,
-    readonly problems: LockProblem[],
+    override readonly problems: LockProblem[],
   ) {
-    const lines = problems.map((p) => `  ${p.path === '' ? '' : `${p.path}: `}${p.message}`);
-    super(`${sourcePath}: invalid artifact lock (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n${lines.join('\n')}`);
-    this.name = 'LockValidationError';
+    super(sourcePath, problems);
   }
 }
 
-const ID_PATTERN = /^[a-z0-9][a-z0-9._+-]*$/;
-const SHA256_PATTERN = /^[0-9a-f]{64}$/;
-const TOP_LEVEL_FIELDS = ['lockVersion', 'artifacts'];
-// Also the key order of serializeLock.
+// The key order of serializeLock.
 const ENTRY_FIELDS = ['id', 'kind', 'url', 'sha256', 'size', 'upstreamGone', 'note', 'filename', 'pending'] as const;
 
 export async function loadLock(path: string): Promise<ArtifactLock> {
@@ -107,93 +103,68 @@ export function parseLock(text: string, sourcePath: string): ArtifactLock {
   return lock;
 }
 
+/**
+ * The shape from libs/model/schemas/artifacts-lock.schema.json, then what it cannot say: a usable url
+ * and file name, "pending" exactly when sha256 is null, unique ids. Problems come entry by entry.
+ */
 function validateLock(document: unknown, problems: LockProblem[]): ArtifactLock | undefined {
-  if (!isPlainObject(document)) {
-    problems.push({ path: '', message: `must be a JSON object with "lockVersion" and "artifacts", got ${describe(document)}` });
-    return undefined;
-  }
-  reportUnknownFields(document, TOP_LEVEL_FIELDS, '', problems);
-  if (document.lockVersion !== 1) {
-    problems.push({ path: 'lockVersion', message: `must be 1 (the only lock format this boxcar reads), got ${describe(document.lockVersion)}` });
-  }
-  if (!Array.isArray(document.artifacts)) {
-    problems.push({ path: 'artifacts', message: `must be an array of artifact entries, got ${describe(document.artifacts)}` });
-    return undefined;
-  }
+  const shape = checkShape('artifactsLock', document);
+  const found: LockProblem[] = [...shape];
+  // Already reported: at this path or above it (a field's entry is not an object), or anywhere under it.
+  const known = (path: string) => found.some((problem) => isAtOrUnder(path, problem.path));
+  const anyUnder = (path: string) => found.some((problem) => isAtOrUnder(problem.path, path));
+  const add = (path: string, message: string) => {
+    if (!known(path)) found.push({ path, message });
+  };
+  const raw = document as { $schema?: string; artifacts?: unknown };
+  const entries: unknown[] = Array.isArray(raw?.artifacts) ? raw.artifacts : [];
   const firstIndexOfId = new Map<string, number>();
-  const artifacts = document.artifacts.map((raw: unknown, index: number) => {
-    const entry = validateEntry(raw, `artifacts[${index}]`, problems);
-    if (entry !== undefined) {
-      const first = firstIndexOfId.get(entry.id);
-      if (first === undefined) firstIndexOfId.set(entry.id, index);
-      else problems.push({ path: `artifacts[${index}].id`, message: `duplicate id "${entry.id}" (first used by artifacts[${first}])` });
-    }
-    return entry;
+  const artifacts = entries.map((entry, index) => {
+    const path = `artifacts[${index}]`;
+    if (known(path)) return undefined;
+    checkEntry(entry as Record<string, unknown>, path, add);
+    if (anyUnder(path)) return undefined;
+    const valid = toEntry(entry as Record<string, unknown>);
+    const first = firstIndexOfId.get(valid.id);
+    if (first === undefined) firstIndexOfId.set(valid.id, index);
+    else add(`${path}.id`, `duplicate id "${valid.id}" (first used by artifacts[${first}])`);
+    return valid;
   });
-  return { lockVersion: 1, artifacts: artifacts.filter((e): e is ArtifactEntry => e !== undefined) };
+  problems.push(...inEntryOrder(found));
+  if (found.length > 0) return undefined;
+  return { ...(raw.$schema !== undefined ? { $schema: raw.$schema } : {}), lockVersion: 1, artifacts: artifacts as LockEntry[] };
 }
 
-function validateEntry(raw: unknown, path: string, problems: LockProblem[]): LockEntry | undefined {
-  if (!isPlainObject(raw)) {
-    problems.push({ path, message: `must be an object with ${ENTRY_FIELDS.join(', ')}, got ${describe(raw)}` });
-    return undefined;
-  }
-  const before = problems.length;
-  const problem = (field: string, message: string) => problems.push({ path: `${path}.${field}`, message });
-  reportUnknownFields(raw, ENTRY_FIELDS, path, problems);
-
-  const { id, kind, url, sha256, size, upstreamGone, note, filename, pending } = raw;
-  if (typeof id !== 'string' || !ID_PATTERN.test(id)) {
-    problem('id', `must match [a-z0-9][a-z0-9._+-]* (lowercase letters, digits, . _ + -), got ${describe(id)}`);
-  }
-  if (typeof kind !== 'string' || !(ARTIFACT_KINDS as readonly string[]).includes(kind)) {
-    problem('kind', `must be one of ${ARTIFACT_KINDS.join(', ')}, got ${describe(kind)}`);
-  }
-  const parsedUrl = typeof url === 'string' ? parseHttpUrl(url) : undefined;
-  if (parsedUrl === undefined) problem('url', `must be an absolute http:// or https:// URL, got ${describe(url)}`);
+function checkEntry(raw: Record<string, unknown>, path: string, add: (path: string, message: string) => void): void {
+  const { url, sha256, filename, pending } = raw;
+  const problem = (field: string, message: string) => add(`${path}.${field}`, message);
+  const parsedUrl = parseHttpUrl(url as string);
+  if (parsedUrl === undefined) problem('url', `must be an absolute http:// or https:// URL, got ${show(url)}`);
   if (sha256 === null) {
     if (typeof pending !== 'string' || pending.trim() === '') {
       problem('sha256', 'is null, which needs "pending": a sentence saying why the digest could not be taken yet');
     }
-  } else {
-    if (typeof sha256 !== 'string' || !SHA256_PATTERN.test(sha256)) {
-      problem('sha256', `must be 64 lowercase hex characters (or null with "pending"), got ${describe(sha256)}`);
-    }
-    if (pending !== undefined) problem('pending', 'is only for entries whose sha256 is null');
-  }
-  if (size !== undefined && (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 1)) {
-    problem('size', `must be a positive integer (bytes) when present, got ${describe(size)}`);
-  }
-  if (typeof upstreamGone !== 'boolean') problem('upstreamGone', `must be true or false, got ${describe(upstreamGone)}`);
-  if (note !== undefined && typeof note !== 'string') problem('note', `must be a string when present, got ${describe(note)}`);
+  } else if (pending !== undefined) problem('pending', 'is only for entries whose sha256 is null');
   if (filename !== undefined) {
-    const reason = typeof filename === 'string' ? filenameProblem(filename) : 'must be a string';
-    if (reason !== undefined) problem('filename', `${reason}, got ${describe(filename)}`);
+    const reason = filenameProblem(filename as string);
+    if (reason !== undefined) problem('filename', `${reason}, got ${show(filename)}`);
   } else if (parsedUrl !== undefined) {
     const derived = filenameFromUrl(parsedUrl);
     if (derived === undefined || filenameProblem(derived) !== undefined) {
-      problem('filename', `is required because the url's last path segment ${describe(derived ?? parsedUrl.pathname)} is not a usable file name`);
+      problem('filename', `is required because the url's last path segment ${show(derived ?? parsedUrl.pathname)} is not a usable file name`);
     }
   }
-  if (problems.length > before) return undefined;
-  const common = {
-    id: id as string,
-    kind: kind as ArtifactKind,
-    url: url as string,
-    ...(size !== undefined ? { size: size as number } : {}),
-    upstreamGone: upstreamGone as boolean,
-    ...(note !== undefined ? { note: note as string } : {}),
-    ...(filename !== undefined ? { filename: filename as string } : {}),
-  };
-  return sha256 === null ? { ...common, sha256: null, pending: pending as string } : { ...common, sha256: sha256 as string };
 }
 
-function reportUnknownFields(object: Record<string, unknown>, allowed: readonly string[], path: string, problems: LockProblem[]): void {
-  for (const key of Object.keys(object)) {
-    if (!allowed.includes(key)) {
-      problems.push({ path: path === '' ? key : `${path}.${key}`, message: `unknown field; allowed fields: ${allowed.join(', ')}` });
-    }
-  }
+/** An entry the schema and checkEntry found nothing wrong with, with its fields in serializeLock's order. */
+function toEntry(raw: Record<string, unknown>): LockEntry {
+  return Object.fromEntries(ENTRY_FIELDS.filter((field) => raw[field] !== undefined).map((field) => [field, raw[field]])) as unknown as LockEntry;
+}
+
+/** The document's own problems first, then each entry's together, entries in file order. */
+function inEntryOrder(problems: LockProblem[]): LockProblem[] {
+  const entryOf = (problem: LockProblem) => Number(/^artifacts\[(\d+)\]/.exec(problem.path)?.[1] ?? -1);
+  return problems.map((problem, order) => ({ problem, order })).sort((a, b) => entryOf(a.problem) - entryOf(b.problem) || a.order - b.order).map(({ problem }) => problem);
 }
 
 function parseHttpUrl(text: string): URL | undefined {
@@ -233,7 +204,7 @@ export function serializeLock(lock: ArtifactLock): string {
     for (const field of ENTRY_FIELDS) if ((entry as unknown as Record<string, unknown>)[field] !== undefined) ordered[field] = (entry as unknown as Record<string, unknown>)[field];
     return ordered;
   });
-  return `${JSON.stringify({ lockVersion: lock.lockVersion, artifacts }, null, 2)}\n`;
+  return `${JSON.stringify({ ...(lock.$schema !== undefined ? { $schema: lock.$schema } : {}), lockVersion: lock.lockVersion, artifacts }, null, 2)}\n`;
 }
 
 /**
@@ -245,18 +216,5 @@ export function serializeLock(lock: ArtifactLock): string {
 export function lockEntryDigest(entry: LockEntry): string {
   // A pending entry is known by its URL only; once pinned, by its bytes.
   const identity = { id: entry.id, kind: entry.kind, sha256: entry.sha256, size: entry.size, filename: artifactFilename(entry), ...(isPinned(entry) ? {} : { url: entry.url }) };
-  return createHash('sha256').update(canonicalJson(identity)).digest('hex');
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function describe(value: unknown): string {
-  if (value === undefined) return 'nothing (field missing)';
-  if (Array.isArray(value)) return 'an array';
-  if (value === null) return 'null';
-  if (typeof value === 'object') return 'an object';
-  const text = JSON.stringify(value);
-  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+  return sha256Hex(canonicalJson(identity));
 }

@@ -5,7 +5,8 @@ import { afterEach, beforeEach, expect, it } from 'vitest';
 import { ArtifactFetchError } from './errors.ts';
 import { parseLock, serializeLock, type ArtifactLock } from './lock.ts';
 import { refreshLock } from './refresh.ts';
-import { serveBytes, serveTruncated, sha256, startServer, testBytes, type TestServer } from './test-server.ts';
+import { sha256Hex } from '@boxcar/kit';
+import { serveBytes, serveTruncated, startServer, testBytes, type TestServer } from './test-server.ts';
 
 const NEW_KUBELET = testBytes(20_000, 4);
 const CNI = testBytes(3_000, 5);
@@ -37,7 +38,7 @@ function lock(kubeletPath = '/kubelet'): ArtifactLock {
     lockVersion: 1,
     artifacts: [
       { id: 'kubelet', kind: 'file', url: `${server.origin}${kubeletPath}`, sha256: 'a'.repeat(64), size: 1, upstreamGone: false },
-      { id: 'cni', kind: 'git-tarball', url: `${server.origin}/cni.tgz`, sha256: sha256(CNI), size: CNI.length, upstreamGone: false, note: 'pinned' },
+      { id: 'cni', kind: 'git-tarball', url: `${server.origin}/cni.tgz`, sha256: sha256Hex(CNI), size: CNI.length, upstreamGone: false, note: 'pinned' },
       { id: 'gone', kind: 'deb', url: `${server.origin}/gone.deb`, sha256: 'c'.repeat(64), size: 9, upstreamGone: true },
     ],
   };
@@ -49,17 +50,17 @@ it('records the new sha256 and size of the chosen entries, rewrites the lock, an
   const result = await refreshLock(lockPath, ['kubelet'], { cacheDir, env: {} });
 
   expect(result).toEqual({
-    changed: [{ id: 'kubelet', oldSha256: 'a'.repeat(64), newSha256: sha256(NEW_KUBELET), oldSize: 1, newSize: NEW_KUBELET.length }],
+    changed: [{ id: 'kubelet', oldSha256: 'a'.repeat(64), newSha256: sha256Hex(NEW_KUBELET), oldSize: 1, newSize: NEW_KUBELET.length }],
     unchanged: [],
     skipped: [],
   });
   const expected = lock();
-  expected.artifacts[0] = { ...(expected.artifacts[0] as ArtifactLock['artifacts'][0]), sha256: sha256(NEW_KUBELET), size: NEW_KUBELET.length };
+  expected.artifacts[0] = { ...(expected.artifacts[0] as ArtifactLock['artifacts'][0]), sha256: sha256Hex(NEW_KUBELET), size: NEW_KUBELET.length };
   const text = await readFile(lockPath, 'utf8');
   expect(text).toBe(serializeLock(expected));
   expect(parseLock(text, lockPath)).toEqual(expected);
   expect(await readdir(work)).toEqual(['artifacts.lock.json', 'cache']);
-  const cached = join(cacheDir, 'sha256', sha256(NEW_KUBELET), 'kubelet');
+  const cached = join(cacheDir, 'sha256', sha256Hex(NEW_KUBELET), 'kubelet');
   expect((await readFile(cached)).equals(NEW_KUBELET)).toBe(true);
   expect(await readdir(join(cacheDir, 'tmp'))).toEqual([]);
   expect(server.requests.map((r) => r.path)).toEqual(['/kubelet']);
@@ -84,7 +85,7 @@ it("refreshes 'all' except upstream-gone entries, and leaves an unchanged lock f
 it('resumes an interrupted refresh download', async () => {
   await writeFile(lockPath, serializeLock(lock('/flaky/kubelet')));
   const result = await refreshLock(lockPath, ['kubelet'], { cacheDir, env: {}, backoffMs: 5 });
-  expect(result.changed[0]?.newSha256).toBe(sha256(NEW_KUBELET));
+  expect(result.changed[0]?.newSha256).toBe(sha256Hex(NEW_KUBELET));
   expect(server.requests.map((r) => r.headers.range)).toEqual([undefined, 'bytes=5000-']);
 });
 

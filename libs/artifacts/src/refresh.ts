@@ -2,10 +2,11 @@
 // and size. The lock is rewritten only when every chosen artifact was downloaded.
 
 import { randomBytes } from 'node:crypto';
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { cacheFilePath, resolveCacheDir, sha256File } from './cache.ts';
-import { acquire, fileSize } from './download.ts';
+import { atomicWriteFile, sha256File } from '@boxcar/kit';
+import { cacheFilePath, resolveCacheDir } from './cache.ts';
+import { acquire } from './download.ts';
 import { retryPolicy, type FetchOptions } from './fetch.ts';
 import { loadLock, serializeLock, type LockEntry } from './lock.ts';
 import { artifactSource, resolveMirror } from './mirror.ts';
@@ -50,7 +51,7 @@ export async function refreshLock(lockPath: string, ids: string[] | 'all', optio
         },
         policy,
       );
-      const fresh = { sha256: await sha256File(partialPath), size: await fileSize(partialPath) };
+      const fresh = await sha256File(partialPath);
       const finalPath = cacheFilePath({ ...entry, ...fresh, sha256: fresh.sha256 }, cacheDir);
       await mkdir(dirname(finalPath), { recursive: true });
       await rename(partialPath, finalPath);
@@ -64,7 +65,7 @@ export async function refreshLock(lockPath: string, ids: string[] | 'all', optio
 
   if (result.changed.length > 0) {
     const artifacts = lock.artifacts.map((entry) => (updated.has(entry.id) ? { ...entry, ...updated.get(entry.id)!, pending: undefined } : entry)) as LockEntry[];
-    await writeAtomically(lockPath, serializeLock({ ...lock, artifacts }));
+    await atomicWriteFile(lockPath, serializeLock({ ...lock, artifacts }));
   }
   return result;
 }
@@ -87,15 +88,4 @@ function chooseEntries(artifacts: LockEntry[], ids: string[] | 'all', lockPath: 
     );
   }
   return { refresh: chosen, skipped: [] };
-}
-
-async function writeAtomically(path: string, text: string): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-  try {
-    await writeFile(tmp, text);
-    await rename(tmp, path);
-  } catch (error) {
-    await rm(tmp, { force: true });
-    throw error;
-  }
 }

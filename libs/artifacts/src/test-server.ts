@@ -1,7 +1,6 @@
 // A real HTTP server on 127.0.0.1 for the tests: records every request and lets each test
 // decide how to answer (including misbehaving like real servers do).
 
-import { createHash } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -66,10 +65,6 @@ export function serveBytes(req: IncomingMessage, res: ServerResponse, body: Buff
 export function serveTruncated(res: ServerResponse, body: Buffer, bytes: number): void {
   res.writeHead(200, { 'content-length': body.length });
   res.write(body.subarray(0, bytes), () => setTimeout(() => res.socket?.destroy(), 20));
-}
-
-export function sha256(data: Buffer): string {
-  return createHash('sha256').update(data).digest('hex');
 }
 
 /** Deterministic, non-repeating-looking bytes, so that a misplaced chunk changes the digest. */

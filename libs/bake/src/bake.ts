@@ -1,8 +1,9 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { fetchAll, sha256File, type LockEntry } from '@boxcar/artifacts';
-import { BoxStoreError, withStoreLock, type BoxStore, type LockInfo } from '@boxcar/box-store';
+import { fetchAll, type LockEntry } from '@boxcar/artifacts';
+import type { BoxStore } from '@boxcar/box-store';
+import { LockTimeoutError, sha256File, withLock, type LockHolder } from '@boxcar/kit';
 import type { LoadedLayerGraph } from '@boxcar/layers';
 import type { BuilderName, Layer, Profile } from '@boxcar/model';
 import { initPlugins, runPackerBuild, templateFiles, type PackerFeatures, type TemplateVariables } from '@boxcar/packer';
@@ -153,6 +154,7 @@ async function bakeLayer(planned: PlannedLayer, plan: BakePlan, context: BakeCon
  */
 async function withLayerLock<T>(work: string, layer: string, context: BakeContext, fn: () => Promise<T>): Promise<T> {
   const root = join(dirname(work), '.locks', basename(work));
+  const lockFile = join(root, '.lock');
   await mkdir(root, { recursive: true });
   let ran = false;
   let lastHolder = '';
@@ -160,16 +162,16 @@ async function withLayerLock<T>(work: string, layer: string, context: BakeContex
     ran = true;
     return fn();
   };
-  const onWait = (holder: LockInfo | undefined) => {
+  const onWait = (holder: LockHolder | undefined) => {
     const who = holder ? `pid ${holder.pid} on ${holder.host} (since ${holder.createdAt})` : 'another bake';
-    if (who !== lastHolder) context.reporter.message(`[${layer}] waiting for ${who}, which bakes this layer (lock ${join(root, '.lock')})`);
+    if (who !== lastHolder) context.reporter.message(`[${layer}] waiting for ${who}, which bakes this layer (lock ${lockFile})`);
     lastHolder = who;
   };
   for (;;) {
     try {
-      return await withStoreLock(root, `bake layer ${layer}`, holding, { timeoutMs: 5_000, onWait });
+      return await withLock(lockFile, holding, { purpose: `bake layer ${layer}`, timeoutMs: 5_000, pollMs: 500, onWait });
     } catch (error) {
-      if (ran || !(error instanceof BoxStoreError && error.code === 'lock-timeout')) throw error;
+      if (ran || !(error instanceof LockTimeoutError)) throw error;
       if (context.signal?.aborted) throw new Error(`interrupted while waiting for another bake of layer ${layer}`, { cause: error });
     }
   }
@@ -193,7 +195,7 @@ async function buildLayer(planned: PlannedLayer, plan: BakePlan, context: BakeCo
     for (const [name, content] of Object.entries(files)) await writeFile(join(templateDir, name), `${JSON.stringify(content, null, 2)}\n`);
     const variables: TemplateVariables = {
       parent_image: parentImage,
-      parent_image_checksum: `sha256:${await sha256File(parentImage)}`,
+      parent_image_checksum: `sha256:${(await sha256File(parentImage)).sha256}`,
       output_dir: join(work, 'output'),
       box_output: join(work, 'box', `${BOX_PROVIDER[context.builder]}.box`),
       artifact_cache: context.artifactCache,

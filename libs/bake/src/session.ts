@@ -1,10 +1,10 @@
-import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { fetchArtifact, requirePinned, resolveCacheDir, resolveMirror } from '@boxcar/artifacts';
 import { defaultStoreUrl, openStore, type BoxStore } from '@boxcar/box-store';
+import { sha256Hex } from '@boxcar/kit';
 import { loadLayerGraph, type LoadedLayerGraph } from '@boxcar/layers';
 import { loadProfile, type BaseSource, type BuilderName, type Profile } from '@boxcar/model';
 import { detectPacker, type PackerFeatures } from '@boxcar/packer';
@@ -37,10 +37,6 @@ export interface BakeSession {
   run(): Promise<BakeResult>;
 }
 
-function sha256(text: string | Buffer): string {
-  return createHash('sha256').update(text).digest('hex');
-}
-
 function rootSource(graph: LoadedLayerGraph, builder: BuilderName): BaseSource {
   const source = graph.layers[0]!.sources[builder];
   if (!source) throw new Error(`profile "${graph.profile}" has no base for builder "${builder}"; builders: ${graph.builders.join(', ')}`);
@@ -51,7 +47,7 @@ function rootSource(graph: LoadedLayerGraph, builder: BuilderName): BaseSource {
 function baseExtras(source: BaseSource, publicKey: string): unknown {
   return {
     bootstrapPublicKey: readFileSync(publicKey, 'utf8').trim(),
-    ...(source.type === 'debootstrap' ? { imageScript: sha256(readFileSync(DEBOOTSTRAP_SCRIPT)) } : {}),
+    ...(source.type === 'debootstrap' ? { imageScript: sha256Hex(readFileSync(DEBOOTSTRAP_SCRIPT)) } : {}),
   };
 }
 

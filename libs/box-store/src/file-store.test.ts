@@ -6,7 +6,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Catalog } from './catalog.ts';
 import { openStore } from './store.ts';
 import type { BoxStore, PublishBoxRequest } from './types.ts';
-import { makeTempDir, randomFile, sha256Hex, snapshotTree } from './testing/fixtures.ts';
+import { sha256Hex } from '@boxcar/kit';
+import { makeTempDir, randomFile, snapshotTree } from './testing/fixtures.ts';
 
 let dir: string;
 let cleanup: () => Promise<void>;

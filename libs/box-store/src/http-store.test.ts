@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openStore } from './store.ts';
 import type { BoxStore, PublishBoxResult } from './types.ts';
-import { makeTempDir, randomFile, sha256Hex } from './testing/fixtures.ts';
+import { sha256Hex } from '@boxcar/kit';
+import { makeTempDir, randomFile } from './testing/fixtures.ts';
 import type { StaticServer } from './testing/static-server.ts';
 import { serveDirectory } from './testing/static-server.ts';
 

@@ -1,13 +1,11 @@
 // A store read over http(s) from any static web server that serves a store directory. Read only.
-import { createHash } from 'node:crypto';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { atomicWriteFile, fsyncDir, httpGet, HttpStatusError, sha256Hex, tempPathIn, type HttpGetResponse } from '@boxcar/kit';
 import { ensureKeyPair, type KeyPair } from '@boxcar/providers';
 import { BaseStore } from './base-store.ts';
 import type { RawBox } from './base-store.ts';
 import { BoxStoreError, errorCode } from './errors.ts';
-import { atomicWriteFile, fsyncDir, removeQuietly, tempPathIn, writeStreamVerified } from './fs-atomic.ts';
-import { httpGet, httpGetTextOptional } from './http-client.ts';
 import { verifyLayerDir } from './layer-files.ts';
 import type { LayerManifest } from './layer-manifest.ts';
 import { newestLayers } from './layer-manifest.ts';
@@ -16,6 +14,24 @@ import { parseStoreIndex } from './store-index.ts';
 import { BOOTSTRAP_KEY, BOOTSTRAP_KEY_COMMENT, INDEX_FILE, joinUrl, LAYER_MANIFEST, layerDir, layerManifestPath } from './layout.ts';
 import { checkSegment } from './names.ts';
 import type { BoxStore, CopyResult, GcResult, OpenStoreOptions, PublishBoxResult } from './types.ts';
+import { removeQuietly, writeStreamVerified } from './verify.ts';
+
+/** GET with failures as BoxStoreError; undefined when the server has no such file. */
+async function getOptional(url: string): Promise<HttpGetResponse | undefined> {
+  try {
+    return await httpGet(url);
+  } catch (error) {
+    if (error instanceof HttpStatusError && (error.status === 404 || error.status === 410)) return undefined;
+    const reason = error instanceof HttpStatusError ? `HTTP ${error.status} ${error.statusText ?? ''}`.trim() : (error as Error).message;
+    throw new BoxStoreError('http', `GET ${url}: ${reason}`, url, { cause: error });
+  }
+}
+
+async function get(url: string): Promise<HttpGetResponse> {
+  const response = await getOptional(url);
+  if (!response) throw new BoxStoreError('not-found', `GET ${url}: not found (HTTP 404)`, url);
+  return response;
+}
 
 export class HttpStore extends BaseStore {
   readonly writable = false;
@@ -40,14 +56,18 @@ export class HttpStore extends BaseStore {
     return new BoxStoreError('read-only', `http stores are read-only; publish to a file:// store and serve it (store: ${this.url})`, this.url);
   }
 
-  protected readText(relative: string): Promise<string | undefined> {
-    return httpGetTextOptional(this.locate(relative));
+  protected async readText(relative: string): Promise<string | undefined> {
+    const response = await getOptional(this.locate(relative));
+    if (!response) return undefined;
+    response.body.setEncoding('utf8');
+    let text = '';
+    for await (const chunk of response.body) text += chunk as string;
+    return text;
   }
 
   protected async openRaw(relative: string): Promise<RawBox> {
-    const response = await httpGet(this.locate(relative));
-    const length = response.headers['content-length'];
-    return { stream: response, ...(length !== undefined && /^\d+$/.test(length) && { size: Number(length) }) };
+    const response = await get(this.locate(relative));
+    return { stream: response.body, ...(response.totalBytes !== undefined && { size: response.totalBytes }) };
   }
 
   private async readIndex(): Promise<StoreIndex> {
@@ -100,7 +120,7 @@ export class HttpStore extends BaseStore {
         const dest = join(temp, ...file.path.split('/'));
         await mkdir(dirname(dest), { recursive: true });
         const url = joinUrl(this.url, `${layerDir(profile, layer, key)}/${file.path}`);
-        await writeStreamVerified(await httpGet(url), dest, { sha256: file.sha256, size: file.size, source: url, authority });
+        await writeStreamVerified((await get(url)).body, dest, { sha256: file.sha256, size: file.size, source: url, authority });
       }
       await atomicWriteFile(join(temp, LAYER_MANIFEST), JSON.stringify(manifest));
       await rename(temp, local).catch(async (error: unknown) => {
@@ -141,13 +161,9 @@ export class HttpStore extends BaseStore {
     const where = this.locate(BOOTSTRAP_KEY);
     const text = await this.readText(BOOTSTRAP_KEY);
     if (text === undefined) throw new BoxStoreError('not-found', `${where} not found: the store has no bootstrap key yet (the first bake into it makes one)`, where);
-    const local = join(this.cacheDir, 'keys', createHash('sha256').update(this.url).digest('hex').slice(0, 16), basename(BOOTSTRAP_KEY));
+    const local = join(this.cacheDir, 'keys', sha256Hex(this.url).slice(0, 16), basename(BOOTSTRAP_KEY));
     await mkdir(dirname(local), { recursive: true, mode: 0o700 });
-    if ((await readFile(local, 'utf8').catch(() => undefined)) !== text) {
-      const temp = tempPathIn(dirname(local));
-      await writeFile(temp, text, { mode: 0o600 });
-      await rename(temp, local);
-    }
+    if ((await readFile(local, 'utf8').catch(() => undefined)) !== text) await atomicWriteFile(local, text, { mode: 0o600 });
     // Derives the public key, and refuses a file that is no private key.
     return ensureKeyPair(local, BOOTSTRAP_KEY_COMMENT);
   }

@@ -1,13 +1,9 @@
+// The public API of @boxcar/box-store; what is not named here is private to the library.
+
+// A store by its address (file://, http(s)://), and the default one (~/.cache/boxcar/store or BOXCAR_STORE).
 export { openStore } from './store.ts';
-export { defaultStoreUrl, parseStoreUrl } from './store-url.ts';
-export type { StoreLocation } from './store-url.ts';
-export { withStoreLock } from './lock.ts';
-export type { LockInfo, StoreLockOptions } from './lock.ts';
-export { nextVersion, compareBoxVersions, parseBoxVersion, isBoxVersion } from './version.ts';
-export type { BoxVersionParts } from './version.ts';
-export { parseCatalog, validateCatalog, serializeCatalog } from './catalog.ts';
-export type { Catalog, CatalogVersion, CatalogProvider, BoxcarVersionInfo } from './catalog.ts';
-export type { LayerManifest, LayerFile } from './layer-manifest.ts';
-export { BoxStoreError } from './errors.ts';
-export type { BoxStoreErrorCode } from './errors.ts';
-export type * from './types.ts';
+export { defaultStoreUrl } from './store-url.ts';
+
+// What a store does: publish, read and verify boxes and layers, list, gc, copy; PublishStage names the
+// points at which a publish calls its onPublishStage hook (testing/publish-child.ts stops there).
+export type { BoxStore, PublishStage } from './types.ts';

@@ -2,8 +2,9 @@
 import { createReadStream } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { sha256File } from '@boxcar/kit';
 import { BoxStoreError, errorCode } from './errors.ts';
-import { mismatch, sha256File } from './fs-atomic.ts';
+import { mismatch } from './verify.ts';
 import type { LayerManifest } from './layer-manifest.ts';
 import { LAYER_MANIFEST } from './layout.ts';
 import { isLayerFilePath } from './layer-manifest.ts';

@@ -4,8 +4,6 @@ export const CATALOG_FILE = 'metadata.json';
 export const LAYER_MANIFEST = 'layer.json';
 export const INDEX_FILE = 'index.json';
 export const LOCK_FILE = '.lock';
-/** Prefix of every temporary entry; gc removes leftovers of crashed writers (it runs under the store lock). */
-export const TEMP_PREFIX = '.tmp-';
 /** Private key of the bootstrap key pair (its public key sits beside it as `.pub`). */
 export const BOOTSTRAP_KEY = 'keys/bootstrap_ed25519';
 export const BOOTSTRAP_KEY_COMMENT = 'boxcar-bootstrap-key';

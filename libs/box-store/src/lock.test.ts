@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { LockInfo } from './lock.ts';
+import type { LockHolder } from '@boxcar/kit';
 import { withStoreLock } from './lock.ts';
 import { makeTempDir } from './testing/fixtures.ts';
 
@@ -21,11 +21,11 @@ async function deadPid(): Promise<number> {
 }
 
 const lockFile = (): string => join(root, '.lock');
-const writeLock = (info: LockInfo): Promise<void> => writeFile(lockFile(), JSON.stringify(info));
+const writeLock = (info: LockHolder): Promise<void> => writeFile(lockFile(), JSON.stringify(info));
 
 describe('withStoreLock', () => {
   it('holds <root>/.lock with pid, host, createdAt and purpose while fn runs, and removes it after', async () => {
-    const seen = await withStoreLock(root, 'publish test', async () => JSON.parse(await readFile(lockFile(), 'utf8')) as LockInfo);
+    const seen = await withStoreLock(root, 'publish test', async () => JSON.parse(await readFile(lockFile(), 'utf8')) as LockHolder);
     expect(seen).toMatchObject({ pid: process.pid, host: hostname(), purpose: 'publish test' });
     expect(Date.parse(seen.createdAt)).not.toBeNaN();
     await expect(readFile(lockFile())).rejects.toThrow(/ENOENT/);
@@ -76,7 +76,7 @@ describe('withStoreLock', () => {
     try {
       const info = { pid: holder.pid as number, host: hostname(), createdAt: '2026-11-28T10:00:00Z', purpose: 'publish boxcar/lab-worker' };
       await writeLock(info);
-      const waits: (LockInfo | undefined)[] = [];
+      const waits: (LockHolder | undefined)[] = [];
       const started = Date.now();
       await expect(withStoreLock(root, 'second', async () => 'never', { pollMs: 20, timeoutMs: 300, onWait: (h) => waits.push(h) })).rejects.toThrow(
         `store lock ${lockFile()}, held by pid ${info.pid} on ${info.host} since ${info.createdAt} for "publish boxcar/lab-worker"`,

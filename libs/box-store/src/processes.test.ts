@@ -6,7 +6,8 @@ import { execa } from 'execa';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { withStoreLock } from './lock.ts';
 import { openStore } from './store.ts';
-import { makeTempDir, randomFile, sha256Hex, snapshotTree } from './testing/fixtures.ts';
+import { sha256Hex } from '@boxcar/kit';
+import { makeTempDir, randomFile, snapshotTree } from './testing/fixtures.ts';
 import type { PublishBoxResult, PublishStage } from './types.ts';
 
 const packageDir = join(import.meta.dirname, '..');

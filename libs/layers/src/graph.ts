@@ -1,12 +1,14 @@
-import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { artifactFilename, loadLock, lockEntryDigest, type ArtifactLock } from '@boxcar/artifacts';
+import { sha256Hex } from '@boxcar/kit';
 import {
   BUILDER_OF_SOURCE,
+  checkShape,
   DEFAULT_PROFILES_DIR,
+  InputProblemsError,
+  isAtOrUnder,
   readJsonFile,
-  ROLES,
   type BaseSource,
   type BuilderName,
   type HashedFile,
@@ -17,7 +19,9 @@ import {
 } from '@boxcar/model';
 
 // The layer graph of a profile, read from images/profiles/<profile>/layers.json: data, validated, with
-// every input file hashed, so that keys and templates are pure functions of it.
+// every input file hashed, so that keys and templates are pure functions of it. The shape of the file
+// is libs/model/schemas/layers.schema.json's; what the values mean (parents, one base, sources per
+// builder, files that exist, artifacts in the lock, no cycle) is checked here.
 
 export interface LayerSpec {
   name: string;
@@ -38,26 +42,18 @@ export interface LoadedLayerGraph extends LayerGraph {
   lock: ArtifactLock;
 }
 
-export class LayerGraphError extends Error {
+export class LayerGraphError extends InputProblemsError {
   constructor(
     readonly file: string,
-    readonly problems: Problem[],
+    problems: Problem[],
   ) {
-    super(`${file} has ${problems.length} problem(s):\n${problems.map((p) => `  - ${p.path}: ${p.message}`).join('\n')}`);
-    this.name = 'LayerGraphError';
+    super(file, problems);
   }
-}
-
-const NAME = /^[a-z0-9][a-z0-9-]*$/;
-const LAYER_KEYS = ['name', 'description', 'parent', 'source', 'sources', 'scripts', 'files', 'artifacts', 'env', 'box'];
-
-export function sha256Of(data: string | Buffer): string {
-  return createHash('sha256').update(data).digest('hex');
 }
 
 function hashFile(dir: string, path: string): HashedFile {
   const absolute = join(dir, path);
-  return { path, absolute, sha256: sha256Of(readFileSync(absolute)) };
+  return { path, absolute, sha256: sha256Hex(readFileSync(absolute)) };
 }
 
 function listFilesUnder(root: string): string[] {
@@ -71,46 +67,46 @@ export async function loadLayerGraph(profile: string, profilesDir = DEFAULT_PROF
   const file = join(dir, 'layers.json');
   if (!existsSync(file)) throw new Error(`profile "${profile}" has no layers.json (${file})`);
   const profileData = readJsonFile(join(dir, 'profile.json'));
-  const document = readJsonFile(file) as { layers?: unknown };
+  const document = readJsonFile(file) as { layers?: unknown } | null;
   const lockFile = join(dir, 'artifacts.lock.json');
   const lock: ArtifactLock = existsSync(lockFile) ? await loadLock(lockFile) : { lockVersion: 1, artifacts: [] };
+  const shape = checkShape('layers', document);
   const problems: Problem[] = [];
-  const specs = Array.isArray(document.layers) ? (document.layers as LayerSpec[]).map((spec, index) => substituteProfileValues(spec, profileData, `layers[${index}]`, problems)) : [];
-  if (!Array.isArray(document.layers)) problems.push({ path: 'layers', message: 'must be a list of layers' });
-
-  const byName = new Map<string, LayerSpec>();
-  specs.forEach((spec, index) => {
+  // Past the shape check, whatever has the wrong shape is left out (it was reported): a layer that is
+  // not an object, a list that is not a list, an entry of a list that is not a string.
+  const entries: unknown[] = Array.isArray(document?.layers) ? document.layers : [];
+  const specs = entries.flatMap((spec, index) => {
     const path = `layers[${index}]`;
-    for (const key of Object.keys(spec)) {
-      if (!LAYER_KEYS.includes(key)) problems.push({ path: `${path}.${key}`, message: `unknown field; allowed: ${LAYER_KEYS.join(', ')}` });
-    }
-    if (typeof spec.name !== 'string' || !NAME.test(spec.name)) problems.push({ path: `${path}.name`, message: `must be lowercase letters, digits and '-', got ${JSON.stringify(spec.name)}` });
-    else if (byName.has(spec.name)) problems.push({ path: `${path}.name`, message: `duplicate layer name "${spec.name}"` });
-    else byName.set(spec.name, spec);
+    return isObject(spec) ? [{ path, spec: substituteProfileValues(spec as unknown as LayerSpec, profileData, path, problems) }] : [];
   });
 
-  const roots = specs.filter((spec) => spec.parent === undefined);
+  const byName = new Map<string, LayerSpec>();
+  for (const { spec, path } of specs) {
+    if (typeof spec.name !== 'string') continue;
+    if (byName.has(spec.name)) problems.push({ path: `${path}.name`, message: `duplicate layer name "${spec.name}"` });
+    else byName.set(spec.name, spec);
+  }
+
+  const roots = specs.filter(({ spec }) => spec.parent === undefined);
   if (roots.length !== 1) problems.push({ path: 'layers', message: `exactly one layer must have no parent (the base), found ${roots.length}` });
   const layers: Layer[] = [];
-  specs.forEach((spec, index) => {
-    const path = `layers[${index}]`;
+  specs.forEach(({ spec, path }) => {
     if (spec.parent !== undefined && !byName.has(spec.parent)) {
       problems.push({ path: `${path}.parent`, message: `unknown layer "${spec.parent}"; allowed: ${[...byName.keys()].join(', ')}` });
     }
     const sources = validateSources(spec, path, lock, problems);
-    const scripts = (spec.scripts ?? []).flatMap((script, i) => {
+    const scripts = listOf<string>(spec.scripts).flatMap((script, i) => {
+      if (typeof script !== 'string') return [];
       if (!existsSync(join(dir, script)) || !statSync(join(dir, script)).isFile()) {
         problems.push({ path: `${path}.scripts[${i}]`, message: `no such file ${script} in ${dir}` });
         return [];
       }
       return [hashFile(dir, script)];
     });
-    const files = (spec.files ?? []).flatMap((upload, i) => {
-      const source = join(dir, upload.src ?? '');
-      if (typeof upload.dest !== 'string' || !upload.dest.startsWith('/')) {
-        problems.push({ path: `${path}.files[${i}].dest`, message: `must be an absolute path in the guest, got ${JSON.stringify(upload.dest)}` });
-      }
-      if (typeof upload.src !== 'string' || !existsSync(source)) {
+    const files = listOf<{ src: string; dest: string }>(spec.files).flatMap((upload, i) => {
+      if (!isObject(upload) || typeof upload.src !== 'string') return [];
+      const source = join(dir, upload.src);
+      if (!existsSync(source)) {
         problems.push({ path: `${path}.files[${i}].src`, message: `no such file or directory ${JSON.stringify(upload.src)} in ${dir}` });
         return [];
       }
@@ -118,7 +114,8 @@ export async function loadLayerGraph(profile: string, profilesDir = DEFAULT_PROF
       const entries = isDirectory ? listFilesUnder(source).map((absolute) => hashFile(dir, relative(dir, absolute))) : [hashFile(dir, upload.src)];
       return [{ src: upload.src, dest: upload.dest, isDirectory, entries }];
     });
-    const artifacts = [...new Set(spec.artifacts ?? [])].flatMap((id, i) => {
+    const artifacts = [...new Set(listOf<string>(spec.artifacts))].flatMap((id, i) => {
+      if (typeof id !== 'string') return [];
       const entry = lock.artifacts.find((candidate) => candidate.id === id);
       if (!entry) {
         problems.push({ path: `${path}.artifacts[${i}]`, message: `"${id}" is not in ${lockFile}` });
@@ -126,14 +123,6 @@ export async function loadLayerGraph(profile: string, profilesDir = DEFAULT_PROF
       }
       return [{ id: entry.id, sha256: entry.sha256, filename: artifactFilename(entry), digest: lockEntryDigest(entry) }];
     });
-    if (spec.box !== undefined && !(ROLES as readonly string[]).includes(spec.box.role)) {
-      problems.push({ path: `${path}.box.role`, message: `must be one of ${ROLES.join(', ')}, got ${JSON.stringify(spec.box.role)}` });
-    }
-    for (const [key, value] of Object.entries(spec.env ?? {})) {
-      if (!/^[A-Z_][A-Z0-9_]*$/.test(key) || typeof value !== 'string') {
-        problems.push({ path: `${path}.env.${key}`, message: 'must be an UPPER_CASE name with a string value' });
-      }
-    }
     layers.push({
       name: spec.name,
       description: spec.description ?? '',
@@ -147,8 +136,10 @@ export async function loadLayerGraph(profile: string, profilesDir = DEFAULT_PROF
     });
   });
 
-  const ordered = problems.length ? [] : topologicalOrder(layers, problems);
-  if (problems.length) throw new LayerGraphError(file, problems);
+  // A path the shape check reported is not reported again (an unknown artifact id that is not even a string).
+  const all = [...shape, ...problems.filter((problem) => !shape.some((known) => isAtOrUnder(problem.path, known.path)))];
+  const ordered = all.length ? [] : topologicalOrder(layers, all);
+  if (all.length) throw new LayerGraphError(file, all);
   const root = ordered[0]!;
   return { profile, dir, layers: ordered, builders: Object.keys(root.sources) as BuilderName[], lock };
 }
@@ -172,7 +163,7 @@ function substituteProfileValues(spec: LayerSpec, profile: unknown, path: string
     ...spec,
     ...(spec.env ? { env: Object.fromEntries(Object.entries(spec.env).map(([key, value]) => [key, typeof value === 'string' ? resolve(value, `${path}.env.${key}`) : value])) } : {}),
     ...(Array.isArray(spec.artifacts) ? { artifacts: spec.artifacts.map((id, i) => (typeof id === 'string' ? resolve(id, `${path}.artifacts[${i}]`) : id)) } : {}),
-    ...(spec.source && 'artifact' in spec.source ? { source: { ...spec.source, artifact: resolve(spec.source.artifact, `${path}.source.artifact`) } } : {}),
+    ...(isObject(spec.source) && 'artifact' in spec.source && typeof spec.source.artifact === 'string' ? { source: { ...spec.source, artifact: resolve(spec.source.artifact, `${path}.source.artifact`) } } : {}),
   };
 }
 
@@ -182,7 +173,7 @@ function validateSources(spec: LayerSpec, path: string, lock: ArtifactLock, prob
     if (spec.source || spec.sources) problems.push({ path: `${path}.source`, message: 'only the base layer (no parent) has a source' });
     return {};
   }
-  const given: [string, BaseSource][] = spec.sources
+  const given: [string, BaseSource][] = isObject(spec.sources)
     ? Object.entries(spec.sources).map(([builder, source]) => [`${path}.sources.${builder}`, source])
     : spec.source
       ? [[`${path}.source`, spec.source]]
@@ -190,18 +181,13 @@ function validateSources(spec: LayerSpec, path: string, lock: ArtifactLock, prob
   if (given.length === 0) problems.push({ path: `${path}.source`, message: 'the base layer needs a source: cloud-image, vagrant-box or debootstrap' });
   const sources: Layer['sources'] = {};
   for (const [sourcePath, source] of given) {
-    const builder = BUILDER_OF_SOURCE[source?.type as BaseSource['type']];
-    if (!builder) {
-      problems.push({ path: `${sourcePath}.type`, message: `must be cloud-image, vagrant-box or debootstrap, got ${JSON.stringify(source?.type)}` });
-      continue;
-    }
+    // A source that is not an object, or of no known type, was reported by the shape check.
+    const builder = isObject(source) && Object.hasOwn(BUILDER_OF_SOURCE, source.type) ? BUILDER_OF_SOURCE[source.type] : undefined;
+    if (!builder) continue;
     if (spec.sources && !Object.prototype.hasOwnProperty.call(spec.sources, builder)) {
       problems.push({ path: sourcePath, message: `a ${source.type} source is baked by the ${builder} builder; list it under sources.${builder}` });
     }
-    if (source.type === 'debootstrap') {
-      if (typeof source.suite !== 'string' || !/^[a-z]+$/.test(source.suite)) problems.push({ path: `${sourcePath}.suite`, message: 'must be a Debian or Ubuntu suite name such as bookworm' });
-      if (typeof source.mirror !== 'string' || !/^https?:\/\//.test(source.mirror)) problems.push({ path: `${sourcePath}.mirror`, message: 'must be an http(s) URL of a Debian mirror' });
-    } else if (!lock.artifacts.some((entry) => entry.id === source.artifact)) {
+    if (source.type !== 'debootstrap' && !lock.artifacts.some((entry) => entry.id === source.artifact)) {
       problems.push({ path: `${sourcePath}.artifact`, message: `"${source.artifact}" is not in the profile's artifacts.lock.json` });
     }
     sources[builder] = source;
@@ -255,4 +241,13 @@ export function getLayer(graph: LayerGraph, name: string): Layer {
   const layer = graph.layers.find((candidate) => candidate.name === name);
   if (!layer) throw new Error(`profile "${graph.profile}" has no layer "${name}"; layers: ${graph.layers.map((l) => l.name).join(', ')}`);
   return layer;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** The list a field holds, or none when it holds something else (which the shape check reported). */
+function listOf<T>(value: unknown): T[] {
+  return Array.isArray(value) ? (value as T[]) : [];
 }

@@ -136,6 +136,28 @@ describe('layer graph validation', () => {
     );
   });
 
+  it('takes the shape from the schema: a value of the wrong type says the expected type, once', async () => {
+    const root = writeProfile(mkdtempSync(join(tmpdir(), 'graph-')));
+    edit(root, 'layers.json', () =>
+      JSON.stringify({
+        $schema: '../../../libs/model/schemas/layers.schema.json',
+        layers: [
+          { name: 'base', source: { type: 'debootstrap', suite: 'bookworm', mirror: 'http://deb.debian.org/debian' }, scripts: 'scripts/base.sh' },
+          { name: 'tools', parent: 'base', artifacts: [7], env: { lower: 'x', N: 1 }, files: [{ src: 'patches/felix/', dest: 'relative' }] },
+        ],
+      }),
+    );
+    const error = await loadLayerGraph('demo', root).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(LayerGraphError);
+    expect((error as LayerGraphError).problems).toEqual([
+      { path: 'layers[0].scripts', message: 'must be an array, got string "scripts/base.sh"' },
+      { path: 'layers[1].files[0].dest', message: 'must be an absolute path in the guest, got "relative"' },
+      { path: 'layers[1].artifacts[0]', message: 'must be a string, got number 7' },
+      { path: 'layers[1].env.lower', message: 'field name must be an UPPER_CASE name, got "lower"' },
+      { path: 'layers[1].env.N', message: 'must be a string, got number 1' },
+    ]);
+  });
+
   it('refuses a cycle', async () => {
     const root = writeProfile(mkdtempSync(join(tmpdir(), 'graph-')));
     edit(root, 'layers.json', () =>

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { sha256Hex } from '@boxcar/kit';
 import { canonicalJson, type BuilderName, type Layer, type LayerGraph } from '@boxcar/model';
 import { layerTemplate } from '@boxcar/packer';
 
@@ -28,10 +28,6 @@ export interface LayerKey {
   builder: BuilderName;
   key: string;
   inputs: KeyInputs;
-}
-
-export function sha256Hex(text: string): string {
-  return createHash('sha256').update(text).digest('hex');
 }
 
 export function keyInputs(graph: LayerGraph, layer: Layer, builder: BuilderName, parentKey: string | null, baseExtras: unknown): KeyInputs {

@@ -1,10 +1,45 @@
-export * from './types.ts';
-export * from './ip.ts';
-export * from './json-file.ts';
-export * from './profile.ts';
-export * from './resolve.ts';
-export * from './config-file.ts';
-export * from './layer.ts';
-export * from './canonical-json.ts';
-export * from './json-syntax.ts';
+// The public API of @boxcar/model; what is not named here is private to the library.
+
+// The cluster: its types, loading cluster.config.json over a profile's defaults, validated.
+export {
+  PROVIDERS,
+  type Cluster,
+  type ClusterNode,
+  type NicSpec,
+  type Problem,
+  type Profile,
+  type ProviderName,
+  type Role,
+  type TerraformResourceType,
+} from './types.ts';
+export { loadCluster, REPO_ROOT } from './config-file.ts';
+export { ClusterConfigError, resolveClusterOrThrow } from './resolve.ts';
+
+// Image profiles (images/profiles/<profile>/) and their layers.
+export { DEFAULT_PROFILE, DEFAULT_PROFILES_DIR, listProfiles, loadProfile } from './profile.ts';
+export {
+  BOOTSTRAP_USER,
+  BUILDER_OF_SOURCE,
+  BUILDERS,
+  type BaseSource,
+  type BuilderName,
+  type HashedFile,
+  type Layer,
+  type LayerGraph,
+} from './layer.ts';
+
+// Addresses.
+export { ipToInt } from './ip.ts';
+
+// JSON: reading with syntax errors located by line and column, and the canonical form that keys hash.
+export { JsonSyntaxError, parseJsonText, readJsonFile } from './json-file.ts';
+export { locateJsonSyntaxError } from './json-syntax.ts';
+export { canonicalJson } from './canonical-json.ts';
+
+// A node of the cluster by name.
 export { findNode } from './find-node.ts';
+
+// Input problems, each with its field path, and checking JSON against the schemas in libs/model/schemas/.
+export { formatProblems, InputProblemsError, isAtOrUnder, ProblemList } from './problems.ts';
+export { show, validateJson, type JsonSchema, type SchemaRegistry } from './json-schema.ts';
+export { checkShape, schemaRegistry, SCHEMA_FILES, SCHEMAS_DIR, withoutSchemaKey, type SchemaName } from './schemas.ts';

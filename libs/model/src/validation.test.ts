@@ -33,7 +33,7 @@ const cases: Case[] = [
   { title: 'RAM below the worker minimum', config: { nodes: [{ name: 'cni-worker1', memoryMb: 1024 }] }, path: 'nodes[0].memoryMb', message: /a worker needs at least 3072 MB/ },
   { title: 'RAM below the master minimum', config: { nodes: [{ name: 'cni-master1', memoryMb: 512 }] }, path: 'nodes[0].memoryMb', message: /a master needs at least 1024 MB/ },
   { title: 'CPUs below the worker minimum', config: { nodes: [{ name: 'cni-worker2', cpus: 1 }] }, path: 'nodes[0].cpus', message: /a worker needs at least 2 CPU/ },
-  { title: 'fractional CPUs', config: { nodes: [{ name: 'cni-master1', cpus: 1.5 }] }, path: 'nodes[0].cpus', message: /at least 1 CPU/ },
+  { title: 'fractional CPUs', config: { nodes: [{ name: 'cni-master1', cpus: 1.5 }] }, path: 'nodes[0].cpus', message: /must be an integer \(number of CPUs\), got 1\.5/ },
   { title: 'unknown profile', config: { profile: 'trusty' }, path: 'profile', message: /unknown profile "trusty"; allowed: lab, xenial-2016/ },
   { title: 'unknown provider', config: { provider: 'hyperv' }, path: 'provider', message: /unknown provider "hyperv"; allowed: virtualbox, libvirt, qemu/ },
   { title: 'provider the profile does not support', config: { profile: 'lab', provider: 'virtualbox' }, path: 'provider', message: /does not support provider "virtualbox"; allowed: qemu, libvirt/ },

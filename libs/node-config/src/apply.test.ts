@@ -17,7 +17,7 @@ import type { Exec, NodePlan, StepEvent } from './types.ts';
 
 const cluster = resolveClusterOrThrow({ profile: 'lab' });
 const cni = await readCniDir(join(REPO_ROOT, 'cni'));
-const clusterKey = ed25519PublicKey('boxcar-cluster-lab');
+const clusterSshKey = ed25519PublicKey('boxcar-cluster-lab');
 const bootstrapKey = ed25519PublicKey('boxcar-bootstrap');
 const DEBIAN_PLUGINS = ['bridge', 'host-local', 'ipvlan', 'loopback'];
 
@@ -36,7 +36,7 @@ const allFiles = (plan: NodePlan) => plan.steps.flatMap((s) => s.files);
 
 describe.skipIf(!canSandbox)('applyPlan on a real directory tree (needs root for chroot and namespaces)', () => {
   describe('lab plan of cni-worker1, applied twice', () => {
-    const plan = planNode(cluster, 'cni-worker1', { clusterPublicKey: clusterKey, cni });
+    const plan = planNode(cluster, 'cni-worker1', { clusterPublicKey: clusterSshKey, cni });
     let node: Sandbox;
     const events: StepEvent[] = [];
     let first: Awaited<ReturnType<typeof applyPlan>>;
@@ -63,7 +63,7 @@ describe.skipIf(!canSandbox)('applyPlan on a real directory tree (needs root for
       for (const file of allFiles(plan)) expect(((await stat(join(node.root, file.path))).mode & 0o777).toString(8)).toBe(file.mode.replace(/^0/, ''));
     });
     it('authorized_keys holds the cluster key only: the bootstrap key is gone', async () =>
-      expect(await readFile(join(node.root, 'home/vagrant/.ssh/authorized_keys'), 'utf8')).toBe(`${clusterKey}\n`));
+      expect(await readFile(join(node.root, 'home/vagrant/.ssh/authorized_keys'), 'utf8')).toBe(`${clusterSshKey}\n`));
     it('authorized_keys still belongs to vagrant (uid 1000), mode 600', async () => {
       const s = await stat(join(node.root, 'home/vagrant/.ssh/authorized_keys'));
       expect([s.uid, s.gid, (s.mode & 0o777).toString(8)]).toEqual([1000, 1000, '600']);
@@ -111,7 +111,7 @@ describe.skipIf(!canSandbox)('applyPlan on a real directory tree (needs root for
   });
 
   describe('changes after the first run', () => {
-    const plan = planNode(cluster, 'cni-worker1', { clusterPublicKey: clusterKey, cni });
+    const plan = planNode(cluster, 'cni-worker1', { clusterPublicKey: clusterSshKey, cni });
     let node: Sandbox;
     beforeAll(async () => {
       node = await nodeWithBootstrapKey();
@@ -184,7 +184,7 @@ describe.skipIf(!canSandbox)('applyPlan on a real directory tree (needs root for
     it.each(cluster.nodes.map((n) => n.name))('%s: applies, and a second run changes nothing', async (name) => {
       const node = await nodeWithBootstrapKey();
       try {
-        const plan = planNode(cluster, name, { clusterPublicKey: clusterKey, cni });
+        const plan = planNode(cluster, name, { clusterPublicKey: clusterSshKey, cni });
         expect((await applyPlan(plan, node.exec)).changedFiles).toHaveLength(allFiles(plan).length);
         expect(await readFile(join(node.root, 'etc/hostname'), 'utf8')).toBe(`${name}\n`);
         expect((await applyPlan(plan, node.exec)).changedFiles).toEqual([]);

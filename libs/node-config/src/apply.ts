@@ -1,6 +1,5 @@
-import { createHash } from 'node:crypto';
+import { sha256Hex, shellQuote } from '@boxcar/kit';
 import { GUEST } from './guest-layout.ts';
-import { shq } from './render/shell.ts';
 import type { ApplyResult, Exec, NodePlan, PlanFile, Step, StepEvent } from './types.ts';
 
 export interface ApplyOptions {
@@ -40,7 +39,7 @@ async function applyStep(step: Step, run: Run): Promise<ApplyResult> {
   const state = step.files.length > 0 || tracked ? await remoteState(step, tracked ? marker : undefined, run) : { files: [], pending: false };
   const stale = step.files.filter((file, index) => !isCurrent(file, state.files[index]));
 
-  if (tracked && stale.length > 0) await run('marking the step pending', `mkdir -p ${shq(GUEST.pendingDir)} && touch ${shq(marker)}`);
+  if (tracked && stale.length > 0) await run('marking the step pending', `mkdir -p ${shellQuote(GUEST.pendingDir)} && touch ${shellQuote(marker)}`);
   for (const file of stale) await run(`writing ${file.path}`, writeCommand(file), file.content);
 
   const ranCommands: string[] = [];
@@ -49,7 +48,7 @@ async function applyStep(step: Step, run: Run): Promise<ApplyResult> {
       await run(`command ${JSON.stringify(command)}`, `set -euo pipefail\n${command}`);
       ranCommands.push(command);
     }
-    if (tracked) await run('clearing the pending mark', `rm -f ${shq(marker)}`);
+    if (tracked) await run('clearing the pending mark', `rm -f ${shellQuote(marker)}`);
   }
   return { changedFiles: stale.map((file) => file.path), ranCommands };
 }
@@ -64,8 +63,8 @@ interface RemoteFile {
 async function remoteState(step: Step, marker: string | undefined, run: Run): Promise<{ files: (RemoteFile | undefined)[]; pending: boolean }> {
   const script = [
     `state() { if [ -f "$1" ] && [ ! -L "$1" ]; then h=$(sha256sum < "$1"); echo "\${h%% *} $(stat -c '%a %U:%G' "$1")"; else echo missing; fi; }`,
-    ...step.files.map((file) => `state ${shq(file.path)}`),
-    marker ? `if [ -e ${shq(marker)} ]; then echo pending; else echo clean; fi` : 'echo clean',
+    ...step.files.map((file) => `state ${shellQuote(file.path)}`),
+    marker ? `if [ -e ${shellQuote(marker)} ]; then echo pending; else echo clean; fi` : 'echo clean',
   ].join('\n');
   const lines = (await run('checking the files', script)).stdout.trim().split('\n');
   if (lines.length !== step.files.length + 1) throw new Error(`unexpected answer to the file check:\n${lines.join('\n')}`);
@@ -81,7 +80,7 @@ async function remoteState(step: Step, marker: string | undefined, run: Run): Pr
 function isCurrent(file: PlanFile, remote: RemoteFile | undefined): boolean {
   return (
     remote !== undefined &&
-    remote.sha256 === createHash('sha256').update(file.content).digest('hex') &&
+    remote.sha256 === sha256Hex(file.content) &&
     remote.mode === parseInt(file.mode, 8) &&
     remote.owner === ownerOf(file)
   );
@@ -93,13 +92,13 @@ const ownerOf = (file: PlanFile): string => file.owner ?? 'root:root';
 function writeCommand(file: PlanFile): string {
   return [
     'set -euo pipefail',
-    `target=${shq(file.path)}`,
+    `target=${shellQuote(file.path)}`,
     'dir=$(dirname "$target")',
     'mkdir -p "$dir"',
     'tmp=$(mktemp "$dir/.boxcar.XXXXXX")',
     `trap 'rm -f "$tmp"' EXIT`,
     'cat > "$tmp"',
-    `chown ${shq(ownerOf(file))} "$tmp"`,
+    `chown ${shellQuote(ownerOf(file))} "$tmp"`,
     `chmod ${file.mode} "$tmp"`,
     'mv -f "$tmp" "$target"',
     'trap - EXIT',

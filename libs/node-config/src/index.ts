@@ -1,8 +1,12 @@
-export type { ApplyResult, CniFile, Exec, NodeCertificates, NodePlan, PlanFile, PlanInputs, Step, StepEvent } from './types.ts';
+// The public API of @boxcar/node-config; what is not named here is private to the library.
+
+// A node's final configuration as a plan of files and commands, and applying it idempotently.
 export { planNode } from './plan.ts';
-export { applyPlan, type ApplyOptions } from './apply.ts';
-export { ensureClusterPki, readNodeCertificates, certificateSpecs, type CertPair, type CertificateSpec, type ClusterPki } from './certificates.ts';
+export { applyPlan } from './apply.ts';
+export type { NodePlan } from './types.ts';
+
+// The cluster PKI on the host, and each node's certificates from it.
+export { ensureClusterPki, readNodeCertificates } from './certificates.ts';
+
+// The repository's cni/ files as plan input.
 export { readCniDir } from './cni-files.ts';
-export { GUEST, SSL_FILES } from './guest-layout.ts';
-export { kubernetesImages } from './render/kubernetes.ts';
-export { calicoEtcd } from './render/calico.ts';

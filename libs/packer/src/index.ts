@@ -1,4 +1,10 @@
-export * from './version.ts';
-export * from './template.ts';
-export * from './machine-readable.ts';
-export * from './runner.ts';
+// The public API of @boxcar/packer; what is not named here is private to the library.
+
+// Which Packer is installed, and what it supports (required_plugins and `packer init` on 1.7+).
+export { detectPacker, type PackerFeatures } from './version.ts';
+
+// A layer's template (HCL2 JSON) and the files written beside it.
+export { layerTemplate, templateFiles, type TemplateVariables } from './template.ts';
+
+// Running Packer: init, validate, build (-machine-readable, parsed into progress).
+export { initPlugins, PackerBuildError, runPackerBuild, validateTemplate } from './runner.ts';

@@ -1,3 +1,4 @@
+import { shellQuote } from '@boxcar/kit';
 import { BOOTSTRAP_USER, type BuilderName, type Layer, type LayerGraph } from '@boxcar/model';
 import type { PackerFeatures } from './version.ts';
 
@@ -112,10 +113,6 @@ function sourceBlock(layer: Layer, builder: BuilderName, isRootCloudImage: boole
       ['modifyvm', '{{ .Name }}', '--cpus', '${var.cpus}'],
     ],
   };
-}
-
-function shellQuote(text: string): string {
-  return `'${text.replace(/'/g, `'\\''`)}'`;
 }
 
 function provisioners(layer: Layer): PackerJson[] {

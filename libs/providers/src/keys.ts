@@ -1,7 +1,7 @@
-import { randomUUID } from 'node:crypto';
-import { chmod, link, mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, link, mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { execa } from 'execa';
+import { atomicWriteFile } from '@boxcar/kit';
 
 export interface KeyPair {
   /** Path of the private key (mode 600). */
@@ -51,9 +51,7 @@ export async function ensureKeyPair(path: string, comment: string): Promise<KeyP
   let publicKeyLine = current?.trim() ?? '';
   if (currentFields?.[0] !== type || currentFields?.[1] !== body) {
     publicKeyLine = `${type} ${body} ${comment}`;
-    const temp = `${publicKey}.tmp-${process.pid}-${randomUUID()}`;
-    await writeFile(temp, `${publicKeyLine}\n`, { mode: 0o644 });
-    await rename(temp, publicKey);
+    await atomicWriteFile(publicKey, `${publicKeyLine}\n`, { mode: 0o644 });
   }
   return { privateKey: path, publicKey, publicKeyLine };
 }

@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { SshError, shellQuote, sshArgs, sshCopy, sshRun, waitForSsh, type SshTarget } from './ssh.ts';
+import { SshError, sshArgs, sshCopy, sshRun, waitForSsh, type SshTarget } from './ssh.ts';
 
 // The success paths (commands, copies, readiness) run against real guests in qemu/provider.slow.test.ts;
 // here the real ssh client meets what a booting guest looks like from the host: nothing listening yet,
@@ -43,14 +43,6 @@ describe('sshArgs', () => {
     [{ keyFile: '' }, /keyFile must name a private key file/],
   ])('refuses a bad target %j', (change, message) => {
     expect(() => sshArgs({ ...target, ...change })).toThrow(message);
-  });
-});
-
-describe('shellQuote', () => {
-  it('leaves plain words alone and quotes the rest so the remote shell gets them verbatim', () => {
-    expect(shellQuote('/etc/cni/net.d/10-ipvlan.conf')).toBe('/etc/cni/net.d/10-ipvlan.conf');
-    expect(shellQuote("it's $HOME; rm -rf /")).toBe(`'it'\\''s $HOME; rm -rf /'`);
-    expect(shellQuote('')).toBe("''");
   });
 });
 

@@ -2,7 +2,7 @@ import { createReporter, generateTemplates, openBake, validateTemplates, type Ba
 import { defaultStoreUrl, openStore } from '@boxcar/box-store';
 import { BUILDERS, DEFAULT_PROFILE, listProfiles, type BuilderName } from '@boxcar/model';
 import { detectPacker, PackerBuildError } from '@boxcar/packer';
-import { EXIT, str, table, UsageError, type Group, type Options, type Values } from '../cli-kit.ts';
+import { EXIT, MissingPrerequisiteError, str, table, UsageError, type Group, type Options, type Values } from '../cli-kit.ts';
 
 const PROFILE: Options = { profile: { type: 'string', short: 'p', description: 'image profile: xenial-2016 (default) or lab' } as Options[string] };
 const STORE: Options = { store: { type: 'string', description: 'box store URL (default: $BOXCAR_STORE, else ~/.cache/boxcar/store)' } as Options[string] };
@@ -71,10 +71,7 @@ export const imagesGroup: Group = {
       options: { ...PROFILE, ...ALL_PROFILES },
       async run(values) {
         const packer = await detectPacker();
-        if (!packer) {
-          process.stderr.write('packer is not installed: apt-get install packer (see `boxcar doctor`)\n');
-          return EXIT.missingPrerequisite;
-        }
+        if (!packer) throw new MissingPrerequisiteError('packer is not installed: apt-get install packer (see `boxcar doctor`)');
         let failures = 0;
         for (const profile of await profilesOf(values)) {
           const results = await validateTemplates(await generateTemplates(profile, packer));

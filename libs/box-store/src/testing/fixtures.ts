@@ -1,9 +1,10 @@
 // Helpers for the box-store tests: temp dirs, box files, a snapshot of a directory tree.
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
+import { sha256Hex } from '@boxcar/kit';
 
 export async function makeTempDir(prefix: string): Promise<{ dir: string; cleanup: () => Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), `boxcar-${prefix}-`));
@@ -14,10 +15,6 @@ export async function makeTempDir(prefix: string): Promise<{ dir: string; cleanu
 export async function randomFile(path: string, size = 64 * 1024): Promise<string> {
   await writeFile(path, randomBytes(size));
   return path;
-}
-
-export function sha256Hex(data: Buffer): string {
-  return createHash('sha256').update(data).digest('hex');
 }
 
 /** Every file under `dir` with the sha256 of its content: equal snapshots mean an unchanged tree. */

@@ -1,6 +1,6 @@
+import { shellQuote } from '@boxcar/kit';
 import type { Cluster, ClusterNode } from '@boxcar/model';
 import { GUEST } from '../guest-layout.ts';
-import { shq } from './shell.ts';
 import { execStart, renderUnit } from './systemd.ts';
 
 /**
@@ -71,8 +71,8 @@ export function renderRouteAgentUnit(cluster: Cluster, node: ClusterNode): strin
  */
 export function calicoBringUpCommands(cluster: Cluster): string[] {
   const etcd = calicoEtcd(cluster);
-  const etcdctl = `etcdctl --endpoints ${shq(etcd.url)}`;
-  const calicoctl = `ETCD_AUTHORITY=${shq(etcd.authority)} calicoctl`;
+  const etcdctl = `etcdctl --endpoints ${shellQuote(etcd.url)}`;
+  const calicoctl = `ETCD_AUTHORITY=${shellQuote(etcd.authority)} calicoctl`;
   const pool = cluster.network.calicoPool;
   const poolFlags = [...(pool.ipip ? ['--ipip'] : []), ...(pool.natOutgoing ? ['--nat-outgoing'] : [])];
   const waitSeconds = 120;
@@ -80,7 +80,7 @@ export function calicoBringUpCommands(cluster: Cluster): string[] {
     `for _ in $(seq ${waitSeconds / 2}); do ${etcdctl} cluster-health >/dev/null 2>&1 && break; sleep 2; done; ` +
       `${etcdctl} cluster-health >/dev/null || { echo "etcd at ${etcd.url} does not answer after ${waitSeconds} s" >&2; exit 1; }`,
     `grep -qw calico <<<"$(${calicoctl} profile show)" || ${calicoctl} profile add calico`,
-    `grep -qF ${shq(pool.cidr)} <<<"$(${calicoctl} pool show --ipv4)" || ${calicoctl} pool add ${[shq(pool.cidr), ...poolFlags].join(' ')}`,
+    `grep -qF ${shellQuote(pool.cidr)} <<<"$(${calicoctl} pool show --ipv4)" || ${calicoctl} pool add ${[shellQuote(pool.cidr), ...poolFlags].join(' ')}`,
     `[ "$(${etcdctl} get /calico/v1/Ready 2>/dev/null || true)" = true ] || ${etcdctl} set /calico/v1/Ready true`,
   ];
 }

@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 // Where the qemu provider keeps a cluster's running state (pure: paths only).
 //
 //   <stateDir>/ports.json            node name -> SSH port on 127.0.0.1
-//   <stateDir>/.lock/                held while switches, ports and launches change
+//   <stateDir>/.lock                 held while switches, ports and launches change (@boxcar/kit's lock)
 //   <stateDir>/switch-cluster/       vde_switch socket directory of the cluster network (enp0s8)
 //   <stateDir>/switch-vpp/           vde_switch socket directory of the VPP network (enp0s9)
 //   <stateDir>/switch-<net>.pid
@@ -22,7 +22,7 @@ export interface NodePaths {
 export interface StateLayout {
   stateDir: string;
   portsFile: string;
-  lockDir: string;
+  lockFile: string;
   nodesDir: string;
   switchSocket: Record<SwitchName, string>;
   switchPidFile: Record<SwitchName, string>;
@@ -50,7 +50,7 @@ export function stateLayout(stateDir: string): StateLayout {
   return {
     stateDir: root,
     portsFile: join(root, 'ports.json'),
-    lockDir: join(root, '.lock'),
+    lockFile: join(root, '.lock'),
     nodesDir,
     switchSocket,
     switchPidFile: { cluster: join(root, 'switch-cluster.pid'), vpp: join(root, 'switch-vpp.pid') },

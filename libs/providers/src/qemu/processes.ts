@@ -2,7 +2,7 @@ import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { processAlive } from '../lock.ts';
+import { processAlive } from '@boxcar/kit';
 
 // Processes and small shared files of the qemu provider: pid files checked against the command line
 // (a recycled pid must never be killed), free ports on 127.0.0.1.

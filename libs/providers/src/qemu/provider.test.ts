@@ -1,4 +1,4 @@
-import { access, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { access, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { resolveClusterOrThrow } from '@boxcar/model';
@@ -6,7 +6,6 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TCG_ARGS } from '../accel.ts';
 import { stateLayout } from './layout.ts';
-import { withLock } from '../lock.ts';
 import { processesMentioning } from './processes.ts';
 import { QemuNodeError, qemuDown, qemuNodeDown, qemuNodeUp, qemuStatus, qemuUp, type QemuProgress } from './provider.ts';
 
@@ -158,24 +157,5 @@ describe('qemu provider with blank disks', () => {
     const stateDir = join(work, 'bad');
     await expect(qemuNodeUp(cluster, 'cni-worker9', { stateDir, image: blank, accel: tcg })).rejects.toThrow(/cluster lab has no node "cni-worker9"; nodes: cni-master1, cni-worker1, cni-worker2/);
     await expect(qemuUp(cluster, { stateDir, images: { 'cni-master1': blank }, accel: tcg })).rejects.toThrow(/images has no base image for cni-worker1, cni-worker2/);
-  });
-});
-
-describe('withLock', () => {
-  it('runs holders one at a time and takes over a lock whose holder died', async () => {
-    const lockDir = join(work, 'lock');
-    const order: string[] = [];
-    const hold = (name: string) =>
-      withLock(lockDir, async () => {
-        order.push(`${name}+`);
-        await new Promise((done) => setTimeout(done, 50));
-        order.push(`${name}-`);
-      });
-    await Promise.all([hold('a'), hold('b'), hold('c')]);
-    expect(order.join(' ')).toMatch(/^(\w)\+ \1- (\w)\+ \2- (\w)\+ \3-$/);
-
-    await mkdir(lockDir);
-    await writeFile(join(lockDir, 'pid'), '999999999');
-    expect(await withLock(lockDir, async () => 'taken over', { timeoutMs: 2_000 })).toBe('taken over');
   });
 });

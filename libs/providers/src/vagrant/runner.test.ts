@@ -1,11 +1,11 @@
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveClusterOrThrow } from '@boxcar/model';
 import { ensureKeyPair } from '../keys.ts';
-import { acquireLock } from '../lock.ts';
+import { acquireLock } from '@boxcar/kit';
 import {
   PROJECT_LOCK,
   parseMachineReadable,
@@ -173,15 +173,15 @@ describe('runner against the real vagrant', () => {
 
   it('takes over the project lock of a process that is gone', async () => {
     const stateDir = join(dir, 'state-stale-lock');
-    const lockDir = join(stateDir, PROJECT_LOCK);
-    await mkdir(lockDir, { recursive: true });
+    const lockFile = join(stateDir, PROJECT_LOCK);
+    await mkdir(stateDir, { recursive: true });
     const gone = execa('true');
     await gone;
-    await writeFile(join(lockDir, 'pid'), `${gone.pid} vagrant up cni-worker1\n`);
-    const release = await acquireLock(lockDir, { purpose: 'test' });
-    expect(await readFile(join(lockDir, 'pid'), 'utf8')).toBe(`${process.pid} test\n`);
+    await writeFile(lockFile, JSON.stringify({ pid: gone.pid, host: hostname(), createdAt: new Date().toISOString(), purpose: 'vagrant up cni-worker1' }));
+    const release = await acquireLock(lockFile, { purpose: 'test' });
+    expect(JSON.parse(await readFile(lockFile, 'utf8'))).toMatchObject({ pid: process.pid, purpose: 'test' });
     await release();
-    await expect(stat(lockDir)).rejects.toThrow(/ENOENT/);
+    await expect(stat(lockFile)).rejects.toThrow(/ENOENT/);
   });
 
   it('fails ssh-config for a machine that is not running', async () => {

@@ -1,11 +1,10 @@
-import { randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
+import { acquireLock, atomicWriteFile } from '@boxcar/kit';
 import { findNode, type Cluster } from '@boxcar/model';
-import { acquireLock } from '../lock.ts';
 import { isVagrantProvider, type VagrantProviderName } from './vagrantfile.ts';
 
 // Runs Vagrant for one cluster: the generated Vagrantfile lives in the state dir
@@ -211,9 +210,7 @@ async function prepare(options: VagrantRunOptions): Promise<void> {
     return;
   }
   if ((await readFile(path, 'utf8').catch(() => undefined)) === options.vagrantfileText) return;
-  const temp = `${path}.tmp-${process.pid}-${randomUUID()}`;
-  await writeFile(temp, options.vagrantfileText);
-  await rename(temp, path);
+  await atomicWriteFile(path, options.vagrantfileText);
 }
 
 function spawn(options: VagrantRunOptions, args: readonly string[]) {
@@ -252,7 +249,7 @@ async function runLogged(options: VagrantRunOptions, action: string, nodeName: s
   const release = await acquireLock(join(options.stateDir, PROJECT_LOCK), {
     timeoutMs: PROJECT_LOCK_TIMEOUT_MS,
     purpose: `vagrant ${action} ${nodeName}`,
-    onWait: (holder) => options.onLine?.(`waiting for the Vagrant project (held by pid ${holder.pid}: ${holder.purpose})`),
+    onWait: (holder) => options.onLine?.(`waiting for the Vagrant project (${holder ? `held by pid ${holder.pid}: ${holder.purpose}` : 'its lock file is unreadable'})`),
   });
   const log = createWriteStream(logFile, { flags: 'a' });
   const started = Date.now();

@@ -1,53 +1,12 @@
-// File-system side effects of the store: streaming sha256, verified copies, write-temp-and-rename.
-import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { open, rename, rm, unlink } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+// Bytes checked against the digest a catalog or manifest records, and copies accepted only when they match.
+import { createHash } from 'node:crypto';
+import { open, rm, unlink } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
-import { BoxStoreError, errorCode } from './errors.ts';
-import { TEMP_PREFIX } from './layout.ts';
-
-export interface Digest {
-  sha256: string;
-  size: number;
-}
-
-export function randomSuffix(): string {
-  return randomBytes(6).toString('hex');
-}
-
-export function tempPathIn(dir: string, hint = ''): string {
-  return join(dir, `${TEMP_PREFIX}${randomSuffix()}${hint ? `-${hint}` : ''}`);
-}
-
-export async function sha256Stream(input: AsyncIterable<Buffer>): Promise<Digest> {
-  const hash = createHash('sha256');
-  let size = 0;
-  for await (const chunk of input) {
-    hash.update(chunk);
-    size += chunk.length;
-  }
-  return { sha256: hash.digest('hex'), size };
-}
-
-export function sha256File(path: string): Promise<Digest> {
-  return sha256Stream(createReadStream(path));
-}
+import { sha256File, type Digest } from '@boxcar/kit';
+import { BoxStoreError } from './errors.ts';
 
 export async function removeQuietly(path: string): Promise<void> {
   await rm(path, { recursive: true, force: true });
-}
-
-export async function fsyncDir(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } catch (error) {
-    // Some file systems cannot fsync a directory; the rename is still atomic there, only less durable.
-    if (errorCode(error) !== 'EINVAL') throw error;
-  } finally {
-    await handle.close();
-  }
 }
 
 /** The digest a reader expects, and the file or URL to name when the data does not match it. */
@@ -120,24 +79,4 @@ export async function writeStreamVerified(input: Readable, dest: string, expecte
     await unlink(dest).catch(() => undefined);
     throw error;
   }
-}
-
-/** Replaces `path` with `data` through a fsynced temp file and a rename: readers see the old or the new file. */
-export async function atomicWriteFile(path: string, data: string): Promise<void> {
-  const dir = dirname(path);
-  const temp = tempPathIn(dir, basename(path));
-  try {
-    const handle = await open(temp, 'wx');
-    try {
-      await handle.writeFile(data);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(temp, path);
-  } catch (error) {
-    await unlink(temp).catch(() => undefined);
-    throw error;
-  }
-  await fsyncDir(dir);
 }

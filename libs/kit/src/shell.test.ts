@@ -1,0 +1,17 @@
+import { execFileSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { shellQuote } from './shell.ts';
+
+describe('shellQuote', () => {
+  it('quotes every word so the remote shell gets it verbatim', () => {
+    expect(shellQuote('/etc/cni/net.d/10-ipvlan.conf')).toBe("'/etc/cni/net.d/10-ipvlan.conf'");
+    expect(shellQuote("it's $HOME; rm -rf /")).toBe(`'it'\\''s $HOME; rm -rf /'`);
+    expect(shellQuote('')).toBe("''");
+  });
+
+  it('gives sh every word back unchanged', () => {
+    const words = ['plain', '', "it's", 'a b', '$HOME', '`id`', '*', '~', 'x=1', '=ls', '{a,b}', 'line\nbreak', "'", '\\', '-n'];
+    const printed = execFileSync('sh', ['-c', `printf '%s\\0' ${words.map(shellQuote).join(' ')}`]).toString();
+    expect(printed.split('\0').slice(0, -1)).toEqual(words);
+  });
+});

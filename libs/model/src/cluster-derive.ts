@@ -1,0 +1,96 @@
+import { createHash } from 'node:crypto';
+import type { MergedConfig } from './cluster-merge.ts';
+import { formatCidr, hostAt, intToIp, ipToInt, parseCidr, splitRange } from './ip.ts';
+import type { Cluster, ClusterNode, Profile, ProviderName } from './types.ts';
+
+// Everything downstream consumes, derived from a merged and valid configuration: netmask, the
+// kubernetes service IP, MACs, per-worker IPAM ranges and uplinks, certificate SANs, etcd endpoints,
+// the boxes, the defaults of terraform and timeouts.
+
+/** Locally administered, stable per cluster and node (reboots keep names and leases), unique per NIC by construction. */
+function macFor(clusterName: string, index: number, nicSlot: number): string {
+  const clusterByte = createHash('sha256').update(clusterName).digest()[0]!;
+  return ['52', '54', '00', clusterByte, nicSlot, index].map((part) => (typeof part === 'number' ? part.toString(16).padStart(2, '0') : part)).join(':');
+}
+
+export function deriveCluster(merged: MergedConfig, profile: Profile): Cluster {
+  const net = merged.network;
+  const subnet = parseCidr(net.subnet);
+  const service = parseCidr(net.serviceCidr);
+  const uplinkSubnet = parseCidr(net.uplinkSubnet);
+  const kubernetesServiceIp = intToIp(service.network + 1);
+  const masterConfig = merged.nodes.find((node) => node.role === 'master')!;
+  const workerConfigs = merged.nodes.filter((node) => node.role === 'worker');
+  const ipamRanges = splitRange({ first: ipToInt(net.containerRange.start), last: ipToInt(net.containerRange.end) }, workerConfigs.length);
+  const etcdNode = merged.nodes.find((node) => node.name === merged.etcd.node)!;
+
+  const nodes: ClusterNode[] = merged.nodes.map((node, index) => {
+    const workerIndex = workerConfigs.indexOf(node);
+    const isMaster = node.role === 'master';
+    const kubeletComponent = profile.kubeletVersionComponent?.[node.role];
+    return {
+      name: node.name,
+      index,
+      role: node.role,
+      ip: node.ip,
+      memoryMb: node.memoryMb,
+      cpus: node.cpus,
+      macs: { cluster: (node.mac ?? macFor(merged.name, index, 8)).toLowerCase(), vpp: macFor(merged.name, index, 9) },
+      etcd: node.name === merged.etcd.node,
+      ...(workerIndex >= 0
+        ? { ipamRange: { start: intToIp(ipamRanges[workerIndex]!.first), end: intToIp(ipamRanges[workerIndex]!.last) } }
+        : {}),
+      ...(workerIndex >= 0 && profile.features.vpp ? { uplink: `${hostAt(uplinkSubnet, workerIndex + 1)}/${uplinkSubnet.prefix}` } : {}),
+      certificateSans: isMaster
+        ? {
+            dns: ['kubernetes', 'kubernetes.default', 'kubernetes.default.svc', `kubernetes.default.svc.${net.clusterDomain}`, node.name],
+            ip: [node.ip, kubernetesServiceIp],
+          }
+        : { dns: [node.name], ip: [node.ip] },
+      ...(kubeletComponent ? { kubeletVersion: merged.versions[kubeletComponent] } : {}),
+      box: profile.boxes[node.role],
+    };
+  });
+  const master = nodes.find((node) => node.role === 'master')!;
+
+  return {
+    name: merged.name,
+    profile,
+    provider: merged.provider as ProviderName,
+    ...(merged.boxStore ? { boxStore: merged.boxStore } : {}),
+    network: {
+      subnet: formatCidr(subnet),
+      prefixLength: subnet.prefix,
+      netmask: intToIp(2 ** 32 - 2 ** (32 - subnet.prefix)),
+      serviceCidr: formatCidr(service),
+      kubernetesServiceIp,
+      clusterDns: net.clusterDns,
+      clusterDomain: net.clusterDomain,
+      containerRange: net.containerRange,
+      calicoPool: net.calicoPool,
+      uplinkSubnet: formatCidr(uplinkSubnet),
+      nics: profile.nics,
+    },
+    api: {
+      host: masterConfig.ip,
+      securePort: net.apiSecurePort,
+      insecurePort: net.apiInsecurePort,
+      url: `https://${masterConfig.ip}:${net.apiSecurePort}`,
+    },
+    etcd: {
+      node: etcdNode.name,
+      ip: etcdNode.ip,
+      clientPorts: merged.etcd.clientPorts,
+      peerPorts: merged.etcd.peerPorts,
+      endpoints: merged.etcd.clientPorts.map((port) => `http://${etcdNode.ip}:${port}`),
+    },
+    versions: merged.versions,
+    nodes,
+    master,
+    workers: nodes.filter((node) => node.role === 'worker'),
+    mirrors: merged.mirrors,
+    libvirt: merged.libvirt,
+    terraform: { resource: merged.terraform.resource ?? 'terraform_data' },
+    timeouts: { remoteCommandSeconds: merged.timeouts.remoteCommandSeconds ?? 600, sshReadySeconds: merged.timeouts.sshReadySeconds ?? 600 },
+  };
+}
