@@ -24,7 +24,7 @@ import {
 } from '@boxcar/nodes';
 import { shellQuote } from '@boxcar/kit';
 import { sshArgs } from '@boxcar/providers';
-import { EXIT, str, table, UsageError, type Command, type Group, type Options, type Values } from '../cli-kit.ts';
+import { EXIT, MissingPrerequisiteError, str, table, UsageError, type Command, type Group, type Options, type Values } from '../cli-kit.ts';
 import { CLUSTER_OPTIONS, clusterFromOptions, ExitError } from '../cluster-options.ts';
 
 const OPTIONS: Options = {
@@ -100,7 +100,7 @@ TERRAFORM_BINARY_NAME=tofu picks OpenTofu when both are there. The stack is read
 /** terraform (or tofu) for the cluster's stack, initialized; exit 4 when neither is installed. */
 async function initializedTerraform(context: NodeContext, stackDir: string): Promise<TerraformRunner> {
   const binary = await terraformBinary();
-  if (!binary) throw new ExitError(EXIT.missingPrerequisite, NO_TERRAFORM);
+  if (!binary) throw new MissingPrerequisiteError(NO_TERRAFORM);
   const terraform = terraformRunner({ binary, stackDir, logDir: context.paths.logs, output: process.stderr });
   process.stderr.write(`${binary} init (full output: ${context.paths.logs}/terraform-init.log)\n`);
   try {
