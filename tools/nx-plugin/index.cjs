@@ -24,6 +24,7 @@ const VERBS = {
     pull: 'images pull',
     list: 'images list',
     gc: 'images gc',
+    refs: 'images refs',
     fetch: 'artifacts fetch',
     'refresh-lock': 'artifacts refresh',
   },

@@ -17,6 +17,8 @@ export interface BakeRequest {
   profile: string;
   builder?: BuilderName;
   storeUrl?: string;
+  /** Base of the box URLs written into catalogs, when a web server serves the store (default: the store's own URL). */
+  publicUrl?: string;
   only?: string[];
   force?: string[];
   jobs?: number;
@@ -56,6 +58,7 @@ export async function openBake(request: BakeRequest): Promise<BakeSession> {
   const graph = await loadLayerGraph(request.profile);
   const builder = request.builder ?? graph.builders[0]!;
   const store = await openStore(request.storeUrl ?? defaultStoreUrl(), {
+    ...(request.publicUrl !== undefined && { publicUrl: request.publicUrl }),
     lock: {
       onWait: (holder) =>
         request.reporter.message(`waiting for the store lock${holder ? `, held by pid ${holder.pid} on ${holder.host} since ${holder.createdAt} for "${holder.purpose}"` : ''}`),

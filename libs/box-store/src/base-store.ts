@@ -22,10 +22,13 @@ import type {
   CopyResult,
   GcOptions,
   GcResult,
+  LayerRef,
+  NewLayerRef,
   OpenStoreOptions,
   PublishBoxRequest,
   PublishBoxResult,
   PullResult,
+  RefFilter,
   VerifiedBox,
 } from './types.ts';
 
@@ -87,6 +90,9 @@ export abstract class BaseStore implements BoxStore {
   abstract publishBox(request: PublishBoxRequest): Promise<PublishBoxResult>;
   abstract gc(options: GcOptions): Promise<GcResult>;
   abstract sweepIncomplete(): Promise<string[]>;
+  abstract addRef(ref: NewLayerRef): Promise<LayerRef>;
+  abstract listRefs(): Promise<LayerRef[]>;
+  abstract dropRefs(filter: RefFilter): Promise<LayerRef[]>;
   abstract bootstrapKey(): Promise<KeyPair>;
   /** Copies boxes from `source` into this store (the receiving half of copyTo). */
   abstract importFrom(source: BaseStore, options: CopyOptions): Promise<CopyResult>;

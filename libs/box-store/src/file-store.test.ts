@@ -300,7 +300,7 @@ describe('gc', () => {
     expect((await readdir(join(root, 'layers', 'lab', 'worker'))).sort()).toEqual(['k3', 'k4', 'k5']);
     await store.verifyBox('boxcar/lab-worker', '1.20261201.0', 'libvirt');
 
-    expect(await store.gc({ keep: 2 })).toEqual({ boxVersions: [], layers: [], paths: [] });
+    expect(await store.gc({ keep: 2 })).toEqual({ boxVersions: [], layers: [], kept: [], paths: [] });
     await expect(store.gc({ keep: 0 })).rejects.toThrow('keep must be an integer of at least 1 (got 0)');
     // A version number is never handed out again after gc.
     expect((await store.publishBox(request(await box('k6.box'), 'k6', { date: D1 }))).version).toBe('1.20261201.1');

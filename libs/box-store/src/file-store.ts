@@ -18,6 +18,7 @@ import { newestLayers } from './layer-manifest.ts';
 import type { StoreIndex } from './store-index.ts';
 import { BOOTSTRAP_KEY, BOOTSTRAP_KEY_COMMENT, boxDir, boxPath, catalogPath, INDEX_FILE, LAYER_MANIFEST, layerDir, layerManifestPath, versionDir } from './layout.ts';
 import { withStoreLock } from './lock.ts';
+import { describeUsers, layerId, readRefs, removeRefs, writeRef } from './refs.ts';
 import { checkBoxName, checkProvider, checkSegment, isBoxName, isSegment } from './names.ts';
 import type {
   BoxStore,
@@ -26,10 +27,13 @@ import type {
   CopyResult,
   GcOptions,
   GcResult,
+  LayerRef,
+  NewLayerRef,
   OpenStoreOptions,
   PublishBoxRequest,
   PublishBoxResult,
   PublishStage,
+  RefFilter,
 } from './types.ts';
 import { isBoxVersion, nextVersion } from './version.ts';
 
@@ -348,10 +352,28 @@ export class FileStore extends BaseStore {
     return (await this.collect(Infinity, false, 'sweep leftovers of interrupted writes')).paths;
   }
 
-  /** gc's work under the lock; `keep` may be Infinity. */
+  async addRef(ref: NewLayerRef): Promise<LayerRef> {
+    return this.withLock(`reference of ${ref.cluster}/${ref.node} to layer ${ref.profile}/${ref.layer}`, async () => {
+      // Under the lock: a gc that removed the layer has finished, and a later one sees the reference.
+      await this.requireLayer(ref.profile, ref.layer, ref.key);
+      return writeRef(this.root, ref);
+    });
+  }
+
+  listRefs(): Promise<LayerRef[]> {
+    return readRefs(this.root);
+  }
+
+  dropRefs(filter: RefFilter): Promise<LayerRef[]> {
+    return this.withLock(`drop references of cluster ${filter.cluster}`, () => removeRefs(this.root, filter));
+  }
+
+  /** gc's work under the lock; `keep` may be Infinity (then references do not matter, and are not read). */
   private collect(keep: number, dryRun: boolean, purpose: string): Promise<GcResult> {
     return this.withLock(purpose, async () => {
-      const result: GcResult = { boxVersions: [], layers: [], paths: [] };
+      const result: GcResult = { boxVersions: [], layers: [], kept: [], paths: [] };
+      const users = new Map<string, LayerRef[]>();
+      for (const ref of Number.isFinite(keep) ? await readRefs(this.root) : []) users.set(layerId(ref), [...(users.get(layerId(ref)) ?? []), ref]);
       // Renamed to a temp name first so that a half-deleted directory never looks like a complete one.
       const remove = async (path: string): Promise<void> => {
         result.paths.push(path);
@@ -364,9 +386,9 @@ export class FileStore extends BaseStore {
       };
       const referenced = new Set<string>();
       for (const name of await this.listBoxNames()) {
-        await this.gcBox(name, keep, dryRun, remove, referenced, result);
+        await this.gcBox(name, keep, dryRun, remove, referenced, users, result);
       }
-      await this.gcLayers(keep, remove, referenced, result);
+      await this.gcLayers(keep, remove, referenced, users, result);
       if (!dryRun) await this.writeIndex();
       return result;
     });
@@ -385,13 +407,22 @@ export class FileStore extends BaseStore {
     dryRun: boolean,
     remove: (path: string) => Promise<void>,
     referenced: Set<string>,
+    users: ReadonlyMap<string, LayerRef[]>,
     result: GcResult,
   ): Promise<void> {
     const dir = this.locate(boxDir(name));
     // An invalid catalog stops gc: deleting on a guess could lose boxes.
     const catalog = await this.readCatalogIfExists(name);
-    const kept = catalog ? newestFirst(catalog).slice(0, keep) : [];
-    for (const v of kept) referenced.add(`${v.boxcar.profile}/${v.boxcar.layer}/${v.boxcar.key}`);
+    const newest = catalog ? newestFirst(catalog).slice(0, keep) : [];
+    for (const v of newest) referenced.add(layerId(v.boxcar));
+    // Versions a running cluster was built from stay as well: the nodes run on their layer.
+    const used = catalog ? newestFirst(catalog).filter((v) => !newest.includes(v) && users.has(layerId(v.boxcar))) : [];
+    for (const v of used) {
+      const usedBy = users.get(layerId(v.boxcar))!;
+      const { profile, layer, key } = v.boxcar;
+      result.kept.push({ box: { name, version: v.version }, profile, layer, key, reason: describeUsers(usedBy), usedBy });
+    }
+    const kept = [...newest, ...used];
     const dropped = new Set((catalog?.versions ?? []).map((v) => v.version).filter((v) => !kept.some((k) => k.version === v)));
     if (catalog && dropped.size > 0) {
       result.boxVersions.push(...[...dropped].map((version) => ({ name, version })));
@@ -445,11 +476,22 @@ export class FileStore extends BaseStore {
     return group && newestLayers(group)[0];
   }
 
-  private async gcLayers(keep: number, remove: (path: string) => Promise<void>, referenced: Set<string>, result: GcResult): Promise<void> {
+  private async gcLayers(
+    keep: number,
+    remove: (path: string) => Promise<void>,
+    referenced: Set<string>,
+    users: ReadonlyMap<string, LayerRef[]>,
+    result: GcResult,
+  ): Promise<void> {
     for (const found of (await this.layerGroups(remove)).values()) {
       const newest = newestLayers(found).slice(0, keep);
       for (const m of found) {
-        if (newest.includes(m) || referenced.has(`${m.profile}/${m.layer}/${m.key}`)) continue;
+        if (newest.includes(m) || referenced.has(layerId(m))) continue;
+        const usedBy = users.get(layerId(m));
+        if (usedBy) {
+          result.kept.push({ profile: m.profile, layer: m.layer, key: m.key, reason: describeUsers(usedBy), usedBy });
+          continue;
+        }
         result.layers.push({ profile: m.profile, layer: m.layer, key: m.key });
         await remove(this.locate(layerDir(m.profile, m.layer, m.key)));
       }

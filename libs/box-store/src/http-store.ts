@@ -12,8 +12,10 @@ import { newestLayers } from './layer-manifest.ts';
 import type { StoreIndex } from './store-index.ts';
 import { parseStoreIndex } from './store-index.ts';
 import { BOOTSTRAP_KEY, BOOTSTRAP_KEY_COMMENT, INDEX_FILE, joinUrl, LAYER_MANIFEST, layerDir, layerManifestPath } from './layout.ts';
+import { withStoreLock } from './lock.ts';
 import { checkSegment } from './names.ts';
-import type { BoxStore, CopyResult, GcResult, OpenStoreOptions, PublishBoxResult } from './types.ts';
+import { describeUsers, layerId, readRefs, removeRefs, writeRef } from './refs.ts';
+import type { BoxStore, CopyResult, GcResult, LayerRef, NewLayerRef, OpenStoreOptions, PublishBoxResult, RefFilter } from './types.ts';
 import { removeQuietly, writeStreamVerified } from './verify.ts';
 
 /** GET with failures as BoxStoreError; undefined when the server has no such file. */
@@ -101,8 +103,19 @@ export class HttpStore extends BaseStore {
         await verifyLayerDir(local, manifest, localManifest);
         return local;
       }
-      // Same key, different manifest: the cache predates a rebuilt store; fetch again.
-      await removeQuietly(local);
+      // Same key, different manifest: the cache predates a rebuilt store; fetch again, unless nodes run on the copy.
+      await this.withCacheLock(`refresh cached layer ${profile}/${layer}/${key}`, async () => {
+        const usedBy = (await readRefs(this.cacheDir)).filter((ref) => layerId(ref) === layerId(manifest));
+        if (usedBy.length > 0) {
+          throw new BoxStoreError(
+            'conflict',
+            `layer ${profile}/${layer} ${key} in the cache ${local} differs from ${this.locate(layerManifestPath(profile, layer, key))}, ` +
+              `but it is ${describeUsers(usedBy)}: take those nodes down first (cluster down, or node down <node>), or drop dead references (boxcar images refs --drop <cluster>)`,
+            local,
+          );
+        }
+        await removeQuietly(local);
+      });
     }
     await this.download(manifest, local, localManifest);
     return local;
@@ -134,6 +147,25 @@ export class HttpStore extends BaseStore {
       await removeQuietly(temp);
       throw error;
     }
+  }
+
+  /** The cache's own lock: several processes of this machine share the cache. */
+  private async withCacheLock<T>(purpose: string, fn: () => Promise<T>): Promise<T> {
+    await mkdir(this.cacheDir, { recursive: true });
+    return withStoreLock(this.cacheDir, purpose, fn, this.options.lock);
+  }
+
+  async addRef(ref: NewLayerRef): Promise<LayerRef> {
+    await this.requireLayer(ref.profile, ref.layer, ref.key);
+    return this.withCacheLock(`reference of ${ref.cluster}/${ref.node} to layer ${ref.profile}/${ref.layer}`, () => writeRef(this.cacheDir, ref));
+  }
+
+  listRefs(): Promise<LayerRef[]> {
+    return readRefs(this.cacheDir);
+  }
+
+  dropRefs(filter: RefFilter): Promise<LayerRef[]> {
+    return this.withCacheLock(`drop references of cluster ${filter.cluster}`, () => removeRefs(this.cacheDir, filter));
   }
 
   publishLayer(): Promise<LayerManifest> {

@@ -4,6 +4,8 @@ export const CATALOG_FILE = 'metadata.json';
 export const LAYER_MANIFEST = 'layer.json';
 export const INDEX_FILE = 'index.json';
 export const LOCK_FILE = '.lock';
+/** References of the clusters that run on the store's layers: refs/<host>/<cluster>/<node>.json. */
+export const REFS_DIR = 'refs';
 /** Private key of the bootstrap key pair (its public key sits beside it as `.pub`). */
 export const BOOTSTRAP_KEY = 'keys/bootstrap_ed25519';
 export const BOOTSTRAP_KEY_COMMENT = 'boxcar-bootstrap-key';

@@ -74,8 +74,45 @@ export interface GcOptions {
 export interface GcResult {
   boxVersions: { name: string; version: string }[];
   layers: { profile: string; layer: string; key: string }[];
+  /** Box versions and layers gc would have removed but kept because a cluster's nodes run on them. */
+  kept: KeptForRefs[];
   /** Every path removed, including leftovers of interrupted writers. */
   paths: string[];
+}
+
+/** One node of a cluster running on a layer of the store (its box names the version it came from). */
+export interface LayerRef {
+  cluster: string;
+  node: string;
+  profile: string;
+  layer: string;
+  /** Content key of the layer. */
+  key: string;
+  box: { name: string; version: string };
+  /** The machine the cluster runs on (cluster names are unique per host only). */
+  host: string;
+  createdAt: string;
+}
+
+export type NewLayerRef = Omit<LayerRef, 'host' | 'createdAt'>;
+
+export interface RefFilter {
+  cluster: string;
+  /** Only this node's reference (default: every node of the cluster). */
+  node?: string;
+  /** Default: this machine. */
+  host?: string;
+}
+
+export interface KeptForRefs {
+  /** Absent for a layer (the layer itself kept). */
+  box?: { name: string; version: string };
+  profile: string;
+  layer: string;
+  key: string;
+  /** e.g. "used by cluster lab (cni-worker1, cni-worker2)". */
+  reason: string;
+  usedBy: LayerRef[];
 }
 
 export interface CopyOptions {
@@ -149,7 +186,22 @@ export interface BoxStore {
   verifyBox(name: string, version: string, provider: string): Promise<VerifiedBox>;
   /** Copies the verified box into destDir; returns its path. */
   fetchBox(name: string, version: string, provider: string, destDir: string): Promise<string>;
+  /**
+   * Keeps the newest `keep` versions of each box, and every box version and layer a reference names
+   * (gc says which cluster keeps it). Http stores are read only and refuse.
+   */
   gc(options: GcOptions): Promise<GcResult>;
+  /**
+   * Records, under the store lock, that a node of a cluster runs on this layer (its box version too),
+   * so that gc keeps them until dropRefs; fails when the layer is no longer in the store. A file store
+   * writes refs/ in the store; an http store, read only, writes them in the local layer cache, whose
+   * refresh then never removes the layer.
+   */
+  addRef(ref: NewLayerRef): Promise<LayerRef>;
+  /** Every reference: of every host for a file store, of this machine's cache for an http store. */
+  listRefs(): Promise<LayerRef[]>;
+  /** Removes the references of a cluster (or one of its nodes) and returns them: node down, cluster down, a dead cluster. */
+  dropRefs(filter: RefFilter): Promise<LayerRef[]>;
   /**
    * Removes what interrupted writers left behind (temp entries, box versions and files no catalog
    * lists) and nothing that is published; returns the paths removed. It holds the store lock, so a

@@ -1,6 +1,6 @@
 // The catalog as real Vagrant reads it: `vagrant box add <metadata.json URL>` from a file:// store and
 // from an http server on 127.0.0.1, and Vagrant refusing a box whose sha256 does not match.
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -86,6 +86,30 @@ describe('vagrant reads the store catalog', () => {
       expect(older.exitCode, older.all).toBe(0);
       expect(server.requests).toContain(`/boxes/${NAME}/1.20261128.0/libvirt.box`);
       expect(await boxList(home)).toContain(`${NAME} (libvirt, 1.20261128.0)`);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('adds a box from a store baked into a directory with its public URL, then served from a copy of it', async () => {
+    const baked = join(dir, 'baked');
+    const servedRoot = join(dir, 'served-copy');
+    await mkdir(servedRoot);
+    const server = await serveDirectory(servedRoot);
+    try {
+      const { version, url } = await publish(openStore(baked, { publicUrl: `${server.url}/` }), 'k4');
+      expect(url).toBe(`${server.url}/boxes/${NAME}/${version}/libvirt.box`);
+      // Served from elsewhere, and the baker's own directory gone: only the public URLs can work.
+      await cp(baked, servedRoot, { recursive: true });
+      await rm(baked, { recursive: true });
+      const catalog = JSON.parse(await readFile(join(servedRoot, 'boxes', NAME, 'metadata.json'), 'utf8')) as { versions: { providers: { url: string }[] }[] };
+      expect(catalog.versions.flatMap((v) => v.providers.map((p) => p.url))).toEqual([url]);
+
+      const home = join(dir, 'home-public');
+      const added = await vagrant(home, ['box', 'add', '--provider', 'libvirt', `${server.url}/boxes/${NAME}/metadata.json`]);
+      expect(added.exitCode, added.all).toBe(0);
+      expect(server.requests).toContain(`/boxes/${NAME}/${version}/libvirt.box`);
+      expect(await boxList(home)).toContain(`${NAME} (libvirt, ${version})`);
     } finally {
       await server.close();
     }

@@ -34,6 +34,8 @@ export interface ClusterConfig {
   profile?: string;
   provider?: string;
   boxStore?: string;
+  /** The URL a web server serves the box store at: the base of the box URLs `images bake|publish` write into catalogs. */
+  boxStorePublicUrl?: string;
   network?: {
     subnet?: string;
     clusterNic?: string;

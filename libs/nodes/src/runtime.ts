@@ -16,6 +16,8 @@ import { clusterPaths, listNodeRecords, providerDir, readNodeRecord, removeNodeR
 // does its part behind one interface.
 
 const CONFIGURED_MARKER = '/etc/boxcar/configured';
+/** The file of a layer that providers booting disks directly (qemu) use as the node's base. */
+const LAYER_DISK = 'disk.qcow2';
 
 export interface NodeContext {
   cluster: Cluster;
@@ -101,7 +103,14 @@ function nodeBoot(context: NodeContext, node: ClusterNode, box: NodeBox): NodeBo
   const { cluster, store } = context;
   return {
     box: { name: box.name, version: box.version, catalogUrl: box.catalogUrl },
-    disk: async () => join(await store.layerFiles(cluster.profile.name, box.layer, box.contentKey), 'disk.qcow2'),
+    disk: async () => join(await store.layerFiles(cluster.profile.name, box.layer, box.contentKey), LAYER_DISK),
+    diskSha256: async () => {
+      // The manifest's digest is what layerFiles verified the disk against.
+      const manifest = await store.readLayer(cluster.profile.name, box.layer, box.contentKey);
+      const disk = manifest?.files.find((file) => file.path === LAYER_DISK);
+      if (!disk) throw new Error(`layer ${cluster.profile.name}/${box.layer} ${box.contentKey} in ${store.url} has no ${LAYER_DISK} (box ${box.name} ${box.version}): bake it again`);
+      return disk.sha256;
+    },
     // The other nodes' newest boxes: a Vagrantfile describes every machine of the cluster.
     clusterBoxes: async () =>
       Object.fromEntries(
@@ -128,6 +137,8 @@ export async function nodeUp(context: NodeContext, nodeName: string, boxVersion?
   progress(`box ${box.name} ${box.version} (content key ${box.contentKey.slice(0, 12)})`);
   // Whatever stood for this node before (connections, its pinned host key) belongs to another machine.
   await forgetNode(cluster, paths, nodeName);
+  // Before the boot: from now on gc keeps the layer the node's disk is an overlay of, and its box version.
+  await store.addRef({ cluster: cluster.name, node: nodeName, profile: cluster.profile.name, layer: box.layer, key: box.contentKey, box: { name: box.name, version: box.version } });
   const booted = await nodeProvider(cluster.provider).up(providerContext(context, cluster.provider), nodeName, nodeBoot(context, node, box));
   const sshReadyMs = cluster.timeouts.sshReadySeconds * 1000;
   // A node that never answers has usually said why on its console.
@@ -243,6 +254,7 @@ export async function nodeDown(context: NodeContext, nodeName: string): Promise<
   const provider = (record?.provider ?? cluster.provider) as ProviderName;
   await nodeProvider(provider).down(providerContext(context, provider), nodeName);
   await forgetNode(cluster, paths, nodeName);
+  await context.store.dropRefs({ cluster: cluster.name, node: nodeName });
   await removeNodeRecord(paths, nodeName);
 }
 
@@ -277,6 +289,7 @@ export async function providerCleanup(context: NodeContext): Promise<string[]> {
   if (failures.length) throw new Error(`cluster ${cluster.name}: could not take everything down:\n  ${failures.join('\n  ')}`);
   await closeAllConnections(paths);
   await rm(paths.knownHosts, { force: true });
+  await context.store.dropRefs({ cluster: cluster.name });
   for (const record of await listNodeRecords(paths)) await removeNodeRecord(paths, record.name);
   return stopped;
 }

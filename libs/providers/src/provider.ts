@@ -27,6 +27,11 @@ export interface NodeBoot {
   box: BoxRef;
   /** The box's disk (qcow2) as the store keeps it: for providers that boot the disk directly. */
   disk(): Promise<string>;
+  /**
+   * The sha256 of that disk, as the store's layer manifest records it: a provider that keeps an overlay
+   * on the disk refuses to reuse it once the bytes behind the same path have changed.
+   */
+  diskSha256(): Promise<string>;
   /** Every node's box: for providers whose one file describes the whole cluster (a Vagrantfile). */
   clusterBoxes(): Promise<Record<string, BoxRef>>;
   /** The private key the boxes accept before the cluster's own key replaces it. */

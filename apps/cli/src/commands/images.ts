@@ -1,11 +1,18 @@
 import { createReporter, generateTemplates, openBake, validateTemplates, type BakePlan } from '@boxcar/bake';
 import { defaultStoreUrl, openStore } from '@boxcar/box-store';
-import { BUILDERS, DEFAULT_PROFILE, listProfiles, type BuilderName } from '@boxcar/model';
+import { BUILDERS, ClusterConfigError, DEFAULT_PROFILE, listProfiles, loadCluster, readJsonFile, type BuilderName } from '@boxcar/model';
 import { detectPacker, PackerBuildError } from '@boxcar/packer';
 import { EXIT, MissingPrerequisiteError, str, table, UsageError, type Group, type Options, type Values } from '../cli-kit.ts';
 
 const PROFILE: Options = { profile: { type: 'string', short: 'p', description: 'image profile: xenial-2016 (default) or lab' } as Options[string] };
 const STORE: Options = { store: { type: 'string', description: 'box store URL (default: $BOXCAR_STORE, else ~/.cache/boxcar/store)' } as Options[string] };
+const PUBLIC_URL: Options = {
+  'public-url': {
+    type: 'string',
+    description: "the URL a web server serves the store at: catalogs get box URLs under it (default: the config's boxStorePublicUrl, else the store's own URL)",
+  } as Options[string],
+  config: { type: 'string', short: 'c', description: 'cluster config file, for boxStorePublicUrl (default: $BOXCAR_CONFIG, else ./cluster.config.json)' } as Options[string],
+};
 const ALL_PROFILES: Options = { all: { type: 'boolean', description: 'every profile' } as Options[string] };
 
 function profileOf(values: Values): string {
@@ -27,6 +34,20 @@ function list(values: Values, name: string): string[] {
 
 function storeUrl(values: Values): string {
   return str(values, 'store') ?? defaultStoreUrl();
+}
+
+/**
+ * --public-url, else the config file's boxStorePublicUrl. Only that field's problems stop the command:
+ * the rest of the cluster configuration does not concern a bake or a publish.
+ */
+function publicUrlOf(values: Values): string | undefined {
+  const flag = str(values, 'public-url');
+  if (flag !== undefined) return flag;
+  const loaded = loadCluster({ configFile: str(values, 'config') });
+  if (!loaded.configFile) return undefined;
+  const problems = loaded.problems.filter((problem) => problem.path === 'boxStorePublicUrl');
+  if (problems.length > 0) throw new ClusterConfigError(problems, loaded.configFile);
+  return (readJsonFile(loaded.configFile) as { boxStorePublicUrl?: string }).boxStorePublicUrl;
 }
 
 export function renderPlan(plan: BakePlan): string {
@@ -90,6 +111,7 @@ export const imagesGroup: Group = {
       options: {
         ...PROFILE,
         ...STORE,
+        ...PUBLIC_URL,
         builder: { type: 'string', description: `${BUILDERS.join(' or ')} (default: the profile's first)` } as Options[string],
         only: { type: 'string', multiple: true, description: 'bake only this layer (and its missing ancestors); repeatable' } as Options[string],
         force: { type: 'string', multiple: true, description: 'rebuild this layer even if cached; repeatable' } as Options[string],
@@ -126,6 +148,7 @@ the step, the last lines and the log); 130 interrupted (finished layers stay pub
             profile: profileOf(values),
             builder: builderOf(values),
             storeUrl: storeUrl(values),
+            publicUrl: publicUrlOf(values),
             only: list(values, 'only'),
             force: list(values, 'force'),
             jobs,
@@ -203,12 +226,15 @@ the step, the last lines and the log); 130 interrupted (finished layers stay pub
     },
     {
       name: 'gc',
-      summary: 'Remove all but the newest N versions of each box, and layers nothing needs.',
+      summary: 'Remove all but the newest N versions of each box, and layers nothing needs; keep what a cluster runs on.',
       options: {
         ...STORE,
         keep: { type: 'string', description: 'versions to keep per box (default 3)' } as Options[string],
         'dry-run': { type: 'boolean', description: 'say what would be removed' } as Options[string],
       },
+      details: `
+Box versions and layers that a running cluster's nodes were booted from (see \`images refs\`) are kept
+whatever --keep says, and listed with the cluster that keeps them.`,
       async run(values) {
         const keep = Number(str(values, 'keep') ?? '3');
         if (!Number.isInteger(keep) || keep < 1) throw new UsageError(`--keep must be a whole number of 1 or more, got "${str(values, 'keep')}"`);
@@ -218,7 +244,50 @@ the step, the last lines and the log); 130 interrupted (finished layers stay pub
         process.stdout.write(
           `${verb} ${result.boxVersions.length} box version(s), ${result.layers.length} layer(s)\n` +
             result.boxVersions.map((b) => `  ${b.name} ${b.version}\n`).join('') +
-            result.layers.map((l) => `  layer ${l.profile}/${l.layer} ${l.key.slice(0, 12)}\n`).join(''),
+            result.layers.map((l) => `  layer ${l.profile}/${l.layer} ${l.key.slice(0, 12)}\n`).join('') +
+            result.kept
+              .map((k) => (k.box ? `kept ${k.box.version} of ${k.box.name}: ${k.reason}\n` : `kept layer ${k.profile}/${k.layer} ${k.key.slice(0, 12)}: ${k.reason}\n`))
+              .join(''),
+        );
+        return EXIT.ok;
+      },
+    },
+    {
+      name: 'refs',
+      summary: "List the clusters' references to the store's layers (what gc keeps), or drop those of a dead cluster.",
+      options: {
+        ...STORE,
+        drop: { type: 'string', description: 'remove the references of this cluster (its nodes no longer run)' } as Options[string],
+        host: { type: 'string', description: 'with --drop: the host the cluster ran on (default: this one)' } as Options[string],
+        json: { type: 'boolean', description: 'machine-readable output' } as Options[string],
+      },
+      details: `
+\`node up\` records which layer (and box version) each node boots from; \`node down\` and \`cluster down\`
+remove it. A cluster that died without going down leaves its references, and gc keeps its layers:
+\`images refs --drop <cluster>\` removes them. A file:// store keeps references in the store (every
+host's); an http(s):// store, read only, in this machine's layer cache.`,
+      async run(values) {
+        const store = await openStore(storeUrl(values));
+        const drop = str(values, 'drop');
+        const host = str(values, 'host');
+        if (host !== undefined && drop === undefined) throw new UsageError('--host goes with --drop <cluster>');
+        if (drop !== undefined) {
+          const dropped = await store.dropRefs({ cluster: drop, ...(host !== undefined && { host }) });
+          if (values.json) process.stdout.write(`${JSON.stringify(dropped, null, 2)}\n`);
+          else process.stdout.write(`dropped ${dropped.length} reference(s) of cluster ${drop}${dropped.map((r) => `\n  ${r.node}: ${r.box.name} ${r.box.version}`).join('')}\n`);
+          return EXIT.ok;
+        }
+        const refs = await store.listRefs();
+        if (values.json) {
+          process.stdout.write(`${JSON.stringify(refs, null, 2)}\n`);
+          return EXIT.ok;
+        }
+        process.stdout.write(`store ${store.url}\n`);
+        process.stdout.write(
+          table(
+            refs.map((r) => [r.host, r.cluster, r.node, `${r.box.name} ${r.box.version}`, `${r.profile}/${r.layer} ${r.key.slice(0, 12)}`, r.createdAt]),
+            ['host', 'cluster', 'node', 'box', 'layer', 'since'],
+          ),
         );
         return EXIT.ok;
       },
@@ -230,12 +299,20 @@ the step, the last lines and the log); 130 interrupted (finished layers stay pub
         ...STORE,
         to: { type: 'string', description: 'target store URL (file://, required)' } as Options[string],
         box: { type: 'string', multiple: true, description: 'only this box; repeatable (default: all)' } as Options[string],
+        ...PUBLIC_URL,
       },
+      details: `
+To share a store through a web server, publish into the directory it serves and give the URL it is
+served at: the catalogs then point Vagrant there, not at this machine's file:// paths.
+
+  boxcar images publish --to /srv/boxes --public-url https://boxes.lab.example/
+  vagrant box add https://boxes.lab.example/boxes/boxcar/lab-worker/metadata.json`,
       async run(values) {
         const to = str(values, 'to');
         if (!to) throw new UsageError('--to <store URL> is required');
         const source = await openStore(storeUrl(values));
-        const target = await openStore(to);
+        const publicUrl = publicUrlOf(values);
+        const target = await openStore(to, publicUrl !== undefined ? { publicUrl } : {});
         const boxes = list(values, 'box');
         const result = await source.copyTo(target, boxes.length ? { boxes } : {});
         process.stdout.write(

@@ -8,6 +8,7 @@ import { join, resolve } from 'node:path';
 //   <stateDir>/switch-vpp/           vde_switch socket directory of the VPP network (enp0s9)
 //   <stateDir>/switch-<net>.pid
 //   <stateDir>/nodes/<node>/disk.qcow2, qemu.pid, serial.log
+//   <stateDir>/nodes/<node>/base.sha256  sha256 of the overlay's backing file when the overlay was made
 
 export const SWITCHES = ['cluster', 'vpp'] as const;
 export type SwitchName = (typeof SWITCHES)[number];
@@ -15,6 +16,8 @@ export type SwitchName = (typeof SWITCHES)[number];
 export interface NodePaths {
   dir: string;
   overlay: string;
+  /** The sha256 of the base the overlay was made on: an overlay on changed bytes is garbage to the guest. */
+  baseDigest: string;
   pidFile: string;
   serialLog: string;
 }
@@ -56,7 +59,7 @@ export function stateLayout(stateDir: string): StateLayout {
     switchPidFile: { cluster: join(root, 'switch-cluster.pid'), vpp: join(root, 'switch-vpp.pid') },
     node(name: string): NodePaths {
       const dir = join(nodesDir, name);
-      return { dir, overlay: join(dir, 'disk.qcow2'), pidFile: join(dir, 'qemu.pid'), serialLog: join(dir, 'serial.log') };
+      return { dir, overlay: join(dir, 'disk.qcow2'), baseDigest: join(dir, 'base.sha256'), pidFile: join(dir, 'qemu.pid'), serialLog: join(dir, 'serial.log') };
     },
   };
 }

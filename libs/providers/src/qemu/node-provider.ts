@@ -9,6 +9,7 @@ export const qemuProvider: NodeProvider = {
     const info = await qemuNodeUp(context.cluster, nodeName, {
       stateDir: context.stateDir,
       image: await boot.disk(),
+      imageSha256: await boot.diskSha256(),
       oemStrings: firstBootStrings({ authorizedKey: (await boot.clusterKey()).publicKey }),
       onProgress: (event) => context.onProgress?.(nodeName, `${event.step}: ${event.message}`),
     });

@@ -1,13 +1,14 @@
-import { access, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { access, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { sha256File } from '@boxcar/kit';
 import { resolveClusterOrThrow } from '@boxcar/model';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TCG_ARGS } from '../accel.ts';
 import { stateLayout } from './layout.ts';
 import { processesMentioning } from './processes.ts';
-import { QemuNodeError, qemuDown, qemuNodeDown, qemuNodeUp, qemuStatus, qemuUp, type QemuProgress } from './provider.ts';
+import { ensureOverlay, QemuNodeError, qemuDown, qemuNodeDown, qemuNodeUp, qemuStatus, qemuUp, type QemuProgress } from './provider.ts';
 
 // The provider's process and file handling with real qemu and real vde_switch processes, booting a blank
 // disk: the firmware finds nothing to boot and waits, which costs no CPU and a few seconds. Booting real
@@ -157,5 +158,43 @@ describe('qemu provider with blank disks', () => {
     const stateDir = join(work, 'bad');
     await expect(qemuNodeUp(cluster, 'cni-worker9', { stateDir, image: blank, accel: tcg })).rejects.toThrow(/cluster lab has no node "cni-worker9"; nodes: cni-master1, cni-worker1, cni-worker2/);
     await expect(qemuUp(cluster, { stateDir, images: { 'cni-master1': blank }, accel: tcg })).rejects.toThrow(/images has no base image for cni-worker1, cni-worker2/);
+  });
+});
+
+describe('the overlay on a base disk (qemu-img only, no VM)', () => {
+  it('records the base\'s sha256, reuses the overlay while the base is the same, and refuses it once the bytes behind the path changed', async () => {
+    const dir = join(work, 'overlay');
+    const paths = stateLayout(dir).node('cni-worker1');
+    await mkdir(paths.dir, { recursive: true });
+    const base = join(dir, 'base.qcow2');
+    await execa('qemu-img', ['create', '-q', '-f', 'qcow2', base, '64M']);
+    const digest = (await sha256File(base)).sha256;
+    const messages: string[] = [];
+    const spec = { node: 'cni-worker1', base, paths, progress: (_step: string, message: string) => messages.push(message) };
+
+    await ensureOverlay({ ...spec, baseSha256: digest });
+    expect((await readFile(paths.baseDigest, 'utf8')).trim()).toBe(digest);
+    expect(JSON.parse((await execa('qemu-img', ['info', '-U', '--output=json', paths.overlay])).stdout)).toMatchObject({ 'backing-filename': base });
+    // Without a digest given, the provider computes it from the file.
+    await ensureOverlay(spec);
+    expect(messages).toEqual([`${paths.overlay} on ${base}`, `reusing ${paths.overlay}`]);
+
+    // The store's layer rebuilt in place: same path, other bytes.
+    await execa('qemu-img', ['create', '-q', '-f', 'qcow2', base, '128M']);
+    const changed = (await sha256File(base)).sha256;
+    const before = await readFile(paths.overlay);
+    const error = await ensureOverlay({ ...spec, baseSha256: changed }).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(QemuNodeError);
+    expect(error).toMatchObject({ node: 'cni-worker1', step: 'overlay' });
+    expect((error as Error).message).toContain(`qemu node cni-worker1: overlay failed: its disk ${paths.overlay} is an overlay on ${base}, made when that file had sha256 ${digest}; it now has sha256 ${changed}`);
+    expect((error as Error).message).toContain('`boxcar node down cni-worker1` then `boxcar node up cni-worker1` (or cluster down, then cluster up)');
+    // Refused, not repaired: the node's disk and its record are left as they were.
+    expect(await readFile(paths.overlay)).toEqual(before);
+    expect((await readFile(paths.baseDigest, 'utf8')).trim()).toBe(digest);
+
+    // An overlay from before digests were recorded is taken as made on the base that is there now.
+    await rm(paths.baseDigest);
+    await ensureOverlay({ ...spec, baseSha256: changed });
+    expect((await readFile(paths.baseDigest, 'utf8')).trim()).toBe(changed);
   });
 });

@@ -1,13 +1,13 @@
 import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { atomicWriteFile, withLock } from '@boxcar/kit';
+import { atomicWriteFile, sha256File, withLock } from '@boxcar/kit';
 import { findNode, type Cluster, type ClusterNode } from '@boxcar/model';
 import { execa } from 'execa';
 import { detectAccelerator, QEMU_BINARY, type AcceleratorChoice } from '../accel.ts';
 import { waitForSsh } from '../ssh.ts';
 import { qemuNodeArgs, vdeSwitchArgs } from './args.ts';
-import { SWITCHES, stateLayout, type StateLayout, type SwitchName } from './layout.ts';
+import { SWITCHES, stateLayout, type NodePaths, type StateLayout, type SwitchName } from './layout.ts';
 import { freePort, livePid, processesMentioning, stopProcess } from './processes.ts';
 
 // The qemu provider: each node is a daemonized qemu on a qcow2 overlay of its base image; the cluster
@@ -86,7 +86,11 @@ export async function qemuUp(cluster: Cluster, options: QemuUpOptions): Promise<
 }
 
 /** One node up (the CDKTF app runs one step per node). */
-export async function qemuNodeUp(cluster: Cluster, nodeName: string, options: QemuOptions & { image: string; oemStrings?: readonly string[] }): Promise<QemuNodeInfo> {
+export async function qemuNodeUp(
+  cluster: Cluster,
+  nodeName: string,
+  options: QemuOptions & { image: string; imageSha256?: string; oemStrings?: readonly string[] },
+): Promise<QemuNodeInfo> {
   const node = findNode(cluster, nodeName);
   const accel = options.accel ?? (await chooseAccel(options));
   const info = await launchNode(cluster, node, options.image, { ...options, accel });
@@ -100,7 +104,12 @@ async function chooseAccel(options: QemuOptions): Promise<AcceleratorChoice> {
   return accel;
 }
 
-async function launchNode(cluster: Cluster, node: ClusterNode, image: string, options: QemuOptions & { accel: AcceleratorChoice; oemStrings?: readonly string[] }): Promise<QemuNodeInfo> {
+async function launchNode(
+  cluster: Cluster,
+  node: ClusterNode,
+  image: string,
+  options: QemuOptions & { accel: AcceleratorChoice; imageSha256?: string; oemStrings?: readonly string[] },
+): Promise<QemuNodeInfo> {
   const layout = stateLayout(options.stateDir);
   const paths = layout.node(node.name);
   const progress = (step: QemuStep, message: string) => options.onProgress?.({ node: node.name, step, message });
@@ -120,7 +129,7 @@ async function launchNode(cluster: Cluster, node: ClusterNode, image: string, op
     for (const name of SWITCHES) await ensureSwitch(layout, name, progress);
 
     await mkdir(paths.dir, { recursive: true });
-    await ensureOverlay(node.name, base, paths.overlay, paths.serialLog, progress);
+    await ensureOverlay({ node: node.name, base, ...(options.imageSha256 ? { baseSha256: options.imageSha256 } : {}), paths, progress });
 
     const taken = new Set(Object.entries(ports).filter(([name]) => name !== node.name).map(([, port]) => port));
     let lastError = '';
@@ -150,21 +159,53 @@ async function checkBaseImage(node: string, base: string, serialLog: string): Pr
   if (format !== 'qcow2') throw new QemuNodeError(node, 'overlay', serialLog, `base image ${base} is ${format}, not qcow2`);
 }
 
-/** A qcow2 overlay on the base image; an existing one is kept (the node's disk survives down/up) when its base is the same. */
-async function ensureOverlay(node: string, base: string, overlay: string, serialLog: string, progress: (step: QemuStep, message: string) => void): Promise<void> {
-  const existing = await execa('qemu-img', ['info', '--output=json', '-U', overlay], { reject: false, stdin: 'ignore' });
+export interface OverlaySpec {
+  node: string;
+  /** The base image (absolute path). */
+  base: string;
+  /** Its sha256 (the store's layer manifest has it); computed from the file when absent. */
+  baseSha256?: string;
+  paths: Pick<NodePaths, 'overlay' | 'baseDigest' | 'serialLog'>;
+  progress: (step: QemuStep, message: string) => void;
+}
+
+/**
+ * A qcow2 overlay on the base image. An existing one is kept (the node's disk survives down/up) when it
+ * was made on the same base path and the bytes behind that path are still those it was made on: an
+ * overlay holds only the clusters the guest wrote, so on other base bytes it is a corrupt disk.
+ */
+export async function ensureOverlay(spec: OverlaySpec): Promise<void> {
+  const { node, base, paths, progress } = spec;
+  const baseSha256 = spec.baseSha256 ?? (await sha256File(base)).sha256;
+  const existing = await execa('qemu-img', ['info', '--output=json', '-U', paths.overlay], { reject: false, stdin: 'ignore' });
   if (existing.exitCode === 0) {
     const info = JSON.parse(String(existing.stdout)) as { 'full-backing-filename'?: string; 'backing-filename'?: string };
     if ((info['full-backing-filename'] ?? info['backing-filename']) === base) {
-      progress('overlay', `reusing ${overlay}`);
+      const recorded = await readFile(paths.baseDigest, 'utf8').then((text) => text.trim(), () => undefined);
+      if (recorded !== undefined && recorded !== baseSha256) {
+        throw new QemuNodeError(
+          node,
+          'overlay',
+          paths.serialLog,
+          `its disk ${paths.overlay} is an overlay on ${base}, made when that file had sha256 ${recorded}; it now has sha256 ${baseSha256}, ` +
+            `so the overlay cannot be reused. Take the node down and up again to start from a fresh overlay: ` +
+            `\`boxcar node down ${node}\` then \`boxcar node up ${node}\` (or cluster down, then cluster up)`,
+        );
+      }
+      // An overlay made before digests were recorded: taken as made on what is there now.
+      if (recorded === undefined) await atomicWriteFile(paths.baseDigest, `${baseSha256}\n`);
+      progress('overlay', `reusing ${paths.overlay}`);
       return;
     }
   }
-  progress('overlay', `${overlay} on ${base}`);
-  const temp = `${overlay}.tmp`;
+  progress('overlay', `${paths.overlay} on ${base}`);
+  // The old record goes first: a crash before the new one is written leaves no record, never a wrong one.
+  await rm(paths.baseDigest, { force: true });
+  const temp = `${paths.overlay}.tmp`;
   const created = await execa('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'qcow2', '-b', base, temp], { reject: false, stdin: 'ignore' });
-  if (created.exitCode !== 0) throw new QemuNodeError(node, 'overlay', serialLog, `qemu-img create failed: ${String(created.stderr).trim()}`);
-  await rename(temp, overlay);
+  if (created.exitCode !== 0) throw new QemuNodeError(node, 'overlay', paths.serialLog, `qemu-img create failed: ${String(created.stderr).trim()}`);
+  await rename(temp, paths.overlay);
+  await atomicWriteFile(paths.baseDigest, `${baseSha256}\n`);
 }
 
 async function ensureSwitch(layout: StateLayout, name: SwitchName, progress: (step: QemuStep, message: string) => void): Promise<void> {
