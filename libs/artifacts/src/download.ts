@@ -5,7 +5,7 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { rm, stat } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { byteCounter, ConnectionLostError, httpDownload, HttpStatusError, IdleTimeoutError, RangeMismatchError, SizeMismatchError } from '@boxcar/kit';
+import { byteCounter, ConnectionLostError, DeadlineExceededError, httpDownload, HttpStatusError, IdleTimeoutError, RangeMismatchError, SizeMismatchError } from '@boxcar/kit';
 import { ArtifactFetchError, describeCause } from './errors.ts';
 import type { ArtifactSource } from './mirror.ts';
 
@@ -132,7 +132,8 @@ const TRANSIENT_CODES = new Set([
 
 function isTransient(error: Error): boolean {
   if (error instanceof HttpStatusError) return error.status >= 500 || [408, 416, 429].includes(error.status);
-  if (error instanceof IdleTimeoutError || error instanceof RangeMismatchError || error instanceof ConnectionLostError) return true;
+  // A deadline cut (the client's, scaled by the expected size) keeps the partial bytes: the next attempt resumes.
+  if (error instanceof IdleTimeoutError || error instanceof DeadlineExceededError || error instanceof RangeMismatchError || error instanceof ConnectionLostError) return true;
   const code = (error as NodeJS.ErrnoException).code;
   return code !== undefined && TRANSIENT_CODES.has(code);
 }

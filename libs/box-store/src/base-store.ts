@@ -79,8 +79,11 @@ export abstract class BaseStore implements BoxStore {
 
   /** Text of a file of the layout, undefined when it does not exist. */
   protected abstract readText(relative: string): Promise<string | undefined>;
-  /** Opens a file of the layout for reading; not-found error naming it when absent. */
-  protected abstract openRaw(relative: string): Promise<RawBox>;
+  /**
+   * Opens a file of the layout for reading; not-found error naming it when absent. `expected` (from the
+   * catalog) lets a reader refuse a wrong size early and stop a body that runs past it.
+   */
+  protected abstract openRaw(relative: string, expected?: Expected): Promise<RawBox>;
   /** The file path or URL of a layout path, as errors name it. */
   abstract locate(relative: string): string;
   protected abstract listBoxNames(): Promise<string[]>;
@@ -182,7 +185,7 @@ export abstract class BaseStore implements BoxStore {
       source: this.locate(relative),
       authority: `catalog ${where}`,
     };
-    const raw = await this.openRaw(relative);
+    const raw = await this.openRaw(relative, expected);
     if (raw.size !== undefined && expected.size !== undefined && raw.size !== expected.size) {
       raw.stream.destroy();
       throw mismatch(expected, { sha256: '', size: raw.size }) as BoxStoreError;

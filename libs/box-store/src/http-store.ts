@@ -1,9 +1,26 @@
 // A store read over http(s) from any static web server that serves a store directory. Read only.
 import { mkdir, readFile, rename } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { atomicWriteFile, fsyncDir, httpGet, HttpStatusError, sha256Hex, tempPathIn, type HttpGetResponse } from '@boxcar/kit';
+import {
+  atomicWriteFile,
+  BodyTooLargeError,
+  ConnectionLostError,
+  DeadlineExceededError,
+  DEFAULT_MAX_TEXT_BYTES,
+  fsyncDir,
+  httpGet,
+  httpGetText,
+  HttpStatusError,
+  IdleTimeoutError,
+  sha256Hex,
+  SizeMismatchError,
+  tempPathIn,
+  type HttpGetOptions,
+  type HttpGetResponse,
+} from '@boxcar/kit';
 import { ensureKeyPair, type KeyPair } from '@boxcar/providers';
 import { BaseStore } from './base-store.ts';
+import { DEFAULT_STALE_TEMP_MS, sweepStaleTemps } from './cache-sweep.ts';
 import type { RawBox } from './base-store.ts';
 import { BoxStoreError, errorCode } from './errors.ts';
 import { verifyLayerDir } from './layer-files.ts';
@@ -16,23 +33,31 @@ import { withStoreLock } from './lock.ts';
 import { checkSegment } from './names.ts';
 import { describeUsers, layerId, readRefs, removeRefs, writeRef } from './refs.ts';
 import type { BoxStore, CopyResult, GcResult, LayerRef, NewLayerRef, OpenStoreOptions, PublishBoxResult, RefFilter } from './types.ts';
-import { removeQuietly, writeStreamVerified } from './verify.ts';
+import { mismatch, removeQuietly, writeStreamVerified, type Expected } from './verify.ts';
 
-/** GET with failures as BoxStoreError; undefined when the server has no such file. */
-async function getOptional(url: string): Promise<HttpGetResponse | undefined> {
-  try {
-    return await httpGet(url);
-  } catch (error) {
-    if (error instanceof HttpStatusError && (error.status === 404 || error.status === 410)) return undefined;
-    const reason = error instanceof HttpStatusError ? `HTTP ${error.status} ${error.statusText ?? ''}`.trim() : (error as Error).message;
-    throw new BoxStoreError('http', `GET ${url}: ${reason}`, url, { cause: error });
-  }
+function isMissing(error: unknown): boolean {
+  return error instanceof HttpStatusError && (error.status === 404 || error.status === 410);
 }
 
-async function get(url: string): Promise<HttpGetResponse> {
-  const response = await getOptional(url);
-  if (!response) throw new BoxStoreError('not-found', `GET ${url}: not found (HTTP 404)`, url);
-  return response;
+/** A body the client cut short (its errors name the URL); file system errors are not. */
+function cutShort(error: unknown): boolean {
+  return [SizeMismatchError, BodyTooLargeError, DeadlineExceededError, IdleTimeoutError, ConnectionLostError].some((type) => error instanceof type);
+}
+
+/**
+ * A failed GET as BoxStoreError naming the URL: a size announced against the catalog or manifest is
+ * `corrupt`, like a wrong digest; the rest (status, cap, deadline, redirect, connection) is `http`.
+ */
+function storeError(error: unknown, url: string, expected?: Expected): BoxStoreError {
+  if (error instanceof BoxStoreError) return error;
+  if (expected && error instanceof SizeMismatchError && error.actualSize !== undefined) {
+    const problem = mismatch(expected, { sha256: '', size: error.actualSize });
+    if (problem) return problem;
+  }
+  const message = (error as Error).message;
+  // The client's own errors name the URL already.
+  const reason = error instanceof HttpStatusError ? `GET ${url}: HTTP ${error.status} ${error.statusText ?? ''}`.trim() : message.includes(url) ? message : `GET ${url}: ${message}`;
+  return new BoxStoreError('http', reason, url, { cause: error });
 }
 
 export class HttpStore extends BaseStore {
@@ -54,21 +79,55 @@ export class HttpStore extends BaseStore {
     return joinUrl(this.url, relative);
   }
 
+  private swept: Promise<void> | undefined;
+
+  /** Once per store object, when the cache is first used: removes `.tmp-` leftovers of interrupted downloads. */
+  private openCache(): Promise<void> {
+    // Best effort: a leftover that cannot be removed now is retried by the next process.
+    this.swept ??= sweepStaleTemps(this.cacheDir, this.options.http?.staleTempMs ?? DEFAULT_STALE_TEMP_MS).then(
+      () => undefined,
+      () => undefined,
+    );
+    return this.swept;
+  }
+
+  /** Deadline, idle timeout and CA of every request of this store. */
+  private requestOptions(): HttpGetOptions {
+    const limits = this.options.http ?? {};
+    return {
+      ...(limits.deadline !== undefined && { deadlinePolicy: limits.deadline }),
+      ...(limits.idleTimeoutMs !== undefined && { idleTimeoutMs: limits.idleTimeoutMs }),
+      ...(limits.ca !== undefined && { ca: limits.ca }),
+    };
+  }
+
+  /** GET of a box or layer file, held to the size `expected` records (the body stops past it). */
+  private async get(url: string, expected?: Expected): Promise<HttpGetResponse> {
+    try {
+      return await httpGet(url, { ...this.requestOptions(), ...(expected?.size !== undefined && { expectedSize: expected.size }) });
+    } catch (error) {
+      if (isMissing(error)) throw new BoxStoreError('not-found', `GET ${url}: not found (HTTP 404)`, url);
+      throw storeError(error, url, expected);
+    }
+  }
+
   private readOnly(): BoxStoreError {
     return new BoxStoreError('read-only', `http stores are read-only; publish to a file:// store and serve it (store: ${this.url})`, this.url);
   }
 
+  /** index.json, catalogs, manifests and keys: read whole, so capped (maxTextBytes). */
   protected async readText(relative: string): Promise<string | undefined> {
-    const response = await getOptional(this.locate(relative));
-    if (!response) return undefined;
-    response.body.setEncoding('utf8');
-    let text = '';
-    for await (const chunk of response.body) text += chunk as string;
-    return text;
+    const url = this.locate(relative);
+    try {
+      return await httpGetText(url, { ...this.requestOptions(), maxBytes: this.options.http?.maxTextBytes ?? DEFAULT_MAX_TEXT_BYTES });
+    } catch (error) {
+      if (isMissing(error)) return undefined;
+      throw storeError(error, url);
+    }
   }
 
-  protected async openRaw(relative: string): Promise<RawBox> {
-    const response = await get(this.locate(relative));
+  protected async openRaw(relative: string, expected?: Expected): Promise<RawBox> {
+    const response = await this.get(this.locate(relative), expected);
     return { stream: response.body, ...(response.totalBytes !== undefined && { size: response.totalBytes }) };
   }
 
@@ -92,6 +151,7 @@ export class HttpStore extends BaseStore {
   /** Downloads the layer once into the cache (verified, then renamed into place); later calls re-verify the copy. */
   async layerFiles(profile: string, layer: string, key: string): Promise<string> {
     const manifest = await this.requireLayer(profile, layer, key);
+    await this.openCache();
     const local = join(this.cacheDir, ...layerDir(profile, layer, key).split('/'));
     const localManifest = join(local, LAYER_MANIFEST);
     const cached = await readFile(localManifest, 'utf8').catch((error: unknown) => {
@@ -133,7 +193,11 @@ export class HttpStore extends BaseStore {
         const dest = join(temp, ...file.path.split('/'));
         await mkdir(dirname(dest), { recursive: true });
         const url = joinUrl(this.url, `${layerDir(profile, layer, key)}/${file.path}`);
-        await writeStreamVerified((await get(url)).body, dest, { sha256: file.sha256, size: file.size, source: url, authority });
+        const expected: Expected = { sha256: file.sha256, size: file.size, source: url, authority };
+        // The body stops at the manifest's size, and the request at a deadline scaled by it.
+        await writeStreamVerified((await this.get(url, expected)).body, dest, expected).catch((error: unknown) => {
+          throw cutShort(error) ? storeError(error, url, expected) : error;
+        });
       }
       await atomicWriteFile(join(temp, LAYER_MANIFEST), JSON.stringify(manifest));
       await rename(temp, local).catch(async (error: unknown) => {
@@ -193,6 +257,7 @@ export class HttpStore extends BaseStore {
     const where = this.locate(BOOTSTRAP_KEY);
     const text = await this.readText(BOOTSTRAP_KEY);
     if (text === undefined) throw new BoxStoreError('not-found', `${where} not found: the store has no bootstrap key yet (the first bake into it makes one)`, where);
+    await this.openCache();
     const local = join(this.cacheDir, 'keys', sha256Hex(this.url).slice(0, 16), basename(BOOTSTRAP_KEY));
     await mkdir(dirname(local), { recursive: true, mode: 0o700 });
     if ((await readFile(local, 'utf8').catch(() => undefined)) !== text) await atomicWriteFile(local, text, { mode: 0o600 });

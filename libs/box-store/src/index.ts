@@ -6,7 +6,7 @@ export { defaultStoreUrl } from './store-url.ts';
 
 // What a store does: publish, read and verify boxes and layers, list, gc, copy; PublishStage names the
 // points at which a publish calls its onPublishStage hook (testing/publish-child.ts stops there).
-export type { BoxStore, PublishStage } from './types.ts';
+export type { BoxStore, HttpStoreLimits, PublishStage } from './types.ts';
 
 // References: which cluster's nodes run on which layer (gc keeps those layers and their box versions).
 export type { KeptForRefs, LayerRef, NewLayerRef, RefFilter } from './types.ts';

@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import type { DeadlinePolicy } from '@boxcar/kit';
 import type { KeyPair } from '@boxcar/providers';
 import type { Catalog } from './catalog.ts';
 import type { LayerManifest } from './layer-manifest.ts';
@@ -146,12 +147,27 @@ export interface PullResult {
 
 export type PublishStage = 'box-copied' | 'box-renamed' | 'layer-copied';
 
+export interface HttpStoreLimits {
+  /** Cap of index.json, catalogs, layer manifests and keys (read whole into memory); default 4 MiB. */
+  maxTextBytes?: number;
+  /** Total deadline of each request: baseMs plus its expected bytes at minBytesPerSecond; default 2 min + 256 KiB/s. */
+  deadline?: DeadlinePolicy;
+  /** Longest silence on a connection; default 60 s. */
+  idleTimeoutMs?: number;
+  /** Certificate authorities (PEM) trusted for https instead of Node's defaults. */
+  ca?: string | Buffer;
+  /** `.tmp-` leftovers in the layer cache untouched for this long are removed when the cache is opened; default a day. */
+  staleTempMs?: number;
+}
+
 export interface OpenStoreOptions {
   /** Base URL written into catalogs (default: the store's own URL). For a file store served over http. */
   publicUrl?: string;
   /** Where an http store keeps downloaded layers (default `${XDG_CACHE_HOME:-~/.cache}/boxcar/layer-cache`). */
   cacheDir?: string;
   lock?: StoreLockOptions;
+  /** Bounds of an http store's reads, so that a hostile or broken server cannot exhaust memory, disk or time. */
+  http?: HttpStoreLimits;
   /**
    * Called after each step of a publish, before the catalog changes; throwing aborts the publish and
    * rolls it back. For progress reports and for tests that inject a failure.
