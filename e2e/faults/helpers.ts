@@ -39,6 +39,8 @@ export interface World {
 export interface ProfileOptions {
   /** Lock entries for the artifacts of the "node" layer. */
   artifacts?: { id: string; url: string; sha256: string; size: number }[];
+  /** layers.json "checks" by layer name. */
+  checks?: Record<string, unknown>;
 }
 
 /** A temp world; `storeDir` may be given (a tmpfs mount). Every path the product writes to is inside it. */
@@ -106,6 +108,7 @@ function writeProfile(profilesDir: string, options: ProfileOptions = {}): void {
       { name: 'worker', description: 'worker box', parent: 'node', env: { BOXCAR_ROLE: 'worker' }, scripts: ['scripts/role.sh', 'scripts/cleanup.sh'], box: { role: 'worker', description: 'fault-test worker' } },
     ],
   };
+  for (const layer of layers.layers) if (options.checks?.[layer.name]) Object.assign(layer, { checks: options.checks[layer.name] });
   writeFileSync(join(dir, 'layers.json'), `${JSON.stringify(layers, null, 2)}\n`);
   const lock = { lockVersion: 1, artifacts: artifacts.map((a) => ({ ...a, kind: 'deb', upstreamGone: false })) };
   writeFileSync(join(dir, 'artifacts.lock.json'), `${JSON.stringify(lock, null, 2)}\n`);

@@ -6,7 +6,8 @@ import type { BoxStore } from '@boxcar/box-store';
 import { LockTimeoutError, sha256File, withLock, type LockHolder } from '@boxcar/kit';
 import type { LoadedLayerGraph } from '@boxcar/layers';
 import type { BuilderName, Layer, Profile } from '@boxcar/model';
-import { initPlugins, runPackerBuild, templateFiles, type PackerFeatures, type TemplateVariables } from '@boxcar/packer';
+import { initPlugins, namingFailedChecks, runPackerBuild, templateFiles, type PackerFeatures, type TemplateVariables } from '@boxcar/packer';
+import { endOrphanPacker, forgetPacker, packerRecordFile, recordPacker } from './orphan.ts';
 import { logFile, workDir } from './paths.ts';
 import { isPublished, type BakePlan, type PlannedLayer } from './plan.ts';
 
@@ -147,19 +148,26 @@ async function bakeLayer(planned: PlannedLayer, plan: BakePlan, context: BakeCon
   });
 }
 
+/** The layer lock's directory: the lock, and the record of the packer its holder started. */
+function layerLockDir(work: string): string {
+  return join(dirname(work), '.locks', basename(work));
+}
+
 /**
  * Two bakes on one machine would share a layer's work dir and log: the second waits until the first
  * is done with the layer (and then mostly finds it published). A lock left by a killed bake is taken
- * over. Waits in short rounds so that an interrupt is noticed.
+ * over, and a packer that bake left running is ended first. Waits in short rounds so that an
+ * interrupt is noticed.
  */
 async function withLayerLock<T>(work: string, layer: string, context: BakeContext, fn: () => Promise<T>): Promise<T> {
-  const root = join(dirname(work), '.locks', basename(work));
+  const root = layerLockDir(work);
   const lockFile = join(root, '.lock');
   await mkdir(root, { recursive: true });
   let ran = false;
   let lastHolder = '';
-  const holding = () => {
+  const holding = async () => {
     ran = true;
+    await endOrphanPacker(packerRecordFile(root), (text) => context.reporter.message(`[${layer}] ${text}`));
     return fn();
   };
   const onWait = (holder: LockHolder | undefined) => {
@@ -217,6 +225,9 @@ async function buildLayer(planned: PlannedLayer, plan: BakePlan, context: BakeCo
       context.reporter.step(layer.name, 'packer init (plugins of required_plugins)');
       await initPlugins(templateDir, log);
     }
+    const packerRecord = packerRecordFile(layerLockDir(work));
+    // The layer's checks (its last provisioner) print `boxcar-check: FAILED <name>: <why>`: the error names them.
+    const failedCheckLines: string[] = [];
     const run = await runPackerBuild({
       templateDir,
       varFile,
@@ -224,8 +235,16 @@ async function buildLayer(planned: PlannedLayer, plan: BakePlan, context: BakeCo
       extraArgs: context.packerArgs,
       signal: context.signal,
       onStep: (step) => context.reporter.step(layer.name, step),
-      onLine: (text) => context.reporter.line(layer.name, text),
-    });
+      onLine: (text) => {
+        if (text.includes('boxcar-check: FAILED')) failedCheckLines.push(text);
+        context.reporter.line(layer.name, text);
+      },
+      onSpawn: (pid) => recordPacker(packerRecord, pid),
+    })
+      .finally(() => forgetPacker(packerRecord))
+      .catch((error: unknown) => {
+        throw namingFailedChecks(error, failedCheckLines);
+      });
 
     context.reporter.step(layer.name, 'publishing to the box store');
     const output = join(work, 'output');

@@ -1,8 +1,7 @@
-import { link, open, readFile, readlink, rename, unlink } from 'node:fs/promises';
-import { hostname } from 'node:os';
+import { link, open, readFile, rename, unlink } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { randomSuffix } from './atomic-write.ts';
-import { processAlive, processStartTicks } from './process.ts';
+import { processAlive, processIdentity, processStartTicks } from './process.ts';
 
 // A lock is one file, created exclusively, holding JSON that names its holder and a token of its own.
 // It may sit on a drive several machines share (the box store), so a waiter takes a lock over only when
@@ -70,16 +69,7 @@ let identity: Promise<Identity> | undefined;
 
 /** This process as a lock names it; none of it changes while the process runs. */
 function thisProcess(): Promise<Identity> {
-  identity ??= (async () => {
-    const readTrimmed = (path: string) => readFile(path, 'utf8').then((text) => text.trim() || undefined, () => undefined);
-    const [bootId, machineId, pidNamespace, startTicks] = await Promise.all([
-      readTrimmed('/proc/sys/kernel/random/boot_id'),
-      readTrimmed('/etc/machine-id').then((id) => id ?? readTrimmed('/var/lib/dbus/machine-id')),
-      readlink('/proc/self/ns/pid').catch(() => undefined),
-      processStartTicks(process.pid),
-    ]);
-    return { pid: process.pid, host: hostname(), bootId, machineId, pidNamespace, startTicks };
-  })();
+  identity ??= processIdentity(process.pid);
   return identity;
 }
 

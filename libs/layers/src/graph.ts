@@ -13,6 +13,7 @@ import {
   type BuilderName,
   type HashedFile,
   type Layer,
+  type LayerChecks,
   type LayerGraph,
   type Problem,
   type Role,
@@ -34,6 +35,7 @@ export interface LayerSpec {
   files?: { src: string; dest: string }[];
   artifacts?: string[];
   env?: Record<string, string>;
+  checks?: Partial<LayerChecks>;
   box?: { role: Role; description?: string };
 }
 
@@ -132,6 +134,7 @@ export async function loadLayerGraph(profile: string, profilesDir = DEFAULT_PROF
       files,
       artifacts,
       env: spec.env ?? {},
+      checks: validateChecks(spec.checks, `${path}.checks`, problems),
       ...(spec.box ? { box: { role: spec.box.role, description: spec.box.description ?? spec.description ?? spec.name } } : {}),
     });
   });
@@ -193,6 +196,50 @@ function validateSources(spec: LayerSpec, path: string, lock: ArtifactLock, prob
     sources[builder] = source;
   }
   return sources;
+}
+
+/**
+ * A layer's checks with every list present; past the schema's shape check: no name twice (each
+ * check reports under its name), no unit both enabled and disabled, a command that runs something.
+ */
+function validateChecks(checks: unknown, path: string, problems: Problem[]): LayerChecks {
+  const given = isObject(checks) ? checks : {};
+  const strings = (field: string): string[] => {
+    const seen = new Set<string>();
+    return listOf<unknown>(given[field]).flatMap((entry, i) => {
+      if (typeof entry !== 'string') return [];
+      if (seen.has(entry)) {
+        problems.push({ path: `${path}.${field}[${i}]`, message: `"${entry}" is listed twice` });
+        return [];
+      }
+      seen.add(entry);
+      return [entry];
+    });
+  };
+  const result: LayerChecks = {
+    servicesEnabled: strings('servicesEnabled'),
+    servicesDisabled: strings('servicesDisabled'),
+    absent: strings('absent'),
+    empty: strings('empty'),
+    commands: [],
+  };
+  result.servicesDisabled.forEach((unit, i) => {
+    if (result.servicesEnabled.includes(unit)) problems.push({ path: `${path}.servicesDisabled[${i}]`, message: `"${unit}" is also in servicesEnabled` });
+  });
+  listOf<unknown>(given.commands).forEach((command, i) => {
+    if (!isObject(command) || typeof command.name !== 'string' || typeof command.run !== 'string') return;
+    if (result.commands.some((known) => known.name === command.name)) {
+      problems.push({ path: `${path}.commands[${i}].name`, message: `"${command.name}" is the name of another command` });
+    } else if (!command.run.trim()) {
+      problems.push({ path: `${path}.commands[${i}].run`, message: 'must be a command, got ""' });
+    } else if (command.run.includes('{{')) {
+      // Packer would read it as a Go template.
+      problems.push({ path: `${path}.commands[${i}].run`, message: `must not contain "{{", got ${JSON.stringify(command.run)}` });
+    } else {
+      result.commands.push({ name: command.name, run: command.run });
+    }
+  });
+  return result;
 }
 
 function topologicalOrder(layers: Layer[], problems: Problem[]): Layer[] {

@@ -26,7 +26,7 @@ function writeProfile(root: string): string {
     JSON.stringify({
       layers: [
         { name: 'base', source: { type: 'debootstrap', suite: 'bookworm', mirror: 'http://deb.debian.org/debian' }, scripts: ['scripts/base.sh'] },
-        { name: 'tools', parent: 'base', scripts: ['scripts/tools.sh'], artifacts: ['tool'], files: [{ src: 'patches/felix/', dest: '/var/cache/patches/felix' }] },
+        { name: 'tools', parent: 'base', scripts: ['scripts/tools.sh'], artifacts: ['tool'], files: [{ src: 'patches/felix/', dest: '/var/cache/patches/felix' }], checks: { absent: ['/etc/ssh/ssh_host_*'] } },
         { name: 'box-a', parent: 'tools', scripts: ['scripts/box-a.sh'], env: { ROLE: 'a' }, box: { role: 'master' } },
         { name: 'box-b', parent: 'tools', scripts: ['scripts/box-b.sh'], box: { role: 'worker' } },
       ],
@@ -75,6 +75,12 @@ describe('layer content keys', () => {
     { title: 'a new patch dropped in', change: (r) => writeFileSync(join(r, 'demo', 'patches', 'felix', '0002-more.patch'), 'x'), expected: ['tools', 'box-a', 'box-b'] },
     { title: "an artifact's sha256", change: (r) => edit(r, 'artifacts.lock.json', (t) => t.replace(SHA_A, SHA_B)), expected: ['tools', 'box-a', 'box-b'] },
     { title: 'a template field (env of a layer)', change: (r) => edit(r, 'layers.json', (t) => t.replace('"ROLE":"a"', '"ROLE":"x"')), expected: ['box-a'] },
+    { title: 'a check of a layer', change: (r) => edit(r, 'layers.json', (t) => t.replace('/etc/ssh/ssh_host_*', '/etc/ssh/ssh_host_*_key')), expected: ['tools', 'box-a', 'box-b'] },
+    {
+      title: 'a check added to a leaf layer',
+      change: (r) => edit(r, 'layers.json', (t) => t.replace('"box":{"role":"worker"}', '"checks":{"empty":["/etc/machine-id"]},"box":{"role":"worker"}')),
+      expected: ['box-b'],
+    },
     { title: 'the base source', change: (r) => edit(r, 'layers.json', (t) => t.replace('bookworm', 'trixie')), expected: ['base', 'tools', 'box-a', 'box-b'] },
   ];
   it.each(cases)('$title changes exactly that layer and its descendants', async ({ change, expected }) => {
@@ -155,6 +161,43 @@ describe('layer graph validation', () => {
       { path: 'layers[1].artifacts[0]', message: 'must be a string, got number 7' },
       { path: 'layers[1].env.lower', message: 'field name must be an UPPER_CASE name, got "lower"' },
       { path: 'layers[1].env.N', message: 'must be a string, got number 1' },
+    ]);
+  });
+
+  it('checks the checks: shape from the schema, then names that repeat and commands that run nothing', async () => {
+    const root = writeProfile(mkdtempSync(join(tmpdir(), 'graph-')));
+    edit(root, 'layers.json', () =>
+      JSON.stringify({
+        layers: [
+          { name: 'base', source: { type: 'debootstrap', suite: 'bookworm', mirror: 'http://deb.debian.org/debian' } },
+          {
+            name: 'box',
+            parent: 'base',
+            checks: {
+              servicesEnabled: ['ssh.service', 'etcd'],
+              servicesDisabled: ['ssh.service'],
+              absent: ['relative/path', '/tmp/a', '/tmp/a'],
+              empty: ['/etc/*-id'],
+              commands: [{ name: 'Bad Name', run: 'true' }, { name: 'ok', run: ' ' }, { name: 'ok', run: 'true' }, { name: 'tpl', run: 'echo {{ .Path }}' }, { run: 'true' }],
+              services: [],
+            },
+          },
+        ],
+      }),
+    );
+    const error = await loadLayerGraph('demo', root).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(LayerGraphError);
+    expect((error as LayerGraphError).problems).toEqual([
+      { path: 'layers[1].checks.services', message: 'unknown field; allowed: servicesEnabled, servicesDisabled, absent, empty, commands' },
+      { path: 'layers[1].checks.servicesEnabled[1]', message: 'must be a systemd unit name such as etcd.service, got "etcd"' },
+      { path: 'layers[1].checks.absent[0]', message: 'must be an absolute path or glob in the guest, without spaces, got "relative/path"' },
+      { path: 'layers[1].checks.empty[0]', message: 'must be an absolute path in the guest, without spaces or glob characters, got "/etc/*-id"' },
+      { path: 'layers[1].checks.commands[0].name', message: "must be lowercase letters, digits, '.', '_' and '-', got \"Bad Name\"" },
+      { path: 'layers[1].checks.commands[4].name', message: 'must be a string, got nothing (field missing)' },
+      { path: 'layers[1].checks.absent[2]', message: '"/tmp/a" is listed twice' },
+      { path: 'layers[1].checks.servicesDisabled[0]', message: '"ssh.service" is also in servicesEnabled' },
+      { path: 'layers[1].checks.commands[1].run', message: 'must be a command, got ""' },
+      { path: 'layers[1].checks.commands[3].run', message: 'must not contain "{{", got "echo {{ .Path }}"' },
     ]);
   });
 

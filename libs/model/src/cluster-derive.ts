@@ -7,10 +7,27 @@ import type { Cluster, ClusterNode, Profile, ProviderName } from './types.ts';
 // kubernetes service IP, MACs, per-worker IPAM ranges and uplinks, certificate SANs, etcd endpoints,
 // the boxes, the defaults of terraform and timeouts.
 
-/** Locally administered, stable per cluster and node (reboots keep names and leases), unique per NIC by construction. */
-function macFor(clusterName: string, index: number, nicSlot: number): string {
-  const clusterByte = createHash('sha256').update(clusterName).digest()[0]!;
-  return ['52', '54', '00', clusterByte, nicSlot, index].map((part) => (typeof part === 'number' ? part.toString(16).padStart(2, '0') : part)).join(':');
+/**
+ * Locally administered, stable per cluster and node (reboots keep names and leases), unique per NIC by
+ * construction, and apart from other clusters' on the same host: 24 bits of the cluster name's hash
+ * (52:h1:h2:h0:<slot>:<node>). The profile's default cluster (cni-dev, lab) keeps the MACs it always
+ * had, 52:54:00:h0:<slot>:<node>, so that its running nodes keep their addresses.
+ */
+function macFor(clusterName: string, profile: Profile, index: number, nicSlot: number): string {
+  const [h0, h1, h2] = createHash('sha256').update(clusterName).digest();
+  // 54:00 in the middle is the default clusters' form: never given to another name.
+  const prefix = clusterName === profile.cluster.name ? [0x54, 0x00] : h1 === 0x54 && h2 === 0x00 ? [0x54, 0x01] : [h1!, h2!];
+  return [0x52, ...prefix, h0!, nicSlot, index].map((part) => part.toString(16).padStart(2, '0')).join(':');
+}
+
+/**
+ * The Vagrant network (libvirt network, VirtualBox internal network) of the cluster NIC: one per
+ * cluster, so that two clusters on a host never share one. The profile's name is its default cluster's
+ * (cni-dev-bridge, as in 2016); any other cluster's name is put in front of it (lab-cni-dev-bridge).
+ */
+function internalNetworkFor(clusterName: string, profile: Profile): string {
+  const network = profile.nics.cluster.internalNetwork;
+  return clusterName === profile.cluster.name && network.startsWith(`${clusterName}-`) ? network : `${clusterName}-${network}`;
 }
 
 export function deriveCluster(merged: MergedConfig, profile: Profile): Cluster {
@@ -35,7 +52,7 @@ export function deriveCluster(merged: MergedConfig, profile: Profile): Cluster {
       ip: node.ip,
       memoryMb: node.memoryMb,
       cpus: node.cpus,
-      macs: { cluster: (node.mac ?? macFor(merged.name, index, 8)).toLowerCase(), vpp: macFor(merged.name, index, 9) },
+      macs: { cluster: (node.mac ?? macFor(merged.name, profile, index, 8)).toLowerCase(), vpp: macFor(merged.name, profile, index, 9) },
       etcd: node.name === merged.etcd.node,
       ...(workerIndex >= 0
         ? { ipamRange: { start: intToIp(ipamRanges[workerIndex]!.first), end: intToIp(ipamRanges[workerIndex]!.last) } }
@@ -69,7 +86,7 @@ export function deriveCluster(merged: MergedConfig, profile: Profile): Cluster {
       containerRange: net.containerRange,
       calicoPool: net.calicoPool,
       uplinkSubnet: formatCidr(uplinkSubnet),
-      nics: profile.nics,
+      nics: { ...profile.nics, cluster: { ...profile.nics.cluster, internalNetwork: internalNetworkFor(merged.name, profile) } },
     },
     api: {
       host: masterConfig.ip,

@@ -128,6 +128,41 @@ export function validateCluster(merged: MergedConfig, profile: Profile, raw: Clu
     const shared = etcd.clientPorts.filter((port) => etcd.peerPorts.includes(port));
     if (shared.length) add('etcd.peerPorts', `port(s) ${shared.join(', ')} already used by etcd.clientPorts`);
   }
+
+  // Libvirt.
+  const libvirtUri = typeof merged.libvirt.uri === 'string' ? libvirtUriProblem(merged.libvirt.uri) : undefined;
+  if (libvirtUri) add('libvirt.uri', libvirtUri);
+}
+
+/** Transports of a libvirt URI (`driver+transport://`) that run no program the URI names; none is a local socket. */
+export const LIBVIRT_TRANSPORTS = ['unix', 'ssh', 'libssh', 'libssh2', 'tls', 'tcp'] as const;
+
+/**
+ * Why a libvirt URI is refused, or undefined. Vagrant and virsh hand it to libvirt, which for the
+ * `ext` transport runs the program of its `command=` parameter on this host (and ssh would read a host
+ * that starts with "-" as an option such as -oProxyCommand): the config file must not be a way to run
+ * a program. The URI's shape (`scheme://...`) is the schema's.
+ */
+export function libvirtUriProblem(uri: string): string | undefined {
+  const allowed = `allowed: a URI without a transport (qemu:///system) or with one of ${LIBVIRT_TRANSPORTS.map((t) => `+${t}`).join(', ')}, without a command= parameter`;
+  const match = /^([a-z0-9]+)(?:\+([a-z0-9]+))?:\/\/([^/?#]*)[^?#]*(?:\?([^#]*))?/i.exec(uri);
+  if (!match) return undefined;
+  const [, , transport, authority = '', query = ''] = match;
+  if (transport !== undefined && !(LIBVIRT_TRANSPORTS as readonly string[]).includes(transport.toLowerCase())) {
+    return `transport "${transport}" ${transport.toLowerCase() === 'ext' ? 'runs the program named by command=' : 'is not a libvirt transport boxcar allows'}; ${allowed}`;
+  }
+  const decode = (text: string) => {
+    try {
+      return decodeURIComponent(text.replace(/\+/g, ' '));
+    } catch {
+      return text;
+    }
+  };
+  // libvirt unescapes parameter names and compares them without case.
+  const names = query.split(/[&;]/).map((pair) => decode(pair.split('=')[0]!).trim().toLowerCase());
+  if (names.includes('command')) return `the command= parameter names a program for libvirt to run; ${allowed}`;
+  if (decode(authority.replace(/^[^@]*@/, '')).startsWith('-')) return `host ${JSON.stringify(authority)} starts with "-", which ssh reads as an option; ${allowed}`;
+  return undefined;
 }
 
 type Add = (path: string, message: string) => void;

@@ -14,6 +14,8 @@ export {
 } from './types.ts';
 export { loadCluster, REPO_ROOT } from './config-file.ts';
 export { ClusterConfigError, resolveClusterOrThrow } from './resolve.ts';
+// A libvirt URI that would make libvirt run a program (the ext transport, command=), refused.
+export { LIBVIRT_TRANSPORTS, libvirtUriProblem } from './cluster-semantics.ts';
 
 // Image profiles (images/profiles/<profile>/) and their layers.
 export { DEFAULT_PROFILE, DEFAULT_PROFILES_DIR, listProfiles, loadProfile } from './profile.ts';
@@ -25,6 +27,7 @@ export {
   type BuilderName,
   type HashedFile,
   type Layer,
+  type LayerChecks,
   type LayerGraph,
 } from './layer.ts';
 

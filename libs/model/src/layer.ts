@@ -38,6 +38,24 @@ export interface LayerArtifact {
   digest: string;
 }
 
+/**
+ * What must hold in a layer's guest before it is published (as image-builder's goss checks), run as
+ * the layer's last provisioner. Each layer declares its own: checks are not inherited, since a child
+ * may change what its parent checked (box layers carry the "sealed image" checks, after cleanup).
+ */
+export interface LayerChecks {
+  /** systemd units that `systemctl is-enabled` must report as enabled. */
+  servicesEnabled: string[];
+  /** systemd units that must be disabled or masked (not started at boot by their own install). */
+  servicesDisabled: string[];
+  /** Absolute paths or globs that must match nothing (private keys, shell history, apt lists). */
+  absent: string[];
+  /** Files that must exist and be empty (an /etc/machine-id made at first boot). */
+  empty: string[];
+  /** Commands (bash) that must exit 0, by name. */
+  commands: { name: string; run: string }[];
+}
+
 export interface Layer {
   name: string;
   description: string;
@@ -49,6 +67,8 @@ export interface Layer {
   files: { src: string; dest: string; isDirectory: boolean; entries: HashedFile[] }[];
   artifacts: LayerArtifact[];
   env: Record<string, string>;
+  /** Checked in the guest after the scripts; a failed check fails the layer. */
+  checks: LayerChecks;
   box?: { role: Role; description: string };
 }
 

@@ -56,6 +56,12 @@ const cases: Case[] = [
   { title: 'uplink subnet overlapping the cluster subnet', config: { network: { uplinkSubnet: '192.168.10.0/28' } }, path: 'network.uplinkSubnet', message: /overlaps the cluster subnet/ },
   { title: 'box store URL scheme', config: { boxStore: 's3://bucket/boxes' }, path: 'boxStore', message: /file:\/\/, http:\/\/ or https:\/\/ URL/ },
   { title: 'libvirt URI without a scheme', config: { profile: 'lab', provider: 'libvirt', libvirt: { uri: '/run/libvirt/libvirt-sock' } }, path: 'libvirt.uri', message: /must be a libvirt URI such as qemu:\/\/\/system/ },
+  { title: 'libvirt URI with the ext transport', config: { profile: 'lab', provider: 'libvirt', libvirt: { uri: 'qemu+ext:///system?command=/tmp/x.sh' } }, path: 'libvirt.uri', message: /transport "ext" runs the program named by command=; allowed: .*\+unix, \+ssh, .*without a command= parameter/ },
+  { title: 'libvirt URI with the ext transport and no command', config: { libvirt: { uri: 'xen+ext:///' } }, path: 'libvirt.uri', message: /transport "ext" runs the program named by command=/ },
+  { title: 'libvirt URI with an unknown transport', config: { libvirt: { uri: 'qemu+http://host/system' } }, path: 'libvirt.uri', message: /transport "http" is not a libvirt transport boxcar allows; allowed: a URI without a transport \(qemu:\/\/\/system\)/ },
+  { title: 'libvirt URI with a command parameter', config: { libvirt: { uri: 'qemu+ssh://lab-host/system?keyfile=/k&command=/bin/sh' } }, path: 'libvirt.uri', message: /the command= parameter names a program for libvirt to run; allowed:/ },
+  { title: 'libvirt URI with an escaped command parameter', config: { libvirt: { uri: 'qemu+unix:///system?%43omm%61nd=/bin/sh' } }, path: 'libvirt.uri', message: /the command= parameter/ },
+  { title: 'libvirt URI whose host is an ssh option', config: { libvirt: { uri: 'qemu+ssh://-oProxyCommand=x/system' } }, path: 'libvirt.uri', message: /starts with "-", which ssh reads as an option/ },
   { title: 'unknown libvirt management network mode', config: { libvirt: { managementNetworkMode: 'bridge' } }, path: 'libvirt.managementNetworkMode', message: /must be one of nat, none, route, open, got "bridge"/ },
   { title: 'unknown libvirt field', config: { libvirt: { driver: 'kvm' } }, path: 'libvirt.driver', message: /unknown field; allowed: uri, managementNetworkMode/ },
   { title: 'unknown terraform resource type', config: { terraform: { resource: 'local_exec' } }, path: 'terraform.resource', message: /must be one of terraform_data, null_resource, got "local_exec"/ },
@@ -130,6 +136,12 @@ describe('user overrides', () => {
     expect(problems).toEqual([]);
     expect(cluster!.libvirt).toEqual({ uri: socket, managementNetworkMode: 'none' });
     expect(resolveCluster({ profile: 'lab' }).cluster!.libvirt).toEqual({});
+  });
+
+  it('accepts libvirt URIs whose transport runs no program the URI names', () => {
+    for (const uri of ['qemu:///system', 'qemu:///session', 'qemu+unix:///system?socket=/run/x', 'qemu+ssh://admin@lab-host:2222/system?keyfile=/k&no_verify=1', 'qemu+libssh2://lab-host/system', 'qemu+tls://lab-host/system', 'qemu+tcp://lab-host/system', 'test:///default']) {
+      expect(resolveCluster({ profile: 'lab', provider: 'libvirt', libvirt: { uri } }).problems, uri).toEqual([]);
+    }
   });
 
   it('terraform and timeouts default to terraform_data and 600 s, and take what the config says', () => {

@@ -6,5 +6,8 @@ export { detectPacker, type PackerFeatures } from './version.ts';
 // A layer's template (HCL2 JSON) and the files written beside it.
 export { layerTemplate, templateFiles, type TemplateVariables } from './template.ts';
 
+// A layer's checks as the script of its last provisioner, and the failed ones read back from Packer's output.
+export { checkNames, checkScript, failedChecks, namingFailedChecks, type FailedCheck } from './checks.ts';
+
 // Running Packer: init, validate, build (-machine-readable, parsed into progress).
 export { initPlugins, PackerBuildError, runPackerBuild, validateTemplate } from './runner.ts';

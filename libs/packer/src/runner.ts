@@ -16,6 +16,8 @@ export interface PackerRunOptions {
   signal?: AbortSignal;
   onStep?: (step: string) => void;
   onLine?: (text: string) => void;
+  /** Called with packer's pid once it runs (the bake records it beside the layer lock). */
+  onSpawn?: (pid: number) => Promise<void> | void;
   binary?: string;
 }
 
@@ -39,6 +41,21 @@ export class PackerBuildError extends Error {
 
 const TAIL = 15;
 
+let setprivChecked: Promise<boolean> | undefined;
+
+/**
+ * The command line that runs packer so that it dies with this process. Where util-linux's `setpriv`
+ * (2.33+) exists, packer runs under `setpriv --pdeathsig SIGTERM`: setpriv sets the parent-death
+ * signal (prctl PR_SET_PDEATHSIG) and execs packer in its place (same pid), so a CLI killed with
+ * SIGKILL still makes packer cancel and clean up (its wrapper forwards SIGTERM to the build process,
+ * which stops its plugins and the VM; it may come once per thread of the dying process). Without setpriv, packer is spawned directly, and a bake that
+ * takes over the layer lock ends an orphan recorded there.
+ */
+export async function packerCommand(binary: string, args: string[]): Promise<[string, string[]]> {
+  setprivChecked ??= execa('setpriv', ['--pdeathsig', 'SIGTERM', 'true'], { reject: false, timeout: 10_000 }).then((result) => result.exitCode === 0);
+  return (await setprivChecked) ? ['setpriv', ['--pdeathsig', 'SIGTERM', binary, ...args]] : [binary, args];
+}
+
 /** Runs `packer build -machine-readable` on one layer's template directory. */
 export async function runPackerBuild(options: PackerRunOptions): Promise<PackerRunResult> {
   await mkdir(dirname(options.logFile), { recursive: true });
@@ -58,7 +75,8 @@ export async function runPackerBuild(options: PackerRunOptions): Promise<PackerR
   const interactive = (options.extraArgs ?? []).some((arg) => arg === '-debug' || arg === '--debug' || /on-error=ask/.test(arg));
   const args = ['build', '-machine-readable', ...(options.extraArgs ?? []), `-var-file=${options.varFile}`, '.'];
   log.write(`# packer ${args.join(' ')}\n# in ${options.templateDir}\n`);
-  const subprocess = execa(options.binary ?? process.env.PACKER_BINARY ?? 'packer', args, {
+  const [file, argv] = await packerCommand(options.binary ?? process.env.PACKER_BINARY ?? 'packer', args);
+  const subprocess = execa(file, argv, {
     cwd: options.templateDir,
     env: { PACKER_NO_COLOR: '1', CHECKPOINT_DISABLE: '1', ...options.env },
     extendEnv: true,
@@ -71,6 +89,11 @@ export async function runPackerBuild(options: PackerRunOptions): Promise<PackerR
     reject: false,
     buffer: false,
   });
+  try {
+    if (subprocess.pid !== undefined) await options.onSpawn?.(subprocess.pid);
+  } catch (error) {
+    log.write(`# could not record packer's pid ${subprocess.pid}: ${(error as Error).message}\n`);
+  }
   subprocess.stderr?.on('data', (chunk: Buffer) => {
     log.write(chunk);
     remember(chunk.toString());
@@ -120,7 +143,8 @@ function recordArtifact(artifacts: Map<string, { builder: string; id: string; fi
 
 /** `packer init` (Packer 1.7+): installs the plugins the template's required_plugins block names. */
 export async function initPlugins(templateDir: string, logFile: string, binary = process.env.PACKER_BINARY ?? 'packer'): Promise<void> {
-  const result = await execa(binary, ['init', '.'], { cwd: templateDir, env: { CHECKPOINT_DISABLE: '1' }, reject: false, all: true });
+  const [file, argv] = await packerCommand(binary, ['init', '.']);
+  const result = await execa(file, argv, { cwd: templateDir, env: { CHECKPOINT_DISABLE: '1' }, reject: false, all: true });
   await mkdir(dirname(logFile), { recursive: true });
   createWriteStream(logFile, { flags: 'a' }).end(`# packer init .\n${result.all ?? ''}\n`);
   if (result.exitCode !== 0) throw new Error(`packer init failed in ${templateDir}: ${String(result.all).trim().split('\n').slice(-3).join(' ')}; log: ${logFile}`);

@@ -45,7 +45,7 @@ describe('qemu templates of the lab profile', () => {
   it('upload artifacts by sha256 before the scripts, run the scripts in order, then remove the artifacts', () => {
     const steps = provisioners(worker);
     const kinds = steps.map((step) => Object.keys(step)[0]);
-    expect(kinds).toEqual(['shell', 'file', 'shell', 'shell', 'shell']);
+    expect(kinds).toEqual(['shell', 'file', 'shell', 'shell', 'shell', 'shell']);
     const upload = steps[1]!.file;
     expect(upload.source).toBe('${var.artifact_cache}/sha256/3a9445d4560ad6de1c375756b2a17d97713df44cbd20a658c871fe108af7ef5d/etcd-server_3.4.23-4+b4_amd64.deb');
     expect(steps[2]!.shell.inline).toContain(`mv /tmp/boxcar/artifacts/* ${GUEST_ARTIFACTS}/`);
@@ -54,6 +54,8 @@ describe('qemu templates of the lab profile', () => {
     expect(scripts.environment_vars).toEqual(expect.arrayContaining(['BOXCAR_ROLE=worker', `BOXCAR_ARTIFACTS=${GUEST_ARTIFACTS}`, 'BOXCAR_LAYER=worker', 'BOXCAR_APT_MIRROR=${var.apt_mirror}']));
     expect(scripts.execute_command).toBe('sudo -E env {{ .Vars }} bash {{ .Path }}');
     expect(steps[4]!.shell.inline).toEqual([`rm -rf ${GUEST_ARTIFACTS} /tmp/boxcar`]);
+    // The layer's checks come last (checks.test.ts).
+    expect(steps[5]!.shell.inline).toContain("check_disabled 'etcd.service'");
   });
 
   it('box layers end with the vagrant post-processor; other layers have none', () => {
@@ -77,7 +79,9 @@ describe('qemu templates of the lab profile', () => {
     const again = JSON.stringify(layerTemplate(lab, layer('worker'), 'qemu'));
     expect(again).toBe(JSON.stringify(worker));
     expect(again).not.toContain(lab.dir);
-    expect(again).not.toMatch(/\/root|\/home|\/work/);
+    // The checks provisioner (last) names guest paths such as /root/.bash_history.
+    const hostSide = JSON.stringify({ ...worker, build: { ...worker.build, provisioner: provisioners(worker).slice(0, -1) } });
+    expect(hostSide).not.toMatch(/\/root|\/home|\/work/);
   });
 });
 

@@ -1,5 +1,6 @@
 import { shellQuote } from '@boxcar/kit';
 import { BOOTSTRAP_USER, type BuilderName, type Layer, type LayerGraph } from '@boxcar/model';
+import { checkScript } from './checks.ts';
 import type { PackerFeatures } from './version.ts';
 
 // Packer templates as HCL2 JSON (.pkr.json), generated as pure data from a layer. Everything that
@@ -126,6 +127,7 @@ function provisioners(layer: Layer): PackerJson[] {
         : `install -D -m 0644 ${GUEST_STAGING}/files/${index}/${shellQuote(basename(upload.src))} ${shellQuote(upload.dest)}`,
     ),
   ];
+  const checks = checkScript(layer);
   const env = { ...layer.env, BOXCAR_ARTIFACTS: GUEST_ARTIFACTS, BOXCAR_LAYER: layer.name, BOXCAR_APT_MIRROR: '${var.apt_mirror}' };
   return [
     { shell: { inline: [`mkdir -p ${staging.join(' ')}`] } },
@@ -156,7 +158,15 @@ function provisioners(layer: Layer): PackerJson[] {
       : []),
     // Downloads are inputs of the bake, not content of the image.
     { shell: { execute_command: 'sudo -E sh -eu {{ .Path }}', inline: [`rm -rf ${GUEST_ARTIFACTS} ${GUEST_STAGING}`] } },
+    // Last: the layer's checks see the image as it is published (checks.ts).
+    ...(checks ? [{ shell: { execute_command: 'sudo bash {{ .Path }}', inline: checks.trimEnd().split('\n').map(hclLiteral) } }] : []),
   ];
+}
+
+/** Text that HCL must not read as a template: `${` and `%{` escaped as `$${` and `%%{`. */
+function hclLiteral(text: string): string {
+  // A function: in a replacement string, "$$" would stand for one "$".
+  return text.replaceAll('${', () => '$${').replaceAll('%{', () => '%%{');
 }
 
 function basename(path: string): string {

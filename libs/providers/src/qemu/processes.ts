@@ -1,8 +1,7 @@
 import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { processAlive } from '@boxcar/kit';
+export { stopProcess } from '@boxcar/kit';
 
 // Processes and small shared files of the qemu provider: pid files checked against the command line
 // (a recycled pid must never be killed), free ports on 127.0.0.1.
@@ -36,34 +35,6 @@ export async function processesMentioning(path: string): Promise<{ pid: number; 
     if (argv?.some((arg) => arg === path || arg.includes(`${path}/`) || arg.includes(`=${path}`))) found.push({ pid, command: argv.join(' ') });
   }
   return found;
-}
-
-/** SIGTERM, then SIGKILL after `graceMs`; resolves when the process is gone. */
-export async function stopProcess(pid: number, graceMs = 10_000): Promise<void> {
-  try {
-    process.kill(pid, 'SIGTERM');
-  } catch {
-    return;
-  }
-  const deadline = Date.now() + graceMs;
-  while (processAlive(pid) && !(await isZombie(pid))) {
-    if (Date.now() > deadline) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        return;
-      }
-      await sleep(200);
-      if (Date.now() > deadline + 5_000) throw new Error(`process ${pid} did not end after SIGKILL`);
-      continue;
-    }
-    await sleep(100);
-  }
-}
-
-async function isZombie(pid: number): Promise<boolean> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
-  return /^State:\s+Z/m.test(status);
 }
 
 /** A port on 127.0.0.1 that nothing listens on right now, preferring `preferred`. */

@@ -83,15 +83,17 @@ const BOOTING = /^==> [\w.-]+: (Starting domain|Booting VM)/;
 export async function vagrantNodeDown(cluster: Cluster, nodeName: string, options: VagrantRunOptions): Promise<VagrantRunResult & { destroyed: boolean }> {
   // No model check: a node that left the configuration still goes down (the Vagrantfile on disk has it).
   vagrantProvider(cluster);
-  const status = await vagrantStatus(cluster, options);
+  // This machine's state only: terraform takes the nodes down in parallel, and a status of every
+  // machine would trip over the machine lock of another node's `vagrant destroy`.
+  const status = await vagrantStatus(cluster, options, nodeName);
   if (status[nodeName]?.state === 'not_created') return { seconds: 0, logFile: join(options.stateDir, 'logs', 'status.log'), destroyed: false };
   return { ...(await runLogged(options, 'destroy', nodeName, ['--no-tty', 'destroy', '-f', nodeName], undefined)), destroyed: true };
 }
 
-/** Every node's state, from `vagrant status --machine-readable`. */
-export async function vagrantStatus(cluster: Cluster, options: VagrantRunOptions): Promise<Record<string, VagrantMachineStatus>> {
+/** Every node's state (or one node's), from `vagrant status --machine-readable`. */
+export async function vagrantStatus(cluster: Cluster, options: VagrantRunOptions, nodeName?: string): Promise<Record<string, VagrantMachineStatus>> {
   vagrantProvider(cluster);
-  const { stdout } = await runCaptured(options, 'status', ['status', '--machine-readable']);
+  const { stdout } = await runCaptured(options, 'status', ['status', ...(nodeName ? [nodeName] : []), '--machine-readable']);
   return parseVagrantStatus(stdout);
 }
 
@@ -280,14 +282,23 @@ async function runLogged(options: VagrantRunOptions, action: string, nodeName: s
   return { seconds, logFile };
 }
 
+/** How often a read is tried while another vagrant process holds a machine (3 s apart). */
+const MACHINE_LOCKED_ATTEMPTS = 40;
+
 /** Runs a command whose stdout is parsed; stdout and stderr also go to its log. */
 async function runCaptured(options: VagrantRunOptions, action: string, args: readonly string[]): Promise<{ stdout: string }> {
   await prepare(options);
   const logFile = join(options.stateDir, 'logs', `${action}.log`);
-  const { commandLine, child } = spawn(options, args);
-  const result = await child;
-  const text = `\n=== ${new Date().toISOString()} ${commandLine}\n${String(result.all ?? '')}\n=== exit ${result.exitCode ?? result.signal}\n`;
-  await writeFile(logFile, text, { flag: 'a' });
+  let result;
+  // A machine another vagrant process works on is locked for the moment; a read waits its turn.
+  for (let attempt = 1; ; attempt += 1) {
+    const { commandLine, child } = spawn(options, args);
+    result = await child;
+    const text = `\n=== ${new Date().toISOString()} ${commandLine}\n${String(result.all ?? '')}\n=== exit ${result.exitCode ?? result.signal}\n`;
+    await writeFile(logFile, text, { flag: 'a' });
+    if (result.exitCode === 0 || attempt >= MACHINE_LOCKED_ATTEMPTS || !String(result.all ?? '').includes('Vagrant::Errors::MachineLocked')) break;
+    await new Promise((resume) => setTimeout(resume, 3_000));
+  }
   if (result.isCanceled) throw new VagrantError(`vagrant ${args.join(' ')}: cancelled; log: ${logFile}`, logFile);
   if (result.exitCode !== 0) {
     throw new VagrantError(`vagrant ${args.join(' ')} failed (exit ${result.exitCode ?? result.signal}); log: ${logFile}\n${String(result.stderr).trim()}`, logFile, result.exitCode);

@@ -204,10 +204,10 @@ describe('vagrantfile for the lab (libvirt)', () => {
     expect(() => vagrantfile(twice, optionsFor(twice))).toThrow(/profile nics\.cluster\.pciSlot 8 is taken by another NIC/);
   });
 
-  it('keeps both networks isolated and without DHCP', () => {
+  it('keeps both networks isolated and without DHCP, on a network named after the cluster', () => {
     for (const node of nodes().values()) {
       for (const network of node.networks) {
-        expect(network).toMatchObject({ libvirt__network_name: 'cni-dev-bridge', libvirt__forward_mode: 'none', libvirt__dhcp_enabled: 'false' });
+        expect(network).toMatchObject({ libvirt__network_name: 'lab-cni-dev-bridge', libvirt__forward_mode: 'none', libvirt__dhcp_enabled: 'false' });
       }
     }
   });
@@ -242,6 +242,16 @@ describe('vagrantfile for the lab (libvirt)', () => {
     expect(defaults.get('driver')).toBe('kvm');
     expect(defaults.get('uri')).toBe('qemu+unix:///system?socket=/tmp/x/libvirt-sock');
     expect(defaults.has('cpu_mode')).toBe(false);
+  });
+
+  it('two clusters on one host share no network and no MAC address', () => {
+    const other = resolveClusterOrThrow({ profile: 'lab', provider: 'libvirt', name: 'lab2' });
+    const networksOf = (text: string) => new Set([...parseNodes(text).values()].flatMap((node) => node.networks.map((network) => network.libvirt__network_name!)));
+    const macsOf = (text: string) => [...parseNodes(text).values()].flatMap((node) => node.networks.map((network) => network.mac!));
+    const [mine, theirs] = [text(), vagrantfile(other, optionsFor(other))];
+    expect([...networksOf(theirs)]).toEqual(['lab2-cni-dev-bridge']);
+    expect([...networksOf(mine)].filter((name) => networksOf(theirs).has(name))).toEqual([]);
+    expect(macsOf(mine).filter((mac) => macsOf(theirs).includes(mac))).toEqual([]);
   });
 });
 

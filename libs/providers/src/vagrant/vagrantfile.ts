@@ -1,5 +1,5 @@
 import { isAbsolute } from 'node:path';
-import type { Cluster, ClusterNode, NicSpec } from '@boxcar/model';
+import { libvirtUriProblem, type Cluster, type ClusterNode, type NicSpec } from '@boxcar/model';
 
 // The Vagrantfile of a cluster, generated from the model: the 2016 environment's Vagrantfile for the
 // `virtualbox` provider and its vagrant-libvirt equivalent for `libvirt`. Pure: text in, text out.
@@ -169,6 +169,8 @@ function checkOptions(cluster: Cluster, options: VagrantfileOptions, provider: V
   if (libvirt.uri !== undefined && !LIBVIRT_URI.test(libvirt.uri)) {
     throw new VagrantfileError('libvirt.uri', `must be a libvirt URI such as qemu:///system, got ${JSON.stringify(libvirt.uri)}`);
   }
+  const uriProblem = libvirt.uri === undefined ? undefined : libvirtUriProblem(libvirt.uri);
+  if (uriProblem) throw new VagrantfileError('libvirt.uri', uriProblem);
 }
 
 function libvirtModel(nic: NicSpec, field: string): string {
