@@ -25,4 +25,4 @@ export {
 } from './http-get.ts';
 export { acquireLock, LockLostError, LockTimeoutError, withLock, type LockHolder, type LockOptions } from './lock.ts';
 export { descendants, processAlive, processIdentity, runsHere, stopProcess, type ProcessIdentity } from './process.ts';
-export { shellQuote } from './shell.ts';
+export { shellQuote, shellQuoteForPeople } from './shell.ts';

@@ -7,3 +7,8 @@
 export function shellQuote(word: string): string {
   return `'${word.replaceAll("'", `'\\''`)}'`;
 }
+
+/** The same for a command printed for a person to read and paste: plain words stay bare. */
+export function shellQuoteForPeople(word: string): string {
+  return /^[\w@%+:,./-]+$/.test(word) ? word : shellQuote(word);
+}

@@ -22,7 +22,7 @@ import {
   type NodeContext,
   type NodeStatus,
 } from '@boxcar/nodes';
-import { shellQuote } from '@boxcar/kit';
+import { shellQuote, shellQuoteForPeople } from '@boxcar/kit';
 import { sshArgs } from '@boxcar/providers';
 import { EXIT, MissingPrerequisiteError, str, table, UsageError, type Command, type Group, type Options, type Values } from '../cli-kit.ts';
 import { CLUSTER_OPTIONS, clusterFromOptions, ExitError } from '../cluster-options.ts';
@@ -69,7 +69,7 @@ function stepCommand(values: Values, context: NodeContext): (step: NodeStep) => 
 function userOptions(values: Values): string {
   return ['config', 'profile', 'provider', 'store', 'state-dir']
     .filter((name) => str(values, name))
-    .map((name) => ` --${name} ${shellQuote(str(values, name)!)}`)
+    .map((name) => ` --${name} ${shellQuoteForPeople(str(values, name)!)}`)
     .join('');
 }
 
