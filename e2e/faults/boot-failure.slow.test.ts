@@ -74,7 +74,8 @@ describe('scenario 8: a node that fails to boot during cluster up', () => {
 
 describe('scenario 8b: terraform stops a provisioner while node up waits for SSH', () => {
   // Terraform ends a provisioner it stops (Ctrl-C, its own timeout) by killing the shell it started,
-  // with SIGKILL: nothing of what that shell started may live on, and the node must not be left half-up.
+  // with SIGKILL, and closing its pipes (seen with terraform 1.11): nothing of what that shell started
+  // may live on, and the node must not be left half-up.
   it('the CLI aborts, takes the half-booted node down and releases everything', async () => {
     const stateDir = join(root, 'state-8b');
     const providerDir = join(stateDir, cluster.name, 'qemu');
@@ -88,6 +89,9 @@ describe('scenario 8b: terraform stops a provisioner while node up waits for SSH
       await new Promise((resolve) => setTimeout(resolve, 500));
     }
     process.kill(shell.pid!, 'SIGKILL');
+    // Terraform then closes its end of the provisioner's pipes: every later write of the CLI fails with EPIPE.
+    shell.stdout?.destroy();
+    shell.stderr?.destroy();
     await shell;
     // Within a bounded time: no CLI of this state dir, no qemu, no switch, no record.
     const settled = Date.now() + 60_000;

@@ -15,6 +15,9 @@ if (process.channel) {
   process.channel.unref();
   process.on('disconnect', () => process.kill(process.pid, 'SIGTERM'));
 }
+// Whoever read our output may be gone (terraform closes a stopped provisioner's pipes): a write to
+// them fails with EPIPE, and that must not end the cleanup that an abort runs.
+for (const stream of [process.stdout, process.stderr]) stream.on('error', () => undefined);
 const groups: Group[] = [imagesGroup, artifactsGroup, clusterGroup, nodeGroup, configGroup];
 const topCommands: Command[] = [doctorCommand];
 

@@ -1,3 +1,4 @@
+import { mkdirSync } from 'node:fs';
 import { readdir, readFile, rm, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -21,7 +22,10 @@ export type KeyName = 'cluster' | 'bootstrap';
 function controlPath(paths: ClusterPaths, node: string, key: KeyName): string | undefined {
   const path = join(paths.sshControl, `${node}.${key}`);
   // A unix socket path has at most 107 bytes (ssh adds a suffix while it sets the socket up).
-  return Buffer.byteLength(path) <= 80 ? path : undefined;
+  if (Buffer.byteLength(path) > 80) return undefined;
+  // ssh does not make the socket's directory: without it every connection fails.
+  mkdirSync(paths.sshControl, { recursive: true, mode: 0o700 });
+  return path;
 }
 
 /**
