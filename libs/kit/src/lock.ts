@@ -1,23 +1,14 @@
 import { link, open, readFile, rename, unlink } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { randomSuffix } from './atomic-write.ts';
-import { processAlive, processIdentity, processStartTicks } from './process.ts';
+import { processAlive, processIdentity, processStartTicks, type ProcessIdentity } from './process.ts';
 
 // A lock is one file, created exclusively, holding JSON that names its holder and a token of its own.
 // It may sit on a drive several machines share (the box store), so a waiter takes a lock over only when
 // it can prove the holder gone: same host, same boot, same pid namespace, and that process no longer runs.
 
-export interface LockHolder {
-  pid: number;
-  host: string;
-  /** /proc/sys/kernel/random/boot_id of the holder's kernel. Absent in locks written before it was recorded. */
-  bootId?: string;
-  /** /etc/machine-id: the same machine after a reboot, or another one that shares the host name. */
-  machineId?: string;
-  /** The holder's pid namespace: containers on one kernel number their processes each on their own. */
-  pidNamespace?: string;
-  /** processStartTicks of the holder: another process given the same pid later has other ones. */
-  startTicks?: number;
+/** The holder of a lock: which process of which boot of which machine, since when, and why. */
+export interface LockHolder extends ProcessIdentity {
   createdAt: string;
   purpose: string;
 }
