@@ -9,17 +9,20 @@ export const BOXCAR = join(REPO_ROOT, 'apps', 'cli', 'bin', 'boxcar.mjs');
 
 /**
  * A throwaway world for the lab profile: its own store, cluster state, build dir and a copy of the
- * profiles (so that a test can change a script without touching the checkout). Artifact and base
+ * profiles and of cni/ (so that a test can change a script or a CNI file without touching the checkout). Artifact and base
  * image caches stay the user's (~/.cache/boxcar): they are keyed by content.
  */
 export function labWorkspace(prefix: string) {
   const work = mkdtempSync(join(tmpdir(), prefix));
   const profiles = join(work, 'profiles');
   cpSync(join(REPO_ROOT, 'images', 'profiles'), profiles, { recursive: true });
+  const cni = join(work, 'cni');
+  cpSync(join(REPO_ROOT, 'cni'), cni, { recursive: true });
   const env = {
     BOXCAR_STORE: pathToFileURL(join(work, 'store')).href,
     BOXCAR_STATE_DIR: join(work, 'state'),
     BOXCAR_PROFILES_DIR: profiles,
+    BOXCAR_CNI_DIR: cni,
     BOXCAR_BUILD_DIR: join(work, 'build'),
   };
   const cluster = resolveClusterOrThrow({ profile: 'lab' });
@@ -39,7 +42,7 @@ export function labWorkspace(prefix: string) {
   }
   const boxcar = (...args: string[]) => boxcarWith({}, ...args);
 
-  return { work, profiles, env, cluster, stackDir, boxcar, boxcarWith };
+  return { work, profiles, cni, env, cluster, stackDir, boxcar, boxcarWith };
 }
 
 export type LabWorkspace = ReturnType<typeof labWorkspace>;

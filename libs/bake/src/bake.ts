@@ -6,7 +6,8 @@ import type { BoxStore } from '@boxcar/box-store';
 import { LockTimeoutError, sha256File, withLock, type LockHolder } from '@boxcar/kit';
 import type { LoadedLayerGraph } from '@boxcar/layers';
 import type { BuilderName, Layer, Profile } from '@boxcar/model';
-import { initPlugins, namingFailedChecks, runPackerBuild, templateFiles, type PackerFeatures, type TemplateVariables } from '@boxcar/packer';
+import { initPlugins, namingFailedChecks, runPackerBuild, templateFiles, type BakePhase, type PackerFeatures, type PhaseSeconds, type TemplateVariables } from '@boxcar/packer';
+import { compressDisk, packLibvirtBox } from './box-image.ts';
 import { endOrphanPacker, forgetPacker, packerRecordFile, recordPacker } from './orphan.ts';
 import { logFile, workDir } from './paths.ts';
 import { isPublished, type BakePlan, type PlannedLayer } from './plan.ts';
@@ -15,7 +16,7 @@ export interface BakeReporter {
   layerStart(layer: string, key: string, log: string): void;
   step(layer: string, step: string): void;
   line(layer: string, text: string): void;
-  layerDone(layer: string, result: { seconds: number; box?: { name: string; version: string } }): void;
+  layerDone(layer: string, result: { seconds: number; phases: PhaseSeconds; box?: { name: string; version: string } }): void;
   layerFailed(layer: string, error: Error): void;
   message(text: string): void;
 }
@@ -42,7 +43,8 @@ export interface BakeContext {
 }
 
 export interface BakeResult {
-  built: { layer: string; seconds: number; box?: { name: string; version: string } }[];
+  /** seconds: the packer run; phases: where the layer's whole bake went (packer's phases and the bake's own). */
+  built: { layer: string; seconds: number; phases: PhaseSeconds; box?: { name: string; version: string } }[];
   cached: string[];
   failed?: { layer: string; error: Error };
   skipped: string[];
@@ -134,7 +136,7 @@ function uniqueArtifacts(layers: Layer[], lock: LockEntry[]): LockEntry[] {
   return lock.filter((entry) => ids.has(entry.id));
 }
 
-type LayerOutcome = { seconds: number; box?: { name: string; version: string }; cached?: true };
+type LayerOutcome = { seconds: number; phases: PhaseSeconds; box?: { name: string; version: string }; cached?: true };
 
 async function bakeLayer(planned: PlannedLayer, plan: BakePlan, context: BakeContext): Promise<LayerOutcome> {
   const work = workDir(plan.profile, planned.layer, planned.key);
@@ -142,7 +144,7 @@ async function bakeLayer(planned: PlannedLayer, plan: BakePlan, context: BakeCon
     // Not published when planned (or forced): if it is now, another bake published it meanwhile.
     if (!planned.reasons.includes('forced') && (await isPublished(context.store, plan.profile, planned, planned.box?.name))) {
       context.reporter.message(`[${planned.layer}] published meanwhile by another bake: cached`);
-      return { seconds: 0, cached: true };
+      return { seconds: 0, phases: {}, cached: true };
     }
     return buildLayer(planned, plan, context, work);
   });
@@ -246,13 +248,25 @@ async function buildLayer(planned: PlannedLayer, plan: BakePlan, context: BakeCo
         throw namingFailedChecks(error, failedCheckLines);
       });
 
-    context.reporter.step(layer.name, 'publishing to the box store');
+    const phases: PhaseSeconds = { ...run.phases };
+    const timedPhase = async (phase: BakePhase, step: string, action: () => Promise<void>) => {
+      context.reporter.step(layer.name, step);
+      const started = Date.now();
+      await action();
+      phases[phase] = (phases[phase] ?? 0) + (Date.now() - started) / 1000;
+    };
     const output = join(work, 'output');
     const image = layerImageFile(context.builder, layer.name);
     if (!existsSync(join(output, image))) {
       const produced = existsSync(output) ? await readdir(output) : [];
       throw new Error(`packer finished but ${join(output, image)} is missing (output holds: ${produced.join(', ') || 'nothing'}); log: ${log}`);
     }
+    if (planned.box && context.builder === 'qemu') {
+      await timedPhase('disk conversion', 'compressing the disk', () => compressDisk(join(output, image), context.signal));
+      await timedPhase('box packaging', 'packing the libvirt box', () => packLibvirtBox(join(output, image), variables.box_output));
+    }
+    context.reporter.step(layer.name, 'publishing to the box store');
+    const publishStarted = Date.now();
     // File system errors (a full disk) do not say where they happened.
     const publishing = async <T>(what: string, action: () => Promise<T>): Promise<T> =>
       action().catch((error: Error) => {
@@ -283,8 +297,9 @@ async function buildLayer(planned: PlannedLayer, plan: BakePlan, context: BakeCo
       );
       box = { name: boxName, version: published.version };
     }
+    phases.publishing = (Date.now() - publishStarted) / 1000;
     await rm(work, { recursive: true, force: true });
-    const outcome = { seconds: run.seconds, ...(box ? { box } : {}) };
+    const outcome = { seconds: run.seconds, phases, ...(box ? { box } : {}) };
     context.reporter.layerDone(layer.name, outcome);
     return outcome;
   } catch (error) {

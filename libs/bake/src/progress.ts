@@ -1,3 +1,4 @@
+import { BAKE_PHASES } from '@boxcar/packer';
 import type { BakeReporter } from './bake.ts';
 
 interface LayerState {
@@ -60,7 +61,8 @@ export function createReporter(out: NodeJS.WriteStream = process.stderr, tty = B
     },
     layerDone(layer, result) {
       running.delete(layer);
-      print(`[${layer}] baked in ${result.seconds.toFixed(0)} s${result.box ? `, published ${result.box.name} ${result.box.version}` : ''}`);
+      const phases = BAKE_PHASES.filter((phase) => result.phases[phase] !== undefined).map((phase) => `${phase} ${result.phases[phase]!.toFixed(0)} s`);
+      print(`[${layer}] baked in ${result.seconds.toFixed(0)} s${phases.length ? ` (${phases.join(', ')})` : ''}${result.box ? `, published ${result.box.name} ${result.box.version}` : ''}`);
     },
     layerFailed(layer, error) {
       const state = running.get(layer);

@@ -12,7 +12,7 @@ export {
   type Role,
   type TerraformResourceType,
 } from './types.ts';
-export { loadCluster, REPO_ROOT } from './config-file.ts';
+export { DEFAULT_CNI_DIR, loadCluster, REPO_ROOT } from './config-file.ts';
 export { ClusterConfigError, resolveClusterOrThrow } from './resolve.ts';
 // A libvirt URI that would make libvirt run a program (the ext transport, command=), refused.
 export { LIBVIRT_TRANSPORTS, libvirtUriProblem } from './cluster-semantics.ts';

@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import type { BoxStore } from '@boxcar/box-store';
 import { shellQuote } from '@boxcar/kit';
-import { BOOTSTRAP_USER, canonicalJson, findNode, PROVIDERS, REPO_ROOT, type Cluster, type ClusterNode, type ProviderName } from '@boxcar/model';
+import { BOOTSTRAP_USER, canonicalJson, findNode, DEFAULT_CNI_DIR, PROVIDERS, type Cluster, type ClusterNode, type ProviderName } from '@boxcar/model';
 import { applyPlan, ensureClusterPki, planNode, readCniDir, readNodeCertificates, type NodePlan } from '@boxcar/node-config';
 import { ensureKeyPair, HostKeyMismatchError, NodeBootError, nodeProvider, sshRun, waitForSsh, type NodeBoot, type ProviderContext, type SshTarget } from '@boxcar/providers';
 import { closeAllConnections, forgetNode, hostKeyFromConsole, nodeTarget, pinHostKey, pinnedHostKey, type KeyName } from './ssh-access.ts';
@@ -67,7 +67,7 @@ export async function planFor(context: NodeContext, nodeName: string): Promise<N
   return planNode(cluster, nodeName, {
     clusterPublicKey: (await readFile(key.publicKey, 'utf8')).trim(),
     ...(certificates ? { certificates: await certificates } : {}),
-    cni: await readCniDir(join(REPO_ROOT, 'cni')),
+    cni: await readCniDir(DEFAULT_CNI_DIR),
   });
 }
 

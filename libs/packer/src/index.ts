@@ -11,3 +11,6 @@ export { checkNames, checkScript, failedChecks, namingFailedChecks, type FailedC
 
 // Running Packer: init, validate, build (-machine-readable, parsed into progress).
 export { initPlugins, PackerBuildError, runPackerBuild, validateTemplate } from './runner.ts';
+
+// Where a bake's time goes: seconds per phase of a packer run.
+export { BAKE_PHASES, packerPhases, type BakePhase, type PhaseSeconds } from './phases.ts';

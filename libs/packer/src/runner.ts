@@ -3,6 +3,7 @@ import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { execa, ExecaError } from 'execa';
 import { eventText, parseMachineReadableLine, stepOf, type PackerEvent } from './machine-readable.ts';
+import { packerPhases, type PhaseSeconds, type TimedStep } from './phases.ts';
 
 export interface PackerRunOptions {
   /** Directory holding the layer's .pkr.json files. */
@@ -24,6 +25,8 @@ export interface PackerRunOptions {
 export interface PackerRunResult {
   artifacts: { builder: string; id: string; files: string[] }[];
   seconds: number;
+  /** Seconds per phase of the run (phases.ts). */
+  phases: PhaseSeconds;
 }
 
 export class PackerBuildError extends Error {
@@ -62,6 +65,7 @@ export async function runPackerBuild(options: PackerRunOptions): Promise<PackerR
   const log = createWriteStream(options.logFile, { flags: 'a' });
   const started = Date.now();
   let step = 'starting packer';
+  const steps: TimedStep[] = [];
   const lastLines: string[] = [];
   const artifacts = new Map<string, { builder: string; id: string; files: string[] }>();
   const remember = (text: string) => {
@@ -115,6 +119,7 @@ export async function runPackerBuild(options: PackerRunOptions): Promise<PackerR
     const newStep = event.type === 'ui' && event.data[0] === 'say' ? stepOf(text) : undefined;
     if (newStep) {
       step = newStep;
+      steps.push({ step, at: (Date.now() - started) / 1000 });
       options.onStep?.(step);
     }
   }
@@ -128,7 +133,7 @@ export async function runPackerBuild(options: PackerRunOptions): Promise<PackerR
     const where = failedStep ?? step;
     throw new PackerBuildError(`packer build failed at step "${where}" (${cause})`, where, lastLines, options.logFile, interrupted);
   }
-  return { artifacts: [...artifacts.values()], seconds };
+  return { artifacts: [...artifacts.values()], seconds, phases: packerPhases(steps, seconds) };
 }
 
 function recordArtifact(artifacts: Map<string, { builder: string; id: string; files: string[] }>, event: PackerEvent): void {

@@ -28,6 +28,12 @@ describe('qemu templates of the lab profile', () => {
     expect(qemuSource(worker, 'worker').use_backing_file).toBe(false);
   });
 
+  it("leave the disk as the VM wrote it, trimmed: Packer neither compacts nor compresses (the bake compresses a box's disk)", () => {
+    const source = qemuSource(worker, 'worker');
+    expect([source.skip_compaction, source.disk_compression]).toEqual([true, false]);
+    expect([source.disk_discard, source.disk_detect_zeroes]).toEqual(['unmap', 'unmap']);
+  });
+
   it('restrict the guest network and forward SSH on 127.0.0.1 only, NIC at slot 3', () => {
     const args = qemuSource(worker, 'worker').qemuargs as string[][];
     const netdev = args.find((arg) => arg[0] === '-netdev')![1]!;
@@ -53,15 +59,15 @@ describe('qemu templates of the lab profile', () => {
     expect(scripts.scripts).toEqual(['scripts/install-debs.sh', 'scripts/etcd-disabled.sh', 'scripts/role.sh', 'scripts/cleanup.sh'].map((s) => `\${var.profile_dir}/${s}`));
     expect(scripts.environment_vars).toEqual(expect.arrayContaining(['BOXCAR_ROLE=worker', `BOXCAR_ARTIFACTS=${GUEST_ARTIFACTS}`, 'BOXCAR_LAYER=worker', 'BOXCAR_APT_MIRROR=${var.apt_mirror}']));
     expect(scripts.execute_command).toBe('sudo -E env {{ .Vars }} bash {{ .Path }}');
-    expect(steps[4]!.shell.inline).toEqual([`rm -rf ${GUEST_ARTIFACTS} /tmp/boxcar`]);
+    expect(steps[4]!.shell.inline.slice(0, 2)).toEqual([`rm -rf ${GUEST_ARTIFACTS} /tmp/boxcar`, 'sync']);
+    // Trimming is worth having, not worth failing a bake for (a disk without discard support).
+    expect(steps[4]!.shell.inline[2]).toMatch(/^fstrim --all \|\| echo /);
     // The layer's checks come last (checks.test.ts).
     expect(steps[5]!.shell.inline).toContain("check_disabled 'etcd.service'");
   });
 
-  it('box layers end with the vagrant post-processor; other layers have none', () => {
-    expect(worker.build['post-processor']).toEqual([{ vagrant: { output: '${var.box_output}', keep_input_artifact: true, compression_level: 6 } }]);
-    expect(base.build['post-processor']).toBeUndefined();
-    expect(layerTemplate(lab, layer('node'), 'qemu').build).not.toHaveProperty('post-processor');
+  it('have no post-processor: the bake packs libvirt boxes itself', () => {
+    for (const template of [worker, base, layerTemplate(lab, layer('node'), 'qemu') as Json]) expect(template.build).not.toHaveProperty('post-processor');
   });
 
   it('the base layer uploads the bootstrap public key and no artifact', () => {
@@ -96,5 +102,11 @@ describe('virtualbox-ovf templates', () => {
       ['modifyvm', '{{ .Name }}', '--cpus', '${var.cpus}'],
     ]);
     expect(template.build.sources).toEqual(['source.virtualbox-ovf.worker']);
+  });
+
+  it("box layers end with Packer's vagrant post-processor (OVF + VMDK); other layers have none", () => {
+    const worker = layerTemplate(lab, layer('worker'), 'virtualbox-ovf') as Json;
+    expect(worker.build['post-processor']).toEqual([{ vagrant: { output: '${var.box_output}', keep_input_artifact: true, compression_level: 6 } }]);
+    expect(layerTemplate(lab, layer('node'), 'virtualbox-ovf').build).not.toHaveProperty('post-processor');
   });
 });
