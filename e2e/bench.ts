@@ -133,17 +133,17 @@ const cliStatus = await medianOfFive(process.execPath, [join(REPO_ROOT, 'apps', 
 const nxStatus = await medianOfFive('npx', ['nx', 'run', 'cluster:status', '--profile', 'lab']);
 row('`nx run cluster:status`, 3 nodes up', `${nxStatus.toFixed(2)} s`, `median of 5 (goal: under 2.5 s); the CLI alone: ${cliStatus.toFixed(2)} s`);
 
-// The developer's loop: one CNI file changed, every node updated (the ipvlan conf is on every node).
+// The developer's loop: one CNI file changed, every node that has it updated (the workers).
 const loginsBefore = await Promise.all(cluster.nodes.map((node) => acceptedLogins(node.name)));
 const ipvlan = join(cni, 'conf', 'ipvlan.conf');
 const conf = JSON.parse(readFileSync(ipvlan, 'utf8')) as { cniVersion: string; name: string };
 writeFileSync(ipvlan, `${JSON.stringify({ ...conf, name: `${conf.name}-bench` }, null, 2)}\n`);
 const loop = await clusterUp();
 const loginsAfter = await Promise.all(cluster.nodes.map((node) => acceptedLogins(node.name)));
-const seen = await Promise.all(cluster.nodes.map(async (node) => (await sshRun(nodeTarget(node.name), 'cat /etc/cni/net.d/ipvlan.conf')).stdout.includes(`${conf.name}-bench`)));
-if (seen.includes(false)) throw new Error(`the changed ipvlan.conf did not reach every node: ${JSON.stringify(seen)}`);
-row('one file changed in cni/, cluster up until every node has it', `${loop.toFixed(1)} s`, 'goal: under 10 s (terraform plan + apply of 3 configuration resources)');
-row('configuration per node after that change', await perNode((node) => `${configureSeconds()[node] ?? '?'} s`), `SSH logins it took: ${cluster.nodes.map((node, i) => loginsAfter[i]! - loginsBefore[i]! - 1).join(', ')} (less the one that counts)`);
+const seen = await Promise.all(cluster.workers.map(async (node) => (await sshRun(nodeTarget(node.name), 'cat /etc/cni/net.d/ipvlan.conf')).stdout.includes(`${conf.name}-bench`)));
+if (seen.includes(false)) throw new Error(`the changed ipvlan.conf did not reach every worker: ${JSON.stringify(seen)}`);
+row('one file changed in cni/, cluster up until every worker has it', `${loop.toFixed(1)} s`, 'goal: under 10 s (synth, terraform plan, apply of the 2 workers\' configurations, status)');
+row('configuration per node after that change', await perNode((node) => (configureSeconds()[node] === undefined ? 'not re-run' : `${configureSeconds()[node]} s`)), `SSH logins it took: ${cluster.nodes.map((node, i) => loginsAfter[i]! - loginsBefore[i]! - 1).join(', ')} (less the one that counts)`);
 const qemuPids = (await execa('pgrep', ['-f', `qemu-system.*${env.BOXCAR_STATE_DIR}`])).stdout.split('\n').map(Number);
 const rss = qemuPids.map(peakRssMb);
 const overlays = await diskUsageMb(join(env.BOXCAR_STATE_DIR, cluster.name, 'qemu'));

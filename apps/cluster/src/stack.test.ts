@@ -73,7 +73,7 @@ describe('the cluster stack', () => {
     expect(resources['config-cni-worker1']!.provisioner).toEqual([{ 'local-exec': { command: 'boxcar node configure cni-worker1' } }]);
   });
 
-  it('configures the etcd node first, then the master, then the other workers', () => {
+  it('configures the etcd node first, then the master, then the other workers (Calico and Kubernetes need them)', () => {
     expect(resources['config-cni-worker1']!.depends_on).toEqual(['terraform_data.vm-cni-worker1']);
     expect(resources['config-cni-master1']!.depends_on).toEqual(['terraform_data.vm-cni-master1', 'terraform_data.config-cni-worker1']);
     expect(resources['config-cni-worker2']!.depends_on).toEqual([

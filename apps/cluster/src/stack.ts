@@ -86,15 +86,18 @@ export class ClusterStack extends TerraformStack {
       );
     }
 
-    // The etcd node is configured first (Calico's store must answer before anyone uses it), then the
-    // master, then the other workers; each configuration waits for the VMs it talks to.
+    // Each configuration waits for its VM and for what it talks to, nothing more: where Calico or
+    // Kubernetes run, the etcd node is configured first (their store must answer before anyone uses
+    // it), and with Kubernetes the master before the other workers (their kubelets register with its
+    // apiserver). A profile without either (the lab) configures every node at once.
+    const { calico, kubernetes } = cluster.profile.features;
     const configs = new Map<string, TerraformResource>();
     const order = [...cluster.nodes].sort((a, b) => configurationRank(a, cluster) - configurationRank(b, cluster));
     for (const node of order) {
       const inputsOfNode = inputs.nodes.find((candidate) => candidate.name === node.name)!;
       const dependsOn = [vms.get(node.name)!];
-      if (node.name !== cluster.etcd.node) dependsOn.push(configs.get(cluster.etcd.node)!);
-      if (node.role !== 'master' && node.name !== cluster.etcd.node) dependsOn.push(configs.get(cluster.master.name)!);
+      if ((calico || kubernetes) && node.name !== cluster.etcd.node) dependsOn.push(configs.get(cluster.etcd.node)!);
+      if (kubernetes && node.role !== 'master' && node.name !== cluster.etcd.node) dependsOn.push(configs.get(cluster.master.name)!);
       configs.set(
         node.name,
         nodeResource(this, type, `${CONFIG_PREFIX}${node.name}`, {
