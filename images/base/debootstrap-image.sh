@@ -288,8 +288,10 @@ attach_disk "$raw" -r
 quietly e2fsck -fn "$part"
 detach_disk
 
-# --- 6. compress into the qcow2 ----------------------------------------------------------------
-step "converting to a compressed qcow2"
-qemu-img convert -c -O qcow2 "$raw" "$work/image.qcow2"
+# --- 6. convert into the qcow2 -----------------------------------------------------------------
+# Not compressed: only the base layer's bake reads it, and it copies the image first; zlib over it
+# cost 30-40 s of one core on every new base image.
+step "converting to a qcow2"
+qemu-img convert -O qcow2 "$raw" "$work/image.qcow2"
 mv -f "$work/image.qcow2" "$output"
 step "done: $output ($(du -h "$output" | cut -f1))"
