@@ -41,8 +41,21 @@ export function planNode(cluster: Cluster, nodeName: string, inputs: PlanInputs)
 
 const file = (path: string, content: string | Uint8Array, mode = '0644', extra: Partial<PlanFile> = {}): PlanFile => ({ path, content, mode, ...extra });
 
-/** A systemd unit that is (re)started whenever its file, or a file it reads, changed. */
-const restartUnit = (unit: string): string[] => ['systemctl daemon-reload', `systemctl enable ${unit}`, `systemctl restart ${unit}`];
+/**
+ * A step whose files configure one systemd unit: the unit is enabled and (re)started whenever one of
+ * them changed. systemd reads unit files again only on a reload, which costs seconds under TCG: only
+ * a step that writes a unit file asks for one.
+ */
+function unitStep(id: string, description: string, unit: string, files: PlanFile[]): Step {
+  const reload = files.some((planned) => planned.path.startsWith(`${GUEST.systemdUnitDir}/`));
+  return {
+    id,
+    description,
+    files,
+    commands: [...(reload ? ['systemctl daemon-reload'] : []), `systemctl enable ${unit}`, `systemctl restart ${unit}`],
+    onlyIfChanged: true,
+  };
+}
 
 function hostnameStep(cluster: Cluster, node: ClusterNode): Step {
   return {
@@ -117,13 +130,8 @@ function workerManifestsStep(cluster: Cluster): Step {
 
 function etcdStep(cluster: Cluster, node: ClusterNode): Step {
   if (node.etcd) {
-    return {
-      id: 'etcd',
-      description: `Calico etcd ${cluster.versions['etcd-calico'] ?? ''} serving ${cluster.etcd.endpoints.join(', ')}`,
-      files: [file(GUEST.etcdDefaults, renderEtcdDefaults(cluster))],
-      commands: restartUnit('etcd.service'),
-      onlyIfChanged: true,
-    };
+    const description = `Calico etcd ${cluster.versions['etcd-calico'] ?? ''} serving ${cluster.etcd.endpoints.join(', ')}`;
+    return unitStep('etcd', description, 'etcd.service', [file(GUEST.etcdDefaults, renderEtcdDefaults(cluster))]);
   }
   return {
     id: 'etcd',
@@ -194,33 +202,17 @@ function vppUplinkStep(cluster: Cluster): Step {
 }
 
 function felixStep(cluster: Cluster): Step {
-  return {
-    id: 'felix',
-    description: 'calico-felix.service',
-    files: [file(`${GUEST.systemdUnitDir}/calico-felix.service`, renderFelixUnit(cluster))],
-    commands: restartUnit('calico-felix.service'),
-    onlyIfChanged: true,
-  };
+  return unitStep('felix', 'calico-felix.service', 'calico-felix.service', [file(`${GUEST.systemdUnitDir}/calico-felix.service`, renderFelixUnit(cluster))]);
 }
 
 function routeAgentStep(cluster: Cluster, node: ClusterNode): Step {
-  return {
-    id: 'route-agent',
-    description: `vpp-calico-route-agent.service, uplink ${node.uplink}`,
-    files: [file(`${GUEST.systemdUnitDir}/vpp-calico-route-agent.service`, renderRouteAgentUnit(cluster, node))],
-    commands: restartUnit('vpp-calico-route-agent.service'),
-    onlyIfChanged: true,
-  };
+  return unitStep('route-agent', `vpp-calico-route-agent.service, uplink ${node.uplink}`, 'vpp-calico-route-agent.service', [
+    file(`${GUEST.systemdUnitDir}/vpp-calico-route-agent.service`, renderRouteAgentUnit(cluster, node)),
+  ]);
 }
 
 function kubeletStep(cluster: Cluster, node: ClusterNode): Step {
-  return {
-    id: 'kubelet',
-    description: `kubelet.service (${node.role})`,
-    files: [file(`${GUEST.systemdUnitDir}/kubelet.service`, renderKubeletUnit(cluster, node))],
-    commands: restartUnit('kubelet.service'),
-    onlyIfChanged: true,
-  };
+  return unitStep('kubelet', `kubelet.service (${node.role})`, 'kubelet.service', [file(`${GUEST.systemdUnitDir}/kubelet.service`, renderKubeletUnit(cluster, node))]);
 }
 
 function sshKeysStep(publicKey: string): Step {
