@@ -27,7 +27,7 @@ function depConstraints({ tests }) {
     { sourceTag: 'lib:node-config', onlyDependOnLibsWithTags: FOUNDATION },
     // packer's template tests build templates from real profiles' layer graphs.
     { sourceTag: 'lib:packer', onlyDependOnLibsWithTags: tests ? [...FOUNDATION, 'lib:layers'] : FOUNDATION },
-    { sourceTag: 'lib:box-store', onlyDependOnLibsWithTags: [...FOUNDATION, 'lib:providers'] },
+    { sourceTag: 'lib:box-store', onlyDependOnLibsWithTags: FOUNDATION },
     { sourceTag: 'lib:layers', onlyDependOnLibsWithTags: [...FOUNDATION, 'lib:artifacts', 'lib:packer'] },
     { sourceTag: 'scope:composite', onlyDependOnLibsWithTags: [...FOUNDATION, 'scope:base'] },
     { sourceTag: 'scope:app', onlyDependOnLibsWithTags: ['*'] },

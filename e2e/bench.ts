@@ -18,7 +18,7 @@ import { loadLayerGraph } from '@boxcar/layers';
 import { REPO_ROOT } from '@boxcar/model';
 import { BAKE_PHASES } from '@boxcar/packer';
 import { clusterPaths, nodeConfigure, writeNodeRecord, type NodeContext, type NodeRecord } from '@boxcar/nodes';
-import { detectAccelerator, qemuDown, qemuUp, sshCopy, sshRun, type SshTarget } from '@boxcar/providers';
+import { bakerBootstrapKey, detectAccelerator, qemuDown, qemuUp, sshCopy, sshRun, type SshTarget } from '@boxcar/providers';
 import { labWorkspace } from './harness/lab-workspace.ts';
 import { libvirtCluster } from './harness/libvirt-cluster.ts';
 import { missingLibvirtPrerequisites, startLibvirtNetns } from './harness/libvirt-netns.ts';
@@ -86,7 +86,9 @@ async function acceptedLogins(node: string): Promise<number> {
 
 /** Per node, the seconds terraform reports for its configuration resource in the last apply. */
 function configureSeconds(): Record<string, number> {
-  const log = readFileSync(join(env.BOXCAR_STATE_DIR, cluster.name, 'logs', 'terraform-apply.log'), 'utf8').split('\n=== ').at(-1)!;
+  // The log holds every apply: `=== <time> terraform apply ...`, its output, `=== exit <code>`.
+  const runs = readFileSync(join(env.BOXCAR_STATE_DIR, cluster.name, 'logs', 'terraform-apply.log'), 'utf8').split('\n=== ');
+  const log = runs.filter((run) => /^\d{4}-\d\d-\d\dT/.test(run)).at(-1) ?? '';
   const seconds: Record<string, number> = {};
   for (const match of log.matchAll(/\.config-([\w-]+): (?:Creation|Modifications) complete after (?:(\d+)m)?(\d+)s/g)) {
     seconds[match[1]!] = Number(match[2] ?? 0) * 60 + Number(match[3]);
@@ -154,7 +156,7 @@ const imageMb = statSync(workerDisk).size / 2 ** 20;
 await boxcar('cluster', 'down', '--profile', 'lab');
 
 // The raw limit: the same three VMs booted from the worker image to SSH-ready, nothing else.
-const bootstrapKey = (await store.bootstrapKey()).privateKey;
+const bootstrapKey = (await bakerBootstrapKey(env)).privateKey;
 const raw = await timed(() =>
   qemuUp(cluster, { stateDir: join(work, 'raw'), images: Object.fromEntries(cluster.nodes.map((n) => [n.name, workerDisk])), ssh: { user: 'vagrant', keyFile: bootstrapKey } }),
 );

@@ -1,15 +1,17 @@
 import { appendFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openStore } from '@boxcar/box-store';
 import { terraformBinary, terraformRunner, type NodePlanSummary } from '@boxcar/cluster';
-import { ipToInt } from '@boxcar/model';
-import { sshCopy, sshRun, type SshTarget } from '@boxcar/providers';
+import { sshCopy, sshRun } from '@boxcar/providers';
 import { resolveCacheDir } from '@boxcar/artifacts';
 import { BOXCAR, labWorkspace } from './harness/lab-workspace.ts';
 import { filesContaining, scanImage } from './harness/image-scan.ts';
+import { expectCniAcrossNodes, expectEtcdHealthy, expectPingMatrix, labSsh } from './harness/lab-checks.ts';
 import { describeLibvirtBringUp } from './lab-libvirt.steps.ts';
+import { describeSnapshotSteps } from './lab-snapshots.steps.ts';
 
 // The lab end to end, with real packer builds and real VMs under QEMU (TCG here): bake from an
 // empty store, bake again (nothing to do), bring the cluster up with `cluster up` (the synthesized
@@ -20,7 +22,7 @@ import { describeLibvirtBringUp } from './lab-libvirt.steps.ts';
 // The debootstrap base and the artifact cache persist in ~/.cache/boxcar, keyed by content.
 
 const workspace = labWorkspace('boxcar-e2e-');
-const { work, profiles, env, cluster, stackDir, boxcar: run } = workspace;
+const { work, profiles, env, cluster, stackDir, boxcar: run, publishCopy, withoutStoreA } = workspace;
 
 async function boxcar(args: string[]) {
   return run(...args);
@@ -36,15 +38,9 @@ async function bake(...extra: string[]): Promise<BakeJson & { seconds: number }>
   return { ...(JSON.parse(stdout) as BakeJson), seconds };
 }
 
-function nodeTarget(name: string, key: 'cluster' | 'bootstrap' = 'cluster'): SshTarget {
-  const record = JSON.parse(readFileSync(join(env.BOXCAR_STATE_DIR, cluster.name, 'nodes', `${name}.json`), 'utf8'));
-  const keyFile = key === 'cluster' ? join(env.BOXCAR_STATE_DIR, cluster.name, 'ssh', 'cluster_ed25519') : join(work, 'store', 'keys', 'bootstrap_ed25519');
-  return { host: record.ssh.host, port: record.ssh.port, user: record.ssh.user, keyFile };
-}
-
-async function on(node: string, command: string): Promise<string> {
-  return (await sshRun(nodeTarget(node), command, { timeoutMs: 120_000 })).stdout;
-}
+// The bootstrap key is the baker's (the workspace's), not the store's: the store holds no private key.
+const ssh = labSsh({ cluster, stateDir: env.BOXCAR_STATE_DIR, bootstrapKey: env.BOXCAR_BOOTSTRAP_KEY });
+const { nodeTarget, on } = ssh;
 
 const timings: Record<string, number> = {};
 
@@ -126,41 +122,11 @@ describe.sequential('lab profile, end to end', () => {
     }
   });
 
-  it('5. the full ping matrix passes on the cluster network, from inside the VMs', async () => {
-    const failures: string[] = [];
-    for (const from of cluster.nodes) {
-      for (const to of cluster.nodes.filter((n) => n !== from)) {
-        const result = await sshRun(nodeTarget(from.name), `ping -c 2 -W 3 ${to.ip}`, { allowFailure: true, timeoutMs: 60_000 });
-        if (result.exitCode !== 0) failures.push(`${from.name} -> ${to.name} (${to.ip})`);
-      }
-    }
-    expect(failures).toEqual([]);
-  });
+  it('5. the full ping matrix passes on the cluster network, from inside the VMs', () => expectPingMatrix(cluster, ssh));
 
-  it('6. Calico etcd on cni-worker1 answers on :4001 and :2379, from the master and from cni-worker2', async () => {
-    for (const from of [cluster.master.name, 'cni-worker2']) {
-      const health = await on(from, `ETCDCTL_API=3 etcdctl --endpoints=${cluster.etcd.endpoints.join(',')} endpoint health 2>&1`);
-      for (const endpoint of ['http://192.168.10.21:4001', 'http://192.168.10.21:2379']) expect(health).toContain(`${endpoint} is healthy`);
-    }
-  });
+  it('6. Calico etcd on cni-worker1 answers on :4001 and :2379, from the master and from cni-worker2', () => expectEtcdHealthy(cluster, ssh));
 
-  it("7. a CNI ADD through each worker's installed conf gives an address in its range; the namespaces ping across nodes", async () => {
-    const addresses: Record<string, string> = {};
-    for (const worker of cluster.workers) {
-      const output = await on(
-        worker.name,
-        'sudo ip netns add e2e 2>/dev/null; sudo env CNI_COMMAND=ADD CNI_CONTAINERID=e2e CNI_NETNS=/var/run/netns/e2e CNI_IFNAME=eth0 CNI_PATH=/opt/cni/bin /opt/cni/bin/ipvlan < /etc/cni/net.d/ipvlan.conf',
-      );
-      const result = JSON.parse(output) as { ip4?: { ip: string }; ips?: { address: string }[] };
-      const address = (result.ip4?.ip ?? result.ips?.[0]?.address ?? '').split('/')[0]!;
-      expect(ipToInt(address)).toBeGreaterThanOrEqual(ipToInt(worker.ipamRange!.start));
-      expect(ipToInt(address)).toBeLessThanOrEqual(ipToInt(worker.ipamRange!.end));
-      addresses[worker.name] = address;
-    }
-    expect(addresses['cni-worker1']).not.toBe(addresses['cni-worker2']);
-    expect(await on('cni-worker1', `sudo ip netns exec e2e ping -c 2 -W 3 ${addresses['cni-worker2']}`)).toContain(' 0% packet loss');
-    expect(await on('cni-worker2', `sudo ip netns exec e2e ping -c 2 -W 3 ${addresses['cni-worker1']}`)).toContain(' 0% packet loss');
-  });
+  it("7. a CNI ADD through each worker's installed conf gives an address in its range; the namespaces ping across nodes", () => expectCniAcrossNodes(cluster, ssh, 'e2e'));
 
   it('8. the bootstrap key is refused and the cluster key works', async () => {
     for (const node of cluster.nodes) {
@@ -224,6 +190,9 @@ describe.sequential('lab profile, end to end', () => {
     expect((await terraformState()).filter((address) => address.includes('cni-worker3'))).toEqual([]);
   });
 
+  // Snapshots and stop/start of this cluster, up and configured here (no boot of their own).
+  describeSnapshotSteps(workspace, ssh, timings);
+
   it('10. one byte changed in the worker layer rebuilds exactly that layer', async () => {
     appendFileSync(join(profiles, 'lab', 'scripts', 'etcd-disabled.sh'), '#\n');
     const dry = await bake('--dry-run');
@@ -241,15 +210,29 @@ describe.sequential('lab profile, end to end', () => {
   });
 
   it("11. terraform's plan after the new bake replaces exactly the two worker VMs and their configurations", async () => {
-    const plan = JSON.parse((await boxcar(['cluster', 'plan', '--profile', 'lab', '--json'])).stdout) as { nodes: NodePlanSummary[] };
-    expect(actions(plan.nodes)).toEqual([['cni-master1', 'keep', 'keep'], ['cni-worker1', 'replace', 'replace'], ['cni-worker2', 'replace', 'replace']]);
-    expect(plan.nodes[1]!.reasons[0]).toMatch(/^box 1\.\d{8}\.\d+ -> 1\.\d{8}\.\d+$/);
-    const up = await clusterUp();
-    timings.clusterReUp = up.seconds;
-    expect(actions(up.plan)).toEqual(actions(plan.nodes));
-    expect(up.status.every((s) => s.configured)).toBe(true);
+    // This bring-up reads store B, filled by `images publish --to` from the bake's store A, with A out of
+    // reach: the new workers boot from the layers and catalogs the copy carries (the master keeps running
+    // on A's layer, opened before A moved).
+    const storeB = await publishCopy();
+    const copied = await openStore(storeB);
+    const summary = async (url: string) => (await openStore(url).listBoxes()).map((b) => [b.name, b.versions.map((v) => [v.version, v.key, v.providers.map((p) => p.checksum)])]);
+    expect(await summary(storeB)).toEqual(await summary(env.BOXCAR_STORE));
+    expect(await filesContaining(fileURLToPath(storeB), 'PRIVATE KEY')).toEqual([]);
+    await withoutStoreA(async () => {
+      const plan = JSON.parse((await boxcar(['cluster', 'plan', '--profile', 'lab', '--store', storeB, '--json'])).stdout) as { nodes: NodePlanSummary[] };
+      expect(actions(plan.nodes)).toEqual([['cni-master1', 'keep', 'keep'], ['cni-worker1', 'replace', 'replace'], ['cni-worker2', 'replace', 'replace']]);
+      expect(plan.nodes[1]!.reasons[0]).toMatch(/^box 1\.\d{8}\.\d+ -> 1\.\d{8}\.\d+$/);
+      const up = await clusterUp('--profile', 'lab', '--store', storeB);
+      timings.clusterReUp = up.seconds;
+      expect(actions(up.plan)).toEqual(actions(plan.nodes));
+      expect(up.status.every((s) => s.configured)).toBe(true);
+      // The new workers run on B's layer, and B records it.
+      expect((await copied.listRefs()).filter((ref) => ref.cluster === cluster.name).map((ref) => ref.node).sort()).toEqual(['cni-worker1', 'cni-worker2']);
+    });
     const health = await on(cluster.master.name, `ETCDCTL_API=3 etcdctl --endpoints=${cluster.etcd.endpoints[1]} endpoint health 2>&1`);
     expect(health).toContain('is healthy');
+    // Booted from B with the cluster key from the first boot: the bootstrap key is refused on the new workers too.
+    for (const node of cluster.workers) expect((await sshRun(nodeTarget(node.name, 'bootstrap'), 'true', { allowFailure: true })).exitCode).toBe(255);
   });
 
   it('12. cluster down empties the terraform state and leaves no qemu or vde_switch process, socket or overlay', async () => {

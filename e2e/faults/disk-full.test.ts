@@ -88,7 +88,7 @@ describe('scenario 6b: a bake whose layer does not fit into the store', () => {
   afterAll(() => removeWorld(world));
 
   it('fails with exit 1, naming the layer, the store and the cause', () => {
-    expect(bake.exitCode).toBe(1);
+    expect(bake.exitCode, bake.stderr).toBe(1);
     expect(bakeJson(bake).result?.failed?.layer).toBe('master');
     expect(bake.stderr).toMatch(new RegExp(`bake failed: layer master: .*${world.storeUrl}.*no space left on device`));
   });

@@ -65,6 +65,8 @@ export function makeWorld(options: ProfileOptions & { storeDir?: string } = {}):
     BOXCAR_BUILD_DIR: world.buildDir,
     BOXCAR_STATE_DIR: world.stateDir,
     XDG_CACHE_HOME: world.cache,
+    // The baker's bootstrap key: with the baker, never in the store (bakers sharing a store share it).
+    BOXCAR_BOOTSTRAP_KEY: join(root, 'baker', 'bootstrap_ed25519'),
     BOXCAR_ARTIFACT_CACHE: '',
     BOXCAR_ARTIFACT_MIRROR: '',
     PACKER_BINARY: PACKER_DOUBLE,

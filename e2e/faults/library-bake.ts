@@ -4,6 +4,7 @@ import { openStore } from '@boxcar/box-store';
 import { loadLayerGraph } from '@boxcar/layers';
 import { loadProfile } from '@boxcar/model';
 import { detectPacker } from '@boxcar/packer';
+import { bakerBootstrapKey } from '@boxcar/providers';
 import { PROFILE, publishBase, type World } from './helpers.ts';
 
 // The bake library driven in this process, without the CLI around it: executeBake on the world's
@@ -46,7 +47,7 @@ export async function startLibraryBake(world: World, double: Record<string, unkn
     builder: 'qemu',
     packer,
     accelerator: 'tcg',
-    bootstrap: await store.bootstrapKey(),
+    bootstrap: await bakerBootstrapKey(),
     rootImage: () => Promise.reject(new Error('the base layer is in the store: no root image is needed')),
     artifactCache: join(world.cache, 'boxcar', 'artifacts'),
     jobs: 1,

@@ -43,7 +43,7 @@ function endPids(pids: number[]): void {
   }
 }
 
-describe('scenario 2f: SIGKILL of the CLI alone while packer converts the disk', () => {
+describe('scenario 2f: SIGKILL of the CLI alone while packer halts the VM', () => {
   let world: World;
   let keys: Record<string, string>;
   let recorded: { pid: number; startTicks?: number };
@@ -53,7 +53,7 @@ describe('scenario 2f: SIGKILL of the CLI alone while packer converts the disk',
   beforeAll(async () => {
     world = makeWorld();
     ({ keys } = await prepublishBase(world));
-    const cli = startBoxcar(world, BAKE, { PACKER_DOUBLE: JSON.stringify({ node: { hang: 'Converting hard drive' } }) });
+    const cli = startBoxcar(world, BAKE, { PACKER_DOUBLE: JSON.stringify({ node: { hang: 'Gracefully halting' } }) });
     await waitFor('the packer double to hang', () => doubleEvents(world).some((event) => event.event === 'hang'), 60_000);
     const record = join(lockDir(world, 'node', keys.node!), 'packer.json');
     recorded = JSON.parse(await waitFor('the layer lock to record packer', () => existsSync(record) && readFileSync(record, 'utf8'), 10_000)) as typeof recorded;

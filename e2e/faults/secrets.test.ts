@@ -2,10 +2,10 @@ import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openStore } from '@boxcar/box-store';
 import { resolveClusterOrThrow } from '@boxcar/model';
 import { ensureClusterPki } from '@boxcar/node-config';
 import { clusterSshKey, clusterPaths } from '@boxcar/nodes';
+import { bakerBootstrapKey } from '@boxcar/providers';
 import { filesContaining } from '../harness/image-scan.ts';
 import { boxcar, makeWorld, prepublishBase, PROFILE, removeWorld, type World } from './helpers.ts';
 
@@ -29,10 +29,10 @@ describe('scenario 9c: generated secrets on the host are mode 600', () => {
     expect(mode(join(key.privateKey, '..'))).toBe(0o700);
   });
 
-  it('the bootstrap key in the store (@boxcar/box-store bootstrapKey)', async () => {
-    // Its directory is part of the store, which is shared by design; the key itself is the owner's only.
-    const key = await openStore(join(root, 'store')).bootstrapKey();
+  it("the baker's bootstrap key (@boxcar/providers bakerBootstrapKey), with the baker and not in any store", async () => {
+    const key = await bakerBootstrapKey({ BOXCAR_BOOTSTRAP_KEY: join(root, 'baker', 'bootstrap_ed25519') });
     expect(mode(key.privateKey)).toBe(0o600);
+    expect(mode(join(key.privateKey, '..'))).toBe(0o700);
   });
 
   it('the cluster PKI (@boxcar/node-config ensureClusterPki), for the Kubernetes profile', async () => {
@@ -59,11 +59,14 @@ describe('scenario 9d: no bake log holds a private key', () => {
     expect(bake.exitCode, bake.stderr).toBe(0);
     expect(readdirSync(join(world.buildDir, 'logs', PROFILE)).length).toBe(3);
     expect(await filesContaining(world.buildDir, 'PRIVATE KEY')).toEqual([]);
+    // Nor does the store the bake published into: the bootstrap key stayed with the baker.
+    expect(await filesContaining(world.storeDir, 'PRIVATE KEY')).toEqual([]);
+    expect(statSync(world.env.BOXCAR_BOOTSTRAP_KEY!).isFile()).toBe(true);
   });
 
   it('the check sees a leak: a provisioner that prints the bootstrap key ends up in the log', async () => {
     const leaky = await boxcar(world, ['images', 'bake', '--profile', PROFILE, '--json', '--force', 'master'], {
-      PACKER_DOUBLE: JSON.stringify({ master: { printFile: join(world.storeDir, 'keys', 'bootstrap_ed25519') } }),
+      PACKER_DOUBLE: JSON.stringify({ master: { printFile: world.env.BOXCAR_BOOTSTRAP_KEY } }),
     });
     expect(leaky.exitCode, leaky.stderr).toBe(0);
     expect(await filesContaining(world.buildDir, 'PRIVATE KEY')).toEqual([expect.stringMatching(/^logs\/faults\/master-[0-9a-f]{12}\.log$/)]);

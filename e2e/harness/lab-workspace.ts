@@ -1,4 +1,4 @@
-import { cpSync, mkdtempSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, renameSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -18,8 +18,11 @@ export function labWorkspace(prefix: string) {
   cpSync(join(REPO_ROOT, 'images', 'profiles'), profiles, { recursive: true });
   const cni = join(work, 'cni');
   cpSync(join(REPO_ROOT, 'cni'), cni, { recursive: true });
+  const storeDir = join(work, 'store');
   const env = {
-    BOXCAR_STORE: pathToFileURL(join(work, 'store')).href,
+    BOXCAR_STORE: pathToFileURL(storeDir).href,
+    // The baker's bootstrap key: with the baker (this workspace), never in a store.
+    BOXCAR_BOOTSTRAP_KEY: join(work, 'baker', 'bootstrap_ed25519'),
     BOXCAR_STATE_DIR: join(work, 'state'),
     BOXCAR_PROFILES_DIR: profiles,
     BOXCAR_CNI_DIR: cni,
@@ -42,7 +45,34 @@ export function labWorkspace(prefix: string) {
   }
   const boxcar = (...args: string[]) => boxcarWith({}, ...args);
 
-  return { work, profiles, cni, env, cluster, stackDir, boxcar, boxcarWith };
+  /**
+   * Store B: what `images publish --to` copies from the workspace's store (A) into another directory,
+   * for a bring-up that reads its boxes and layers from the copy only. Idempotent: a second call
+   * re-verifies what is there and copies what A has gained since.
+   */
+  const copiedStore = pathToFileURL(join(work, 'store-b')).href;
+  async function publishCopy(): Promise<string> {
+    await boxcar('images', 'publish', '--to', copiedStore);
+    return copiedStore;
+  }
+
+  /**
+   * Runs `action` with store A renamed away, so that whatever reads A fails: a bring-up from B proves that
+   * B alone carries what the nodes need. A is back afterwards, whatever happened; something that made a
+   * new A meanwhile is an error.
+   */
+  async function withoutStoreA<T>(action: () => Promise<T>): Promise<T> {
+    const aside = `${storeDir}.out-of-reach`;
+    renameSync(storeDir, aside);
+    try {
+      return await action();
+    } finally {
+      if (existsSync(storeDir)) throw new Error(`${storeDir} was made while store A was out of reach: something read or wrote store A`);
+      renameSync(aside, storeDir);
+    }
+  }
+
+  return { work, profiles, cni, env, cluster, stackDir, boxcar, boxcarWith, publishCopy, withoutStoreA };
 }
 
 export type LabWorkspace = ReturnType<typeof labWorkspace>;

@@ -11,10 +11,11 @@ import type { LibvirtNetns } from './libvirt-netns.ts';
  * run `ip netns exec <ns> npx nx run cluster:up`: terraform, and through it the provisioners' Vagrant
  * and SSH, reach the guests there.
  */
-export function libvirtCluster(workspace: LabWorkspace, ns: LibvirtNetns) {
+export function libvirtCluster(workspace: LabWorkspace, ns: LibvirtNetns, storeUrl?: string) {
   const { work, cluster } = workspace;
   const stateDir = join(work, 'state-libvirt');
-  const env = { BOXCAR_STATE_DIR: stateDir, VAGRANT_HOME: join(work, 'vagrant-home') };
+  // storeUrl: another store than the workspace's (a copy made by `images publish --to`).
+  const env = { BOXCAR_STATE_DIR: stateDir, VAGRANT_HOME: join(work, 'vagrant-home'), ...(storeUrl !== undefined && { BOXCAR_STORE: storeUrl }) };
   const configFile = join(work, 'cluster.libvirt.json');
   writeFileSync(configFile, `${JSON.stringify({ profile: 'lab', provider: 'libvirt', libvirt: { uri: ns.uri, managementNetworkMode: 'none' } }, null, 2)}\n`);
   const stackDir = join(stateDir, cluster.name, 'cdktf.out', 'stacks', cluster.name);

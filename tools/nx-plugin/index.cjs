@@ -36,6 +36,9 @@ const VERBS = {
     status: 'cluster status',
     ssh: 'cluster ssh',
     extras: 'cluster extras',
+    snapshot: 'cluster snapshot',
+    stop: 'cluster stop',
+    start: 'cluster start',
   },
 };
 

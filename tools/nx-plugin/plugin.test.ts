@@ -30,6 +30,7 @@ describe('the local Nx plugin', () => {
       const nodes = JSON.parse(readFileSync(file, 'utf8')).graph.nodes as Record<string, { data: { targets: Record<string, Target> } }>;
       const targets = (project: string) => nodes[project]!.data.targets;
       expect(targets('cluster').status!.options!.command).toBe(`${CLI} cluster status`);
+      for (const verb of ['snapshot', 'stop', 'start']) expect(targets('cluster')[verb]!.options!.command).toBe(`${CLI} cluster ${verb}`);
       expect(targets('images')['refresh-lock']!.options!.command).toBe(`${CLI} artifacts refresh`);
       for (const project of ['model', 'bake', 'cli', 'cluster']) {
         expect(targets(project).test!.options!.command).toContain(`--project fast`);

@@ -46,6 +46,10 @@ describe('boxcar images publish --public-url', () => {
     const flag = await images('publish', '--store', local, '--to', team, '--public-url', 'https://boxes.lab.example/');
     expect(flag, flag.stderr).toMatchObject({ code: 0 });
     expect(flag.stdout).toContain(`vagrant box add https://boxes.lab.example/boxes/${NAME}/metadata.json`);
+    // The layers the versions were baked from travel with them (a qemu node boots a layer's disk), verified.
+    expect(flag.stdout).toContain('layers: copied 2, already there 0 (verified)');
+    expect(await readFile(join(team, 'layers', 'lab', 'worker', 'k2', 'disk.qcow2'), 'utf8')).toBe('disk k2');
+    expect((await images('publish', '--store', local, '--to', team)).stdout).toContain('layers: copied 0, already there 2 (verified)');
     expect(await boxUrls(team)).toEqual([
       `https://boxes.lab.example/boxes/${NAME}/1.20261128.0/libvirt.box`,
       `https://boxes.lab.example/boxes/${NAME}/1.20261130.0/libvirt.box`,

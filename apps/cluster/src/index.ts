@@ -2,3 +2,4 @@
 export { ClusterStack, configurationRank, synthStack, templateLiteral, CONFIG_PREFIX, VM_PREFIX, type NodeInputs, type NodeStep, type StackInputs } from './stack.ts';
 export { PLAN_FILE, TerraformError, terraformBinary, terraformRunner, type TerraformRunner, type TerraformRunnerOptions } from './terraform.ts';
 export { planIsEmpty, plannedChanges, summarizePlan, type NodePlanSummary, type PlannedAction, type PlannedChange, type TerraformPlanJson } from './plan-summary.ts';
+export { configReplacements, replaceArgs, type ConfigReplacement, type RecordedConfiguration } from './replacements.ts';

@@ -26,6 +26,8 @@ interface ResourceChange {
   address: string;
   mode: string;
   name: string;
+  /** e.g. `replace_by_request` for a `-replace=` of the plan. */
+  action_reason?: string;
   change: {
     actions: string[];
     before: Record<string, unknown> | null;
@@ -54,10 +56,11 @@ function triggersOf(values: Record<string, unknown> | null | undefined): Record<
   return triggers && typeof triggers === 'object' ? (triggers as Record<string, unknown>) : {};
 }
 
-function reasonsFor(part: PlannedChange['part'], action: PlannedAction, change: ResourceChange['change']): string[] {
+function reasonsFor(part: PlannedChange['part'], action: PlannedAction, change: ResourceChange['change'], requested?: string): string[] {
   if (action === 'create') return [part === 'vm' ? 'not running yet' : 'not configured yet'];
   if (action === 'delete') return ['left the configuration'];
   if (action === 'keep') return [];
+  const byRequest = requested ? [requested] : [];
   const before = triggersOf(change.before);
   const after = triggersOf(change.after);
   const unknown = triggersOf(change.after_unknown);
@@ -72,11 +75,16 @@ function reasonsFor(part: PlannedChange['part'], action: PlannedAction, change: 
   for (const key of keys) {
     if (!['box_version', 'box_content_key', 'provider', 'config_hash', 'vm'].includes(key) && changed(key)) reasons.push(`${key} changed`);
   }
+  // Boxcar's own reason for a replacement it requested only where the triggers do not already say why.
+  if (!reasons.length) reasons.push(...byRequest);
   return reasons.length ? reasons : ['terraform says so'];
 }
 
-/** Every change to the stack's node resources, in terraform's order. */
-export function plannedChanges(plan: TerraformPlanJson): PlannedChange[] {
+/**
+ * Every change to the stack's node resources, in terraform's order. `requested`: why boxcar asked for
+ * the replacement of an address (`-replace=`), shown where terraform's plan says it replaces it on request.
+ */
+export function plannedChanges(plan: TerraformPlanJson, requested: Record<string, string> = {}): PlannedChange[] {
   return (plan.resource_changes ?? [])
     .filter((resource) => resource.mode === 'managed')
     .flatMap((resource) => {
@@ -84,15 +92,16 @@ export function plannedChanges(plan: TerraformPlanJson): PlannedChange[] {
       if (!part) return [];
       const node = resource.name.slice(part === 'vm' ? VM_PREFIX.length : CONFIG_PREFIX.length);
       const action = actionOf(resource.change.actions);
-      return [{ address: resource.address, node, part, action, reasons: reasonsFor(part, action, resource.change) }];
+      const why = resource.action_reason === 'replace_by_request' ? requested[resource.address] : undefined;
+      return [{ address: resource.address, node, part, action, reasons: reasonsFor(part, action, resource.change, why) }];
     });
 }
 
 /** One row per node: what happens to its VM and to its configuration, and why. */
-export function summarizePlan(plan: TerraformPlanJson): NodePlanSummary[] {
+export function summarizePlan(plan: TerraformPlanJson, requested: Record<string, string> = {}): NodePlanSummary[] {
   const byNode = new Map<string, NodePlanSummary>();
   // A node's VM first: its reasons come before those of its configuration.
-  const changes = plannedChanges(plan).sort((a, b) => (a.part === b.part ? 0 : a.part === 'vm' ? -1 : 1));
+  const changes = plannedChanges(plan, requested).sort((a, b) => (a.part === b.part ? 0 : a.part === 'vm' ? -1 : 1));
   for (const change of changes) {
     const row = byNode.get(change.node) ?? { node: change.node, vm: 'absent', configuration: 'absent', reasons: [] };
     row[change.part] = change.action;

@@ -8,7 +8,7 @@ import { sha256Hex } from '@boxcar/kit';
 import { loadLayerGraph, type LoadedLayerGraph } from '@boxcar/layers';
 import { loadProfile, type BaseSource, type BuilderName, type Profile } from '@boxcar/model';
 import { detectPacker, type PackerFeatures } from '@boxcar/packer';
-import { DEBOOTSTRAP_SCRIPT, detectAccelerator, ensureDebootstrapImage } from '@boxcar/providers';
+import { bakerBootstrapKey, DEBOOTSTRAP_SCRIPT, detectAccelerator, ensureDebootstrapImage } from '@boxcar/providers';
 import { executeBake, type BakeReporter, type BakeResult } from './bake.ts';
 import { baseImageCache } from './paths.ts';
 import { planBake, type BakePlan } from './plan.ts';
@@ -64,7 +64,8 @@ export async function openBake(request: BakeRequest): Promise<BakeSession> {
         request.reporter.message(`waiting for the store lock${holder ? `, held by pid ${holder.pid} on ${holder.host} since ${holder.createdAt} for "${holder.purpose}"` : ''}`),
     },
   });
-  const keys = await store.bootstrapKey();
+  // The baker's own key (never in the store, which every user of the boxes reads): only its public half goes into images.
+  const keys = await bakerBootstrapKey();
   const source = rootSource(graph, builder);
   const extras = baseExtras(source, keys.publicKey);
   const plan = await planBake(graph, profile, store, { builder, only: request.only, force: request.force, baseExtras: extras });

@@ -4,15 +4,14 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { createHash } from 'node:crypto';
 import { sha256Stream, tempPathIn } from '@boxcar/kit';
-import type { KeyPair } from '@boxcar/providers';
 import type { Catalog, CatalogVersion } from './catalog.ts';
 import { findVersion, findVersionByKey, newestFirst, parseCatalog } from './catalog.ts';
 import { BoxStoreError } from './errors.ts';
 import type { Expected } from './verify.ts';
 import { mismatch, removeQuietly, writeStreamVerified } from './verify.ts';
-import type { LayerManifest } from './layer-manifest.ts';
+import type { LayerFile, LayerManifest } from './layer-manifest.ts';
 import { parseLayerManifest } from './layer-manifest.ts';
-import { boxPath, catalogPath, joinUrl, layerManifestPath } from './layout.ts';
+import { boxPath, catalogPath, joinUrl, layerFilePath, layerManifestPath } from './layout.ts';
 import { checkBoxName, checkProvider, checkSegment } from './names.ts';
 import type {
   BoxStore,
@@ -96,7 +95,6 @@ export abstract class BaseStore implements BoxStore {
   abstract addRef(ref: NewLayerRef): Promise<LayerRef>;
   abstract listRefs(): Promise<LayerRef[]>;
   abstract dropRefs(filter: RefFilter): Promise<LayerRef[]>;
-  abstract bootstrapKey(): Promise<KeyPair>;
   /** Copies boxes from `source` into this store (the receiving half of copyTo). */
   abstract importFrom(source: BaseStore, options: CopyOptions): Promise<CopyResult>;
 
@@ -193,6 +191,19 @@ export abstract class BaseStore implements BoxStore {
     return { raw, expected };
   }
 
+  /** The raw bytes of one file of a layer and what its manifest says they hash to; callers verify while they read. */
+  async openLayerFileChecked(manifest: LayerManifest, file: LayerFile): Promise<{ raw: RawBox; expected: Expected }> {
+    const { profile, layer, key } = manifest;
+    const relative = layerFilePath(profile, layer, key, file.path);
+    const expected: Expected = { sha256: file.sha256, size: file.size, source: this.locate(relative), authority: this.locate(layerManifestPath(profile, layer, key)) };
+    const raw = await this.openRaw(relative, expected);
+    if (raw.size !== undefined && raw.size !== file.size) {
+      raw.stream.destroy();
+      throw mismatch(expected, { sha256: '', size: raw.size }) as BoxStoreError;
+    }
+    return { raw, expected };
+  }
+
   async openBox(name: string, version: string, provider: string): Promise<Readable> {
     const { raw, expected } = await this.openBoxChecked(name, version, provider);
     return verifying(raw.stream, expected);
@@ -235,7 +246,7 @@ export abstract class BaseStore implements BoxStore {
       const where = this.locate(catalogPath(name));
       throw new BoxStoreError('not-found', `box ${name} has ${chosen === undefined ? 'no versions' : `no version ${chosen}`} in ${where}`, where);
     }
-    const copied = into.url === this.url ? [] : (await this.copyTo(into, { boxes: [name], versions: [chosen] })).copied;
-    return { name, version: chosen, catalogUrl: into.catalogUrl(name), copied };
+    const copy = into.url === this.url ? { copied: [], layers: { copied: [], present: [], missing: [] } } : await this.copyTo(into, { boxes: [name], versions: [chosen] });
+    return { name, version: chosen, catalogUrl: into.catalogUrl(name), copied: copy.copied, layers: copy.layers };
   }
 }

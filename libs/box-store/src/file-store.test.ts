@@ -167,7 +167,7 @@ describe('reading verifies every box', () => {
     await expect(store.verifyBox('boxcar/lab-worker', '1.20991231.0', 'libvirt')).rejects.toThrow(/has no version 1\.20991231\.0 in .*metadata\.json/);
     await expect(store.verifyBox('boxcar/lab-worker', v.version, 'qemu')).rejects.toThrow(/has no qemu box in/);
     await rm(boxFileOf(v.version));
-    await expect(store.verifyBox('boxcar/lab-worker', v.version, 'libvirt')).rejects.toThrow(`${boxFileOf(v.version)} is missing although its catalog lists it`);
+    await expect(store.verifyBox('boxcar/lab-worker', v.version, 'libvirt')).rejects.toThrow(`${boxFileOf(v.version)} is missing although catalog ${catalogFile()} lists it`);
   });
 });
 
@@ -307,20 +307,122 @@ describe('gc', () => {
   });
 });
 
-describe('bootstrapKey', () => {
-  it('makes one ed25519 key pair under keys/, private to its owner, that every user of the store gets', async () => {
-    await mkdir(root);
-    const key = await store.bootstrapKey();
-    const privateKey = join(root, 'keys', 'bootstrap_ed25519');
-    expect(key).toEqual({ privateKey, publicKey: `${privateKey}.pub`, publicKeyLine: expect.stringMatching(/^ssh-ed25519 \S+ boxcar-bootstrap-key$/) });
-    expect(await readFile(key.publicKey, 'utf8')).toBe(`${key.publicKeyLine}\n`);
-    expect((await stat(privateKey)).mode & 0o777).toBe(0o600);
-    // keys/ is part of the shared store: made like the store's other directories, not 700.
-    expect((await stat(join(root, 'keys'))).mode).toBe((await stat(root)).mode);
+/** A layer "lab/worker/<key>" with two files (one in a subdirectory), published into `into`. */
+async function publishWorkerLayer(into: BoxStore, key: string): Promise<string> {
+  const src = join(dir, 'src', `layer-${key}`);
+  await mkdir(join(src, 'extra'), { recursive: true });
+  await randomFile(join(src, 'disk.qcow2'), 48 * 1024);
+  await writeFile(join(src, 'extra', 'notes.txt'), `layer ${key}\n`);
+  await into.publishLayer('lab', 'worker', key, src, { inputs: { key }, builder: 'qemu' });
+  return src;
+}
 
-    const before = await snapshotTree(root);
-    expect(await openStore(pathToFileURL(root).href).bootstrapKey()).toEqual(key);
-    expect(await snapshotTree(root)).toEqual(before);
+describe('copyTo and pull carry the layers the boxes were baked from', () => {
+  const layerJson = (storeRoot: string, key: string): string => join(storeRoot, 'layers', 'lab', 'worker', key, 'layer.json');
+
+  it('copies each box version with its layer and catalog, verified at the target, and the copy is readable alone', async () => {
+    await publishWorkerLayer(store, 'k1');
+    await publishWorkerLayer(store, 'k2');
+    const a = await store.publishBox(request(await box('a.box'), 'k1'));
+    const b = await store.publishBox(request(await box('b.box'), 'k2', { date: D2 }));
+    const teamRoot = join(dir, 'team');
+    const team = openStore(teamRoot);
+
+    const result = await store.copyTo(team);
+    expect(result.copied.map((c) => c.version)).toEqual([a.version, b.version]);
+    expect(result.layers).toEqual({ copied: [{ profile: 'lab', layer: 'worker', key: 'k1' }, { profile: 'lab', layer: 'worker', key: 'k2' }], present: [], missing: [] });
+    // The manifest travels as it is (files, digests, meta, createdAt): caches and readers see the same layer.json.
+    for (const key of ['k1', 'k2']) expect(await readFile(layerJson(teamRoot, key), 'utf8')).toBe(await readFile(layerJson(root, key), 'utf8'));
+    // What readers of the copy need: the index lists the layers (http readers cannot list directories) ...
+    const index = JSON.parse(await readFile(join(teamRoot, 'index.json'), 'utf8')) as { boxes: string[]; layers: Record<string, { key: string }[]> };
+    expect(index.boxes).toEqual(['boxcar/lab-worker']);
+    expect(index.layers['lab/worker']?.map((l) => l.key).sort()).toEqual(['k1', 'k2']);
+    // ... and with the source gone, the copy's boxes and layer files verify on their own.
+    await rm(root, { recursive: true });
+    const files = await team.layerFiles('lab', 'worker', 'k2');
+    expect(files).toBe(join(teamRoot, 'layers', 'lab', 'worker', 'k2'));
+    expect(await readFile(join(files, 'extra', 'notes.txt'), 'utf8')).toBe('layer k2\n');
+    await team.verifyBox('boxcar/lab-worker', b.version, 'libvirt');
+    expect(await snapshotTree(teamRoot).then((tree) => Object.keys(tree).filter((p) => p.includes('.tmp-') || p === '.lock' || p.startsWith('keys')))).toEqual([]);
+  });
+
+  it('publishing again finds the layers present and verifies them there; a layer the source lacks is reported missing', async () => {
+    await publishWorkerLayer(store, 'k1');
+    await store.publishBox(request(await box('a.box'), 'k1'));
+    await store.publishBox(request(await box('b.box'), 'k2', { date: D2 }));
+    const team = openStore(join(dir, 'team'));
+    expect((await store.copyTo(team)).layers).toEqual({ copied: [{ profile: 'lab', layer: 'worker', key: 'k1' }], present: [], missing: [{ profile: 'lab', layer: 'worker', key: 'k2' }] });
+    const again = await store.copyTo(team);
+    expect(again.layers).toEqual({ copied: [], present: [{ profile: 'lab', layer: 'worker', key: 'k1' }], missing: [{ profile: 'lab', layer: 'worker', key: 'k2' }] });
+    expect(again.copied).toEqual([]);
+  });
+
+  it('refuses a corrupted layer in the source: nothing of that version reaches the target', async () => {
+    await publishWorkerLayer(store, 'k1');
+    await store.publishBox(request(await box('a.box'), 'k1'));
+    const disk = join(root, 'layers', 'lab', 'worker', 'k1', 'disk.qcow2');
+    const bytes = await readFile(disk);
+    bytes[100] = (bytes[100] as number) ^ 0x01;
+    await writeFile(disk, bytes);
+    const teamRoot = join(dir, 'team');
+    await expect(store.copyTo(openStore(teamRoot))).rejects.toThrow(`corrupted ${disk}: sha256`);
+    // The layer goes first: no layer directory, no box, no catalog, no temp file in the target.
+    expect(Object.keys(await snapshotTree(teamRoot)).filter((p) => !p.endsWith('/') && p !== 'index.json')).toEqual([]);
+    await writeFile(disk, 'short');
+    await expect(store.copyTo(openStore(teamRoot))).rejects.toThrow(`corrupted ${disk}: 5 bytes, ${layerJson(root, 'k1')} says 49152`);
+  });
+
+  it('refuses a copy whose layer was damaged at the target, naming the file, instead of taking it for a good one', async () => {
+    await publishWorkerLayer(store, 'k1');
+    await store.publishBox(request(await box('a.box'), 'k1'));
+    const teamRoot = join(dir, 'team');
+    const team = openStore(teamRoot);
+    await store.copyTo(team);
+    const copiedDisk = join(teamRoot, 'layers', 'lab', 'worker', 'k1', 'disk.qcow2');
+    const bytes = await readFile(copiedDisk);
+    bytes[0] = (bytes[0] as number) ^ 0x80;
+    await writeFile(copiedDisk, bytes);
+    await expect(store.copyTo(team)).rejects.toThrow(`corrupted ${copiedDisk}: sha256`);
+    await expect(team.layerFiles('lab', 'worker', 'k1')).rejects.toThrow(`corrupted ${copiedDisk}: sha256`);
+    // A layer of that key with other files in the target is a conflict, never overwritten.
+    const otherRoot = join(dir, 'other');
+    await publishWorkerLayer(openStore(otherRoot), 'k1');
+    await expect(store.copyTo(openStore(otherRoot))).rejects.toThrow(/layer lab\/worker k1 holds other files in .*other.*layer\.json than in .*store.*layer\.json/);
+  });
+
+  it('pull copies the chosen version with its layer', async () => {
+    await publishWorkerLayer(store, 'k1');
+    await publishWorkerLayer(store, 'k2');
+    await store.publishBox(request(await box('a.box'), 'k1'));
+    const b = await store.publishBox(request(await box('b.box'), 'k2', { date: D2 }));
+    const local = openStore(join(dir, 'local'));
+    const pulled = await store.pull('boxcar/lab-worker', undefined, { into: local });
+    expect(pulled).toMatchObject({ version: b.version, layers: { copied: [{ profile: 'lab', layer: 'worker', key: 'k2' }], present: [], missing: [] } });
+    expect(await local.hasLayer('lab', 'worker', 'k1')).toBe(false);
+    await local.layerFiles('lab', 'worker', 'k2');
+  });
+});
+
+describe('a store holds no private key', () => {
+  it('refuses to write into a store served to other hosts while it holds the private key older bakes kept there', async () => {
+    await publishWorkerLayer(store, 'k1');
+    await store.publishBox(request(await box('a.box'), 'k1'));
+    expect(Object.keys(await snapshotTree(root)).filter((p) => p.startsWith('keys'))).toEqual([]);
+    // What an older boxcar left in a store.
+    await mkdir(join(root, 'keys'));
+    await writeFile(join(root, 'keys', 'bootstrap_ed25519'), '-----BEGIN OPENSSH PRIVATE KEY-----\n', { mode: 0o600 });
+    const message = `store ${root} holds a private key (${join(root, 'keys', 'bootstrap_ed25519')}, the bootstrap key older bakes kept in the store) and is served at http://boxes.lab.example: boxcar never serves a private key; remove ${join(root, 'keys')}`;
+    const served = openStore(root, { publicUrl: 'http://boxes.lab.example/' });
+    await expect(served.publishBox(request(await box('b.box'), 'k2'))).rejects.toThrow(message);
+    await expect(store.copyTo(openStore(join(dir, 'other')))).resolves.toMatchObject({ copied: [expect.anything()] });
+    // Copies leave the key behind.
+    expect(Object.keys(await snapshotTree(join(dir, 'other'))).filter((p) => p.startsWith('keys'))).toEqual([]);
+    await expect(openStore(join(dir, 'other')).copyTo(served)).rejects.toThrow(message);
+    await expect(openStore(root, { publicUrl: 'https://boxes.lab.example/' }).publishBox(request(await box('c.box'), 'k3'))).rejects.toThrow(/holds a private key/);
+    // Loopback (a test server, the baker's own look) is not serving it to anyone else.
+    await openStore(root, { publicUrl: 'http://127.0.0.1:8080/' }).publishBox(request(await box('d.box'), 'k4'));
+    await rm(join(root, 'keys'), { recursive: true });
+    expect((await served.publishBox(request(await box('b.box'), 'k2'))).created).toBe(true);
   });
 });
 

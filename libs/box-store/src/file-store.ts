@@ -4,7 +4,6 @@ import { mkdir, open, readdir, readFile, rename, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { atomicWriteFile, fsyncDir, tempPathIn, TEMP_PREFIX } from '@boxcar/kit';
-import { ensureKeyPair, type KeyPair } from '@boxcar/providers';
 import { BaseStore } from './base-store.ts';
 import type { RawBox } from './base-store.ts';
 import type { Catalog, CatalogVersion } from './catalog.ts';
@@ -13,10 +12,10 @@ import { BoxStoreError, errorCode } from './errors.ts';
 import type { Expected } from './verify.ts';
 import { removeQuietly, writeStreamVerified } from './verify.ts';
 import { listSourceFiles, openSourceFile, verifyLayerDir } from './layer-files.ts';
-import type { LayerManifest } from './layer-manifest.ts';
+import type { LayerFile, LayerManifest } from './layer-manifest.ts';
 import { newestLayers } from './layer-manifest.ts';
 import type { StoreIndex } from './store-index.ts';
-import { BOOTSTRAP_KEY, BOOTSTRAP_KEY_COMMENT, boxDir, boxPath, catalogPath, INDEX_FILE, LAYER_MANIFEST, layerDir, layerManifestPath, versionDir } from './layout.ts';
+import { boxDir, LEGACY_BOOTSTRAP_KEY, boxPath, catalogPath, INDEX_FILE, LAYER_MANIFEST, layerDir, layerManifestPath, versionDir } from './layout.ts';
 import { withStoreLock } from './lock.ts';
 import { describeUsers, layerId, readRefs, removeRefs, writeRef } from './refs.ts';
 import { checkBoxName, checkProvider, checkSegment, isBoxName, isSegment } from './names.ts';
@@ -26,6 +25,7 @@ import type {
   CopyOptions,
   CopyResult,
   GcOptions,
+  LayerId,
   GcResult,
   LayerRef,
   NewLayerRef,
@@ -106,10 +106,10 @@ export class FileStore extends BaseStore {
     }
   }
 
-  protected async openRaw(relative: string): Promise<RawBox> {
+  protected async openRaw(relative: string, expected?: Expected): Promise<RawBox> {
     const path = this.locate(relative);
     const handle = await open(path, 'r').catch((error: unknown) => {
-      if (errorCode(error) === 'ENOENT') throw new BoxStoreError('corrupt', `${path} is missing although its catalog lists it`, path);
+      if (errorCode(error) === 'ENOENT') throw new BoxStoreError('corrupt', `${path} is missing although ${expected?.authority ?? 'its catalog'} lists it`, path);
       throw error;
     });
     const { size } = await handle.stat();
@@ -130,8 +130,28 @@ export class FileStore extends BaseStore {
   }
 
   private async withLock<T>(purpose: string, fn: () => Promise<T>): Promise<T> {
+    await this.refuseServedPrivateKey();
     await mkdir(this.root, { recursive: true });
     return withStoreLock(this.root, purpose, fn, this.options.lock);
+  }
+
+  /**
+   * Every write into a store that a web server serves to other hosts (its public URL is http(s) and not
+   * loopback) is refused while the store still holds the private key an older boxcar kept in it: that
+   * key opens every fresh box with passwordless sudo, and whoever reads the boxes would read it too.
+   */
+  private async refuseServedPrivateKey(): Promise<void> {
+    const served = /^https?:\/\/([^/:]+|\[[^\]]+\])/.exec(this.publicUrl)?.[1];
+    if (served === undefined || /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/i.test(served)) return;
+    const key = this.locate(LEGACY_BOOTSTRAP_KEY);
+    if (await exists(key)) {
+      throw new BoxStoreError(
+        'conflict',
+        `store ${this.root} holds a private key (${key}, the bootstrap key older bakes kept in the store) and is served at ${this.publicUrl}: ` +
+          `boxcar never serves a private key; remove ${dirname(key)} (bakes now keep the key with the baker, and the store needs none)`,
+        key,
+      );
+    }
   }
 
   private async stage(stage: PublishStage, path: string): Promise<void> {
@@ -244,33 +264,88 @@ export class FileStore extends BaseStore {
     return this.withLock(`publish layer ${profile}/${layer} (key ${key})`, async () => {
       const existing = await this.readLayer(profile, layer, key);
       if (existing) return existing;
-      const final = this.locate(layerDir(profile, layer, key));
-      if (await exists(final)) throw new BoxStoreError('conflict', `${final} exists without ${LAYER_MANIFEST}: not written by boxcar; remove it`, final);
-      const parent = dirname(final);
-      await mkdir(parent, { recursive: true });
-      const temp = tempPathIn(parent);
-      try {
-        await mkdir(temp);
-        const entries = [];
-        const dirs = new Set([temp]);
-        for (const path of files) {
-          const dest = join(temp, ...path.split('/'));
-          await mkdir(dirname(dest), { recursive: true });
-          dirs.add(dirname(dest));
-          entries.push({ path, ...(await writeStreamVerified(openSourceFile(srcDir, path), dest)) });
-        }
-        const manifest: LayerManifest = { profile, layer, key, createdAt: new Date().toISOString(), meta: metaJson, files: entries };
-        await atomicWriteFile(join(temp, LAYER_MANIFEST), `${JSON.stringify(manifest, null, 2)}\n`);
-        for (const dir of dirs) await fsyncDir(dir);
-        await this.stage('layer-copied', temp);
-        await rename(temp, final);
-        await fsyncDir(parent);
-        await this.writeIndex();
-        return manifest;
-      } catch (error) {
-        await removeQuietly(temp);
-        throw error;
+      return this.installLayer(
+        { profile, layer, key },
+        files.map((path) => ({ path, open: async () => ({ input: openSourceFile(srcDir, path) }) })),
+        (entries) => ({ profile, layer, key, createdAt: new Date().toISOString(), meta: metaJson, files: entries }),
+      );
+    });
+  }
+
+  /**
+   * Writes a layer directory under a temp name (every file verified, `expected` too when given), then
+   * its manifest, and renames it into place; caller holds the lock and has checked it is not there.
+   */
+  private async installLayer(
+    id: LayerId,
+    files: { path: string; open: () => Promise<{ input: Readable; expected?: Expected }> }[],
+    manifestFor: (entries: LayerFile[]) => LayerManifest,
+  ): Promise<LayerManifest> {
+    const final = this.locate(layerDir(id.profile, id.layer, id.key));
+    if (await exists(final)) throw new BoxStoreError('conflict', `${final} exists without ${LAYER_MANIFEST}: not written by boxcar; remove it`, final);
+    const parent = dirname(final);
+    await mkdir(parent, { recursive: true });
+    const temp = tempPathIn(parent);
+    try {
+      await mkdir(temp);
+      const entries: LayerFile[] = [];
+      const dirs = new Set([temp]);
+      for (const file of files) {
+        const dest = join(temp, ...file.path.split('/'));
+        await mkdir(dirname(dest), { recursive: true });
+        dirs.add(dirname(dest));
+        const { input, expected } = await file.open();
+        entries.push({ path: file.path, ...(await writeStreamVerified(input, dest, expected)) });
       }
+      const manifest = manifestFor(entries);
+      await atomicWriteFile(join(temp, LAYER_MANIFEST), `${JSON.stringify(manifest, null, 2)}\n`);
+      for (const dir of dirs) await fsyncDir(dir);
+      await this.stage('layer-copied', temp);
+      await rename(temp, final);
+      await fsyncDir(parent);
+      await this.writeIndex();
+      return manifest;
+    } catch (error) {
+      await removeQuietly(temp);
+      throw error;
+    }
+  }
+
+  /**
+   * The layer a box version was baked from, copied from `source` (its manifest kept as it is, so that
+   * readers and caches see the same layer.json) or, when already here, checked to hold the same files
+   * and verified on disk: a damaged copy is refused, never taken for a good one.
+   */
+  private async importLayer(source: BaseStore, id: LayerId): Promise<'copied' | 'present' | 'missing'> {
+    const manifest = await source.readLayer(id.profile, id.layer, id.key);
+    if (!manifest) return 'missing';
+    return this.withLock(`copy layer ${id.profile}/${id.layer} (key ${id.key}) from ${source.url}`, async () => {
+      const here = this.locate(layerManifestPath(id.profile, id.layer, id.key));
+      const existing = await this.readLayer(id.profile, id.layer, id.key);
+      if (existing) {
+        const files = (m: LayerManifest) => JSON.stringify([...m.files].sort((a, b) => a.path.localeCompare(b.path)));
+        if (files(existing) !== files(manifest)) {
+          throw new BoxStoreError(
+            'conflict',
+            `layer ${id.profile}/${id.layer} ${id.key} holds other files in ${here} than in ${source.locate(layerManifestPath(id.profile, id.layer, id.key))}: a key is never reused for other content`,
+            here,
+          );
+        }
+        await verifyLayerDir(this.locate(layerDir(id.profile, id.layer, id.key)), existing, here);
+        return 'present';
+      }
+      await this.installLayer(
+        id,
+        manifest.files.map((file) => ({
+          path: file.path,
+          open: async () => {
+            const { raw, expected } = await source.openLayerFileChecked(manifest, file);
+            return { input: raw.stream, expected };
+          },
+        })),
+        () => manifest,
+      );
+      return 'copied';
     });
   }
 
@@ -283,7 +358,8 @@ export class FileStore extends BaseStore {
 
   async importFrom(source: BaseStore, options: CopyOptions): Promise<CopyResult> {
     const names = options.boxes?.map((n) => checkBoxName('boxes[]', n)) ?? (await source.listBoxes()).map((b) => b.name);
-    const result: CopyResult = { copied: [], present: [] };
+    const result: CopyResult = { copied: [], present: [], layers: { copied: [], present: [], missing: [] } };
+    const layersDone = new Set<string>();
     for (const name of names) {
       const catalog = await source.readCatalog(name);
       const missing = (options.versions ?? []).filter((v) => !findVersion(catalog, v));
@@ -293,6 +369,12 @@ export class FileStore extends BaseStore {
       }
       const versions = options.versions ? catalog.versions.filter((v) => options.versions?.includes(v.version)) : catalog.versions;
       for (const version of versions) {
+        // The layer first: a box the target's catalog lists always finds its layer there.
+        const id = { profile: version.boxcar.profile, layer: version.boxcar.layer, key: version.boxcar.key };
+        if (!layersDone.has(layerId(id))) {
+          layersDone.add(layerId(id));
+          result.layers[await this.importLayer(source, id)].push(id);
+        }
         for (const { name: provider } of version.providers) {
           const outcome = await this.withLock(`copy ${name} ${version.version} ${provider} from ${source.url}`, () =>
             this.importOne(source, catalog, version, provider),
@@ -392,13 +474,6 @@ export class FileStore extends BaseStore {
       if (!dryRun) await this.writeIndex();
       return result;
     });
-  }
-
-  async bootstrapKey(): Promise<KeyPair> {
-    const path = this.locate(BOOTSTRAP_KEY);
-    // Made first with the store's own mode: ensureKeyPair would make it 700, and the store is shared.
-    await mkdir(dirname(path), { recursive: true });
-    return ensureKeyPair(path, BOOTSTRAP_KEY_COMMENT);
   }
 
   private async gcBox(

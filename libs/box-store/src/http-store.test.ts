@@ -108,22 +108,21 @@ describe('http store', () => {
     await expect(openStore(join(dir, 'other')).copyTo(http)).rejects.toThrow(message);
   });
 
-  it("hands out the store's bootstrap key from the cache, mode 600, and names a store that has none", async () => {
-    await expect(http.bootstrapKey()).rejects.toThrow(`${server.url}/keys/bootstrap_ed25519 not found: the store has no bootstrap key yet`);
-    const served = await openStore(root).bootstrapKey();
-    const fetched = await http.bootstrapKey();
-    expect(fetched.privateKey.startsWith(join(dir, 'cache', 'keys'))).toBe(true);
-    expect(await readFile(fetched.privateKey, 'utf8')).toBe(await readFile(served.privateKey, 'utf8'));
-    expect(fetched.publicKeyLine).toBe(served.publicKeyLine);
-    expect((await stat(fetched.privateKey)).mode & 0o777).toBe(0o600);
-    // A store whose key changed (a new store at the same URL) replaces the cached copy.
-    await rm(join(root, 'keys'), { recursive: true });
-    const renewed = await openStore(root).bootstrapKey();
-    expect((await http.bootstrapKey()).publicKeyLine).toBe(renewed.publicKeyLine);
-    expect(renewed.publicKeyLine).not.toBe(served.publicKeyLine);
-    // Something that is no private key is refused.
-    await writeFile(join(root, 'keys', 'bootstrap_ed25519'), 'not a key\n');
-    await expect(http.bootstrapKey()).rejects.toThrow(/is not a usable private key/);
+  it('pulls a box with the layer it was baked from over http, verified, and refuses a layer file the server corrupts', async () => {
+    await openStore(root, { publicUrl: `${server.url}/` }).publishLayer('lab', 'worker', 'k1', join(dir, 'src', 'layer'), { from: 'test' });
+    const local = openStore(join(dir, 'local'));
+    const pulled = await http.pull('boxcar/lab-worker', undefined, { into: local });
+    expect(pulled.layers).toEqual({ copied: [{ profile: 'lab', layer: 'worker', key: 'k1' }], present: [], missing: [] });
+    expect(await readFile(join(await local.layerFiles('lab', 'worker', 'k1'), 'disk.qcow2'))).toEqual(await readFile(join(dir, 'src', 'layer', 'disk.qcow2')));
+    expect(server.requests).toContain('/layers/lab/worker/k1/disk.qcow2');
+
+    const served = join(root, 'layers', 'lab', 'worker', 'k1', 'disk.qcow2');
+    const bytes = await readFile(served);
+    bytes[7] = (bytes[7] as number) ^ 0x10;
+    await writeFile(served, bytes);
+    const other = join(dir, 'other');
+    await expect(http.pull('boxcar/lab-worker', undefined, { into: openStore(other) })).rejects.toThrow(`corrupted ${server.url}/layers/lab/worker/k1/disk.qcow2: sha256`);
+    await expect(stat(join(other, 'layers', 'lab', 'worker', 'k1'))).rejects.toThrow(/ENOENT/);
   });
 
   it('pulls a box into a local store with file URLs', async () => {

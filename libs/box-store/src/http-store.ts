@@ -1,6 +1,6 @@
 // A store read over http(s) from any static web server that serves a store directory. Read only.
 import { mkdir, readFile, rename } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { dirname, join } from 'node:path';
 import {
   atomicWriteFile,
   BodyTooLargeError,
@@ -12,13 +12,11 @@ import {
   httpGetText,
   HttpStatusError,
   IdleTimeoutError,
-  sha256Hex,
   SizeMismatchError,
   tempPathIn,
   type HttpGetOptions,
   type HttpGetResponse,
 } from '@boxcar/kit';
-import { ensureKeyPair, type KeyPair } from '@boxcar/providers';
 import { BaseStore } from './base-store.ts';
 import { DEFAULT_STALE_TEMP_MS, sweepStaleTemps } from './cache-sweep.ts';
 import type { RawBox } from './base-store.ts';
@@ -28,7 +26,7 @@ import type { LayerManifest } from './layer-manifest.ts';
 import { newestLayers } from './layer-manifest.ts';
 import type { StoreIndex } from './store-index.ts';
 import { parseStoreIndex } from './store-index.ts';
-import { BOOTSTRAP_KEY, BOOTSTRAP_KEY_COMMENT, INDEX_FILE, joinUrl, LAYER_MANIFEST, layerDir, layerManifestPath } from './layout.ts';
+import { INDEX_FILE, joinUrl, LAYER_MANIFEST, layerDir, layerManifestPath } from './layout.ts';
 import { withStoreLock } from './lock.ts';
 import { checkSegment } from './names.ts';
 import { describeUsers, layerId, readRefs, removeRefs, writeRef } from './refs.ts';
@@ -246,23 +244,6 @@ export class HttpStore extends BaseStore {
 
   sweepIncomplete(): Promise<string[]> {
     return Promise.reject(this.readOnly());
-  }
-
-  /**
-   * The store's bootstrap key, downloaded into the cache (one directory per store URL, mode 600). Like
-   * Vagrant's insecure key it is shared by everyone who may use the boxes, and it opens a node only
-   * until cluster:up replaces it with the cluster's own key.
-   */
-  async bootstrapKey(): Promise<KeyPair> {
-    const where = this.locate(BOOTSTRAP_KEY);
-    const text = await this.readText(BOOTSTRAP_KEY);
-    if (text === undefined) throw new BoxStoreError('not-found', `${where} not found: the store has no bootstrap key yet (the first bake into it makes one)`, where);
-    await this.openCache();
-    const local = join(this.cacheDir, 'keys', sha256Hex(this.url).slice(0, 16), basename(BOOTSTRAP_KEY));
-    await mkdir(dirname(local), { recursive: true, mode: 0o700 });
-    if ((await readFile(local, 'utf8').catch(() => undefined)) !== text) await atomicWriteFile(local, text, { mode: 0o600 });
-    // Derives the public key, and refuses a file that is no private key.
-    return ensureKeyPair(local, BOOTSTRAP_KEY_COMMENT);
   }
 
 

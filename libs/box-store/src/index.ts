@@ -8,5 +8,8 @@ export { defaultStoreUrl } from './store-url.ts';
 // points at which a publish calls its onPublishStage hook (testing/publish-child.ts stops there).
 export type { BoxStore, HttpStoreLimits, PublishStage } from './types.ts';
 
+// Copies (publish, pull): the layers that travel with the boxes they were baked from.
+export type { CopiedLayers, LayerId } from './types.ts';
+
 // References: which cluster's nodes run on which layer (gc keeps those layers and their box versions).
 export type { KeptForRefs, LayerRef, NewLayerRef, RefFilter } from './types.ts';

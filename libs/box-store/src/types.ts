@@ -1,6 +1,5 @@
 import type { Readable } from 'node:stream';
 import type { DeadlinePolicy } from '@boxcar/kit';
-import type { KeyPair } from '@boxcar/providers';
 import type { Catalog } from './catalog.ts';
 import type { LayerManifest } from './layer-manifest.ts';
 import type { StoreLockOptions } from './lock.ts';
@@ -131,10 +130,27 @@ export interface CopiedBox {
   url: string;
 }
 
+/** A layer of a store, by its address in the layout. */
+export interface LayerId {
+  profile: string;
+  layer: string;
+  key: string;
+}
+
+export interface CopiedLayers {
+  copied: LayerId[];
+  /** Already in the target with the same files, verified there. */
+  present: LayerId[];
+  /** Not in the source: the copied box serves Vagrant providers, but a qemu node cannot boot from it. */
+  missing: LayerId[];
+}
+
 export interface CopyResult {
   copied: CopiedBox[];
   /** Already in the target with the same checksum: left as they were. */
   present: CopiedBox[];
+  /** The layers of the box versions copied or present, in the order they were handled. */
+  layers: CopiedLayers;
 }
 
 export interface PullResult {
@@ -143,6 +159,7 @@ export interface PullResult {
   /** Where `vagrant box add` finds the box in the local store. */
   catalogUrl: string;
   copied: CopiedBox[];
+  layers: CopiedLayers;
 }
 
 export type PublishStage = 'box-copied' | 'box-renamed' | 'layer-copied';
@@ -225,12 +242,10 @@ export interface BoxStore {
    */
   sweepIncomplete(): Promise<string[]>;
   /**
-   * The bootstrap key pair, made on first use under keys/ of a file store. It lives in the store (like
-   * Vagrant's well-known insecure key, it only opens a freshly booted box until cluster:up replaces it),
-   * so that every machine sharing the store bakes the same base and can boot its boxes.
+   * Copies box files, catalogs and the layer each copied box version was baked from (a qemu node boots
+   * the layer's disk) into a writable store, with URLs pointing into that store; every file is verified
+   * against its catalog or manifest as it is read and read back at the target.
    */
-  bootstrapKey(): Promise<KeyPair>;
-  /** Copies box files and catalogs into a writable store, with URLs pointing into that store. */
   copyTo(target: BoxStore, options?: CopyOptions): Promise<CopyResult>;
   /** Copies one version (default: newest) into the local default store (or `into`). */
   pull(name: string, version?: string, options?: { into?: BoxStore }): Promise<PullResult>;

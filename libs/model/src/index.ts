@@ -46,3 +46,6 @@ export { findNode } from './find-node.ts';
 export { formatProblems, InputProblemsError, isAtOrUnder, ProblemList } from './problems.ts';
 export { show, validateJson, type JsonSchema, type SchemaRegistry } from './json-schema.ts';
 export { checkShape, schemaRegistry, SCHEMA_FILES, SCHEMAS_DIR, withoutSchemaKey, type SchemaName } from './schemas.ts';
+
+// The name a cluster snapshot may have.
+export { checkSnapshotName, RESERVED_SNAPSHOT_NAMES } from './snapshot-name.ts';

@@ -113,7 +113,15 @@ export interface Profile {
   os: { distribution: string; release: string; codename: string };
   providers: ProviderName[];
   defaultProvider: ProviderName;
-  features: { vpp: boolean; felix: boolean; kubernetes: boolean; calico: boolean; ipvlanDemo: boolean };
+  features: {
+    vpp: boolean;
+    felix: boolean;
+    kubernetes: boolean;
+    calico: boolean;
+    ipvlanDemo: boolean;
+    /** The boxes read the cluster key at first boot (the boxcar-first-boot unit); absent: they do not. */
+    firstBoot?: boolean;
+  };
   roleMinimums: Record<Role, { memoryMb: number; cpus: number }>;
   boxes: Record<Role, string>;
   nics: {

@@ -21,3 +21,21 @@ export { clusterSshKey, nodeBox, nodeSshTarget, planFor, planHash, type NodeBox 
 
 // Host-side state under .cluster/<name>/: paths and the record of each node that is up.
 export { clusterPaths, readNodeRecord, stateRoot, writeNodeRecord, type ClusterPaths, type NodeRecord } from './state.ts';
+
+// Whole-cluster snapshots (every node paused, saved or restored, resumed together) and stop/start
+// with the running state kept; what each snapshot was taken from, under .cluster/<name>/snapshots/.
+export {
+  clusterStart,
+  clusterStop,
+  dropSnapshotRecords,
+  nodesStoppedWithState,
+  readSnapshotRecords,
+  restoreProblem,
+  snapshotDelete,
+  snapshotList,
+  snapshotRestore,
+  snapshotSave,
+  type SnapshotRecord,
+  type SnapshotResult,
+  type SnapshotSummary,
+} from './snapshots.ts';

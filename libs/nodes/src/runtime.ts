@@ -7,8 +7,9 @@ import type { BoxStore } from '@boxcar/box-store';
 import { shellQuote } from '@boxcar/kit';
 import { BOOTSTRAP_USER, canonicalJson, findNode, DEFAULT_CNI_DIR, PROVIDERS, type Cluster, type ClusterNode, type ProviderName } from '@boxcar/model';
 import { applyPlan, ensureClusterPki, planNode, readCniDir, readNodeCertificates, type NodePlan } from '@boxcar/node-config';
-import { ensureKeyPair, HostKeyMismatchError, NodeBootError, nodeProvider, sshRun, waitForSsh, type NodeBoot, type ProviderContext, type SshTarget } from '@boxcar/providers';
+import { bootstrapKeyPath, ensureKeyPair, existingBootstrapKey, HostKeyMismatchError, NodeBootError, nodeProvider, sshRun, waitForSsh, type NodeBoot, type NodeRunState, type ProviderContext, type SshTarget } from '@boxcar/providers';
 import { closeAllConnections, forgetNode, hostKeyFromConsole, nodeTarget, pinHostKey, pinnedHostKey, type KeyName } from './ssh-access.ts';
+import { nodeRunState } from './snapshots.ts';
 import { clusterPaths, listNodeRecords, providerDir, readNodeRecord, removeNodeRecord, writeNodeRecord, type ClusterPaths, type NodeRecord } from './state.ts';
 
 // The steps the cluster stack's provisioners call, one node at a time: boot it from its box,
@@ -88,8 +89,33 @@ export function planHash(plan: NodePlan): string {
     .digest('hex');
 }
 
+/**
+ * Whether a node on `provider` gets the cluster key at its first boot: the provider hands it over
+ * (SMBIOS OEM strings) and the profile's boxes read it (the boxcar-first-boot unit). Such a node is
+ * reached with the cluster key only: the bake's bootstrap key is neither needed nor tried.
+ */
+function keyAtFirstBoot(cluster: Cluster, provider: ProviderName): boolean {
+  return cluster.profile.features.firstBoot === true && nodeProvider(provider).firstBootChannel;
+}
+
+/**
+ * The bake's bootstrap private key, for nodes that cannot get the cluster key at first boot. It lives
+ * with the baker (never in the box store): another machine must be given a copy.
+ */
+async function requireBootstrapKey(cluster: Cluster, provider: ProviderName): Promise<string> {
+  const pair = await existingBootstrapKey();
+  if (pair) return pair.privateKey;
+  const why = nodeProvider(provider).firstBootChannel
+    ? `the boxes of profile ${cluster.profile.name} do not read the cluster key at first boot (no boxcar-first-boot unit)`
+    : `the ${provider} provider cannot hand a node the cluster key at first boot (no SMBIOS OEM strings)`;
+  throw new Error(
+    `cluster ${cluster.name}: ${why}, so its nodes are first reached with the bake's bootstrap key, and this machine has none at ${bootstrapKeyPath()}: ` +
+      "copy the baker's key there (mode 600) or set BOXCAR_BOOTSTRAP_KEY to its path",
+  );
+}
+
 /** How a provider works for this cluster: in its own directory, with this step's progress and abort signal. */
-function providerContext(context: NodeContext, provider: ProviderName): ProviderContext {
+export function providerContext(context: NodeContext, provider: ProviderName): ProviderContext {
   return {
     cluster: context.cluster,
     stateDir: providerDir(context.paths, provider),
@@ -98,8 +124,8 @@ function providerContext(context: NodeContext, provider: ProviderName): Provider
   };
 }
 
-/** What the node boots from, each part fetched only when its provider asks. */
-function nodeBoot(context: NodeContext, node: ClusterNode, box: NodeBox): NodeBoot {
+/** What the node boots from, each part fetched only when its provider asks; `bootstrap` is undefined when the node gets the cluster key at first boot. */
+function nodeBoot(context: NodeContext, node: ClusterNode, box: NodeBox, bootstrap: string | undefined): NodeBoot {
   const { cluster, store } = context;
   return {
     box: { name: box.name, version: box.version, catalogUrl: box.catalogUrl },
@@ -121,7 +147,7 @@ function nodeBoot(context: NodeContext, node: ClusterNode, box: NodeBox): NodeBo
           }),
         ),
       ),
-    bootstrapKey: async () => (await store.bootstrapKey()).privateKey,
+    bootstrapKey: async () => bootstrap,
     clusterKey: async () => {
       const pair = await clusterSshKey(context.paths, cluster);
       return { publicKey: (await readFile(pair.publicKey, 'utf8')).trim(), privateKeyPath: pair.privateKey };
@@ -135,11 +161,13 @@ export async function nodeUp(context: NodeContext, nodeName: string, boxVersion?
   const progress = (message: string) => context.onProgress?.(nodeName, message);
   const box = await nodeBox(store, cluster, node, boxVersion);
   progress(`box ${box.name} ${box.version} (content key ${box.contentKey.slice(0, 12)})`);
+  // Known before anything is touched: a node that cannot get the cluster key at first boot needs the baker's key.
+  const bootstrap = keyAtFirstBoot(cluster, cluster.provider) ? undefined : await requireBootstrapKey(cluster, cluster.provider);
   // Whatever stood for this node before (connections, its pinned host key) belongs to another machine.
   await forgetNode(cluster, paths, nodeName);
   // Before the boot: from now on gc keeps the layer the node's disk is an overlay of, and its box version.
   await store.addRef({ cluster: cluster.name, node: nodeName, profile: cluster.profile.name, layer: box.layer, key: box.contentKey, box: { name: box.name, version: box.version } });
-  const booted = await nodeProvider(cluster.provider).up(providerContext(context, cluster.provider), nodeName, nodeBoot(context, node, box));
+  const booted = await nodeProvider(cluster.provider).up(providerContext(context, cluster.provider), nodeName, nodeBoot(context, node, box, bootstrap));
   const sshReadyMs = cluster.timeouts.sshReadySeconds * 1000;
   // A node that never answers has usually said why on its console.
   const bootFailure = (step: string) => (error: Error) => {
@@ -161,7 +189,7 @@ export async function nodeUp(context: NodeContext, nodeName: string, boxVersion?
   };
   await writeNodeRecord(paths, record);
   progress('waiting for SSH');
-  const key = await reachableKey(context, record, sshReadyMs).catch(bootFailure('ssh'));
+  const key = await reachableKey(context, record, sshReadyMs, bootstrap).catch(bootFailure('ssh'));
   if (!record.hostKey) {
     // No console to learn it from (VirtualBox): the key of the first contact, pinned from now on.
     const recorded = await pinnedHostKey(cluster, paths, nodeName);
@@ -177,20 +205,21 @@ export async function nodeSshTarget(context: NodeContext, record: NodeRecord): P
 }
 
 /**
- * Which key the node accepts: the cluster key once it has been configured, the bootstrap key before.
- * Waits (both keys, in turn) until one works or the time is up. Each try may take SSH_ATTEMPT_MS: a
+ * Which key the node accepts: the cluster key once it has it (from its first boot, or once configured),
+ * the bootstrap key (when given: nodes that cannot get the cluster key at first boot) before.
+ * Waits (the keys in turn) until one works or the time is up. Each try may take SSH_ATTEMPT_MS: a
  * key exchange with a guest under TCG, booting beside two others, can take several seconds.
  */
 const SSH_ATTEMPT_MS = 15_000;
 
-async function reachableKey(context: NodeContext, record: NodeRecord, timeoutMs: number): Promise<'cluster' | 'bootstrap'> {
-  const keys = { cluster: (await clusterSshKey(context.paths, context.cluster)).privateKey, bootstrap: (await context.store.bootstrapKey()).privateKey };
+async function reachableKey(context: NodeContext, record: NodeRecord, timeoutMs: number, bootstrap: string | undefined): Promise<KeyName> {
+  const keys = { cluster: (await clusterSshKey(context.paths, context.cluster)).privateKey, ...(bootstrap !== undefined && { bootstrap }) };
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   while (Date.now() < deadline) {
-    for (const which of ['cluster', 'bootstrap'] as const) {
+    for (const which of Object.keys(keys) as KeyName[]) {
       try {
-        await waitForSsh({ ...nodeTarget(context.cluster, context.paths, record, which, keys[which]), timeoutMs: SSH_ATTEMPT_MS, intervalMs: 1_000, ...(context.signal ? { signal: context.signal } : {}) });
+        await waitForSsh({ ...nodeTarget(context.cluster, context.paths, record, which, keys[which]!), timeoutMs: SSH_ATTEMPT_MS, intervalMs: 1_000, ...(context.signal ? { signal: context.signal } : {}) });
         return which;
       } catch (error) {
         context.signal?.throwIfAborted();
@@ -200,7 +229,8 @@ async function reachableKey(context: NodeContext, record: NodeRecord, timeoutMs:
     }
     await sleep(2_000, undefined, context.signal ? { signal: context.signal } : {});
   }
-  throw new Error(`node ${record.name}: SSH on ${record.ssh.host}:${record.ssh.port} accepted neither the cluster nor the bootstrap key within ${timeoutMs / 1000} s: ${(last as Error)?.message}`);
+  const tried = bootstrap !== undefined ? 'neither the cluster nor the bootstrap key' : 'not the cluster key';
+  throw new Error(`node ${record.name}: SSH on ${record.ssh.host}:${record.ssh.port} accepted ${tried} within ${timeoutMs / 1000} s: ${(last as Error)?.message}`);
 }
 
 export interface ConfigureResult {
@@ -214,9 +244,17 @@ export async function nodeConfigure(context: NodeContext, nodeName: string): Pro
   findNode(context.cluster, nodeName);
   const record = await readNodeRecord(paths, nodeName);
   if (!record) throw new Error(`node ${nodeName} has not been brought up (no ${join(paths.nodes, `${nodeName}.json`)}): run node up first`);
-  const keys = { cluster: (await clusterSshKey(paths, context.cluster)).privateKey, bootstrap: (await context.store.bootstrapKey()).privateKey };
-  const which = await reachableKey(context, record, 2 * SSH_ATTEMPT_MS);
-  const target = (key: KeyName, multiplex = true) => nodeTarget(context.cluster, paths, record, key, keys[key], multiplex);
+  // A configured node takes the cluster key: the bootstrap key is only looked for where a node may still need it.
+  const provider = record.provider as ProviderName;
+  const firstBoot = keyAtFirstBoot(context.cluster, provider);
+  const bootstrap = firstBoot ? undefined : (await existingBootstrapKey())?.privateKey;
+  const keys = { cluster: (await clusterSshKey(paths, context.cluster)).privateKey, bootstrap };
+  const which = await reachableKey(context, record, 2 * SSH_ATTEMPT_MS, bootstrap).catch(async (error: unknown) => {
+    // Not configured yet, and no first-boot key: it needs the baker's key, and the error says where it belongs.
+    if (!firstBoot && bootstrap === undefined) await requireBootstrapKey(context.cluster, provider);
+    throw error;
+  });
+  const target = (key: KeyName, multiplex = true) => nodeTarget(context.cluster, paths, record, key, keys[key]!, multiplex);
   let current = target(which);
   const plan = await planFor(context, nodeName);
   const hash = planHash(plan);
@@ -235,9 +273,14 @@ export async function nodeConfigure(context: NodeContext, nodeName: string): Pro
   });
   current = target('cluster');
   await exec(`install -d -m 0755 /etc/boxcar && printf '%s\\n' ${hash} > ${CONFIGURED_MARKER}`);
-  // A new session of its own: a shared connection would have been opened before the key was refused.
-  const refused = await sshRun(target('bootstrap', false), 'true', { ...deadline, allowFailure: true });
-  if (refused.exitCode === 0) throw new Error(`node ${nodeName}: the bootstrap key is still accepted after configuration`);
+  // The ssh-keys step left the cluster key alone in authorized_keys; where this machine has the bootstrap
+  // key, a login with it proves it refused. A new session of its own: a shared connection would have been
+  // opened before the key was refused.
+  const bootstrapHere = bootstrap ?? (await existingBootstrapKey())?.privateKey;
+  if (bootstrapHere !== undefined) {
+    const refused = await sshRun(nodeTarget(context.cluster, paths, record, 'bootstrap', bootstrapHere, false), 'true', { ...deadline, allowFailure: true });
+    if (refused.exitCode === 0) throw new Error(`node ${nodeName}: the bootstrap key is still accepted after configuration`);
+  }
   await writeNodeRecord(paths, { ...record, configHash: hash });
   return { ...result, hash };
 }
@@ -297,6 +340,10 @@ export async function providerCleanup(context: NodeContext): Promise<string[]> {
 export interface NodeStatus {
   name: string;
   running: boolean;
+  /** running, paused, stopped-with-state (cluster stop saved it: cluster start resumes it), stopped or absent. */
+  state: NodeRunState;
+  /** The cluster snapshot the node was last restored from. */
+  snapshot?: string;
   reachable: boolean;
   configured: boolean;
   box?: string;
@@ -310,7 +357,9 @@ export async function clusterStatus(context: NodeContext): Promise<NodeStatus[]>
   const statuses: NodeStatus[] = [];
   for (const node of cluster.nodes) {
     const record = await readNodeRecord(paths, node.name);
-    const isRunning = machines[node.name] === 'running';
+    const state = await nodeRunState(context, cluster.provider, node.name, machines[node.name]);
+    // A paused node would not answer the probe below before its deadline.
+    const isRunning = state === 'running';
     let reachable = false;
     let configured = false;
     let detail = record ? '' : 'not brought up';
@@ -323,7 +372,18 @@ export async function clusterStatus(context: NodeContext): Promise<NodeStatus[]>
         detail = configured ? '' : probe.stdout.trim() ? 'configuration is out of date' : 'not configured';
       }
     }
-    statuses.push({ name: node.name, running: isRunning, reachable, configured, ...(record ? { box: `${record.box.name} ${record.box.version}` } : {}), detail });
+    if (state === 'stopped-with-state') detail = 'stopped with its state saved (cluster start resumes it)';
+    if (state === 'paused') detail = 'paused';
+    statuses.push({
+      name: node.name,
+      running: isRunning,
+      state,
+      reachable,
+      configured,
+      ...(record ? { box: `${record.box.name} ${record.box.version}` } : {}),
+      ...(record?.snapshot ? { snapshot: record.snapshot.name } : {}),
+      detail,
+    });
   }
   return statuses;
 }

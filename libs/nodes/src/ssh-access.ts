@@ -1,8 +1,8 @@
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { readdir, readFile, rm, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { atomicWriteFile } from '@boxcar/kit';
+import { atomicWriteFile, withLock } from '@boxcar/kit';
 import type { Cluster } from '@boxcar/model';
 import { closeSshMaster, HOST_KEY_LINE, type SshTarget } from '@boxcar/providers';
 import type { ClusterPaths, NodeRecord } from './state.ts';
@@ -66,9 +66,24 @@ async function knownHostsLines(paths: ClusterPaths): Promise<string[]> {
 /** Records `key` as the node's only host key (a recreated node has a new one). */
 export async function pinHostKey(cluster: Cluster, paths: ClusterPaths, node: string, key: string): Promise<void> {
   const alias = hostKeyAlias(cluster, node);
-  const others = (await knownHostsLines(paths)).filter((line) => line.split(' ')[0] !== alias);
   await mkdir(join(paths.knownHosts, '..'), { recursive: true });
-  await atomicWriteFile(paths.knownHosts, [...others, `${alias} ${key}`].map((line) => `${line}\n`).join(''), { mode: 0o600 });
+  await rewriteKnownHosts(paths, `pin the host key of ${node}`, (lines) => [...lines.filter((line) => line.split(' ')[0] !== alias), `${alias} ${key}`]);
+}
+
+/**
+ * known_hosts is read, changed and written back under a lock: the nodes of a cluster come up in
+ * parallel, and two unlocked rewrites lost one node's key (its next SSH was refused as a mismatch).
+ */
+async function rewriteKnownHosts(paths: ClusterPaths, purpose: string, change: (lines: string[]) => string[]): Promise<void> {
+  await withLock(
+    `${paths.knownHosts}.lock`,
+    async () => {
+      const lines = await knownHostsLines(paths);
+      const changed = change(lines);
+      if (changed.join('\n') !== lines.join('\n')) await atomicWriteFile(paths.knownHosts, changed.map((line) => `${line}\n`).join(''), { mode: 0o600 });
+    },
+    { purpose },
+  );
 }
 
 /** The node's host key as known_hosts has it (recorded at the first contact, where there was no console). */
@@ -85,10 +100,8 @@ export async function forgetNode(cluster: Cluster, paths: ClusterPaths, node: st
     if (control) await closeSshMaster(control);
   }
   const alias = hostKeyAlias(cluster, node);
-  const lines = await knownHostsLines(paths);
-  if (lines.some((line) => line.split(' ')[0] === alias)) {
-    await atomicWriteFile(paths.knownHosts, lines.filter((line) => line.split(' ')[0] !== alias).map((line) => `${line}\n`).join(''), { mode: 0o600 });
-  }
+  if (!existsSync(paths.knownHosts)) return;
+  await rewriteKnownHosts(paths, `forget the host key of ${node}`, (lines) => lines.filter((line) => line.split(' ')[0] !== alias));
 }
 
 /** Every multiplexed connection of the cluster closed (cluster down). */

@@ -54,6 +54,8 @@ export interface NodeRecord {
   configHash?: string;
   /** The host key pinned for the node: learned on its serial console at boot, or at the first contact where the provider has no console file. */
   hostKey?: string;
+  /** The cluster snapshot the node was last restored from (its configuration is then that snapshot's). */
+  snapshot?: { name: string; restoredAt: string };
 }
 
 export async function readNodeRecord(paths: ClusterPaths, node: string): Promise<NodeRecord | undefined> {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ensureKeyPair } from './keys.ts';
+import { bakerBootstrapKey, bootstrapKeyPath, ensureKeyPair, existingBootstrapKey } from './keys.ts';
 
 let dir: string;
 beforeEach(async () => {
@@ -70,5 +70,28 @@ describe('ensureKeyPair', () => {
     await writeFile(path, 'not a key\n', { mode: 0o600 });
     await expect(ensureKeyPair(path, 'x')).rejects.toThrow(/is not a usable private key .*move it away/);
     await expect(ensureKeyPair(join(dir, 'k2'), 'two words')).rejects.toThrow(/comment must be 1-100 characters/);
+  });
+});
+
+describe("the baker's bootstrap key", () => {
+  it('lives under XDG_CONFIG_HOME (else ~/.config), or where BOXCAR_BOOTSTRAP_KEY says, which must be absolute', () => {
+    expect(bootstrapKeyPath({ XDG_CONFIG_HOME: '/home/baker/.config' })).toBe('/home/baker/.config/boxcar/bootstrap_ed25519');
+    // A relative XDG_CONFIG_HOME is ignored, as the XDG spec says.
+    expect(bootstrapKeyPath({ XDG_CONFIG_HOME: 'rel', HOME: process.env.HOME })).toMatch(/\/\.config\/boxcar\/bootstrap_ed25519$/);
+    expect(bootstrapKeyPath({ BOXCAR_BOOTSTRAP_KEY: '/srv/keys/bake_ed25519', XDG_CONFIG_HOME: '/x' })).toBe('/srv/keys/bake_ed25519');
+    expect(() => bootstrapKeyPath({ BOXCAR_BOOTSTRAP_KEY: 'keys/bake' })).toThrow('BOXCAR_BOOTSTRAP_KEY must be the absolute path of a private key file, got "keys/bake"');
+  });
+
+  it('is made by the baker on first use (mode 600, directory 700) and only found, never made, for a login', async () => {
+    const env = { XDG_CONFIG_HOME: join(dir, 'config') };
+    expect(await existingBootstrapKey(env)).toBeUndefined();
+    await expect(stat(join(dir, 'config'))).rejects.toThrow(/ENOENT/);
+    const made = await bakerBootstrapKey(env);
+    expect(made.privateKey).toBe(join(dir, 'config', 'boxcar', 'bootstrap_ed25519'));
+    expect(made.publicKeyLine).toMatch(/^ssh-ed25519 \S+ boxcar-bootstrap-key$/);
+    expect((await stat(made.privateKey)).mode & 0o777).toBe(0o600);
+    expect((await stat(join(dir, 'config', 'boxcar'))).mode & 0o777).toBe(0o700);
+    expect(await existingBootstrapKey(env)).toEqual(made);
+    expect(await bakerBootstrapKey(env)).toEqual(made);
   });
 });

@@ -1,5 +1,6 @@
 import { chmod, link, mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { homedir } from 'node:os';
+import { dirname, isAbsolute, join } from 'node:path';
 import { execa } from 'execa';
 import { atomicWriteFile } from '@boxcar/kit';
 
@@ -54,6 +55,40 @@ export async function ensureKeyPair(path: string, comment: string): Promise<KeyP
     await atomicWriteFile(publicKey, `${publicKeyLine}\n`, { mode: 0o644 });
   }
   return { privateKey: path, publicKey, publicKeyLine };
+}
+
+/** The comment of the bake's bootstrap key (what fresh images authorize until a cluster key arrives). */
+export const BOOTSTRAP_KEY_COMMENT = 'boxcar-bootstrap-key';
+
+/**
+ * Where the baker's bootstrap private key lives: `$BOXCAR_BOOTSTRAP_KEY`, else
+ * `${XDG_CONFIG_HOME:-~/.config}/boxcar/bootstrap_ed25519`. Never in a box store: the key opens every
+ * freshly booted box with passwordless sudo, and a store is read by everyone who may use its boxes.
+ */
+export function bootstrapKeyPath(env: NodeJS.ProcessEnv = process.env): string {
+  const override = env.BOXCAR_BOOTSTRAP_KEY?.trim();
+  if (override) {
+    if (!isAbsolute(override)) throw new Error(`BOXCAR_BOOTSTRAP_KEY must be the absolute path of a private key file, got ${JSON.stringify(override)}`);
+    return override;
+  }
+  // A relative XDG_CONFIG_HOME is ignored, as the XDG spec says.
+  const xdg = env.XDG_CONFIG_HOME;
+  return join(xdg && isAbsolute(xdg) ? xdg : join(homedir(), '.config'), 'boxcar', 'bootstrap_ed25519');
+}
+
+/** The baker's bootstrap key pair, made on first use: the bake puts its public half into the images. */
+export async function bakerBootstrapKey(env: NodeJS.ProcessEnv = process.env): Promise<KeyPair> {
+  return ensureKeyPair(bootstrapKeyPath(env), BOOTSTRAP_KEY_COMMENT);
+}
+
+/**
+ * The bootstrap key pair where it already is, or undefined. Never made here: a new key would open no
+ * box, so a machine that did not bake the boxes must be given the baker's key (a copy at
+ * `bootstrapKeyPath()`) to log in to nodes that cannot get the cluster key at first boot.
+ */
+export async function existingBootstrapKey(env: NodeJS.ProcessEnv = process.env): Promise<KeyPair | undefined> {
+  const path = bootstrapKeyPath(env);
+  return (await exists(path)) ? ensureKeyPair(path, BOOTSTRAP_KEY_COMMENT) : undefined;
 }
 
 async function derivePublicKey(privateKey: string): Promise<string> {

@@ -34,8 +34,12 @@ export interface NodeBoot {
   diskSha256(): Promise<string>;
   /** Every node's box: for providers whose one file describes the whole cluster (a Vagrantfile). */
   clusterBoxes(): Promise<Record<string, BoxRef>>;
-  /** The private key the boxes accept before the cluster's own key replaces it. */
-  bootstrapKey(): Promise<string>;
+  /**
+   * The private key the boxes accept before the cluster's own key replaces it; undefined when the node
+   * gets the cluster key at first boot (the provider has the channel and the profile's boxes read it),
+   * so that nothing tries, or needs, the bootstrap key.
+   */
+  bootstrapKey(): Promise<string | undefined>;
   /** The cluster's own SSH key: its public half is handed to the node at first boot where the provider can. */
   clusterKey(): Promise<{ publicKey: string; privateKeyPath: string }>;
 }
@@ -66,8 +70,61 @@ export interface BootedNode {
 
 export type MachineState = 'running' | 'stopped' | 'absent';
 
+/**
+ * A node as the snapshot commands see it: paused (CPUs stopped, memory kept), stopped-with-state (its running
+ * state saved by `cluster stop`, its process gone: `cluster start` resumes it), stopped (no saved state).
+ */
+export type NodeRunState = 'running' | 'paused' | 'stopped-with-state' | 'stopped' | 'absent';
+
+/** One snapshot of one node, as the provider keeps it. */
+export interface SnapshotInfo {
+  name: string;
+  /** What the snapshot costs on disk beyond the node's own disk, as far as the provider can tell (saved memory). */
+  sizeBytes: number;
+  createdAt?: string;
+}
+
+/**
+ * Whole-node snapshots and stop/start with the running state kept, per node; libs/nodes orders the
+ * calls so that the cluster is paused, saved and resumed together. A provider that cannot do this
+ * throws SnapshotUnsupportedError from every entry point, saying what it lacks.
+ */
+export interface NodeSnapshots {
+  state(context: ProviderContext, nodeName: string): Promise<NodeRunState>;
+  /** Stops the node's CPUs; memory and devices stay as they are. */
+  pause(context: ProviderContext, nodeName: string): Promise<void>;
+  resume(context: ProviderContext, nodeName: string): Promise<void>;
+  /** Disk and memory of a paused node under `name` (replacing one of that name); it stays paused. */
+  save(context: ProviderContext, nodeName: string, name: string): Promise<void>;
+  /** A paused node back to snapshot `name`; it stays paused. */
+  restore(context: ProviderContext, nodeName: string, name: string): Promise<void>;
+  /** Removes snapshot `name` of the node; one that is not there is fine. */
+  remove(context: ProviderContext, nodeName: string, name: string): Promise<void>;
+  list(context: ProviderContext, nodeName: string): Promise<SnapshotInfo[]>;
+  /** Saves a paused node's running state and stops it (`cluster stop`). */
+  suspend(context: ProviderContext, nodeName: string): Promise<void>;
+  /**
+   * Starts a node stopped with its state (by `suspend`) from that state, left paused until `resume`
+   * (`cluster start`); where it answers SSH now, or undefined when that did not change.
+   */
+  wake(context: ProviderContext, nodeName: string): Promise<BootedNode | undefined>;
+}
+
+/** What a provider says when it cannot take snapshots or keep a node's running state. */
+export class SnapshotUnsupportedError extends Error {
+  constructor(
+    readonly provider: ProviderName,
+    detail: string,
+  ) {
+    super(`provider ${provider}: ${detail}`);
+    this.name = 'SnapshotUnsupportedError';
+  }
+}
+
 export interface NodeProvider {
   readonly name: ProviderName;
+  /** Whether the provider hands a node the cluster's public key at its first boot (firstBootStrings). */
+  readonly firstBootChannel: boolean;
   /** Boots one node from its box and returns once the machine runs (SSH may not answer yet). */
   up(context: ProviderContext, nodeName: string, boot: NodeBoot): Promise<BootedNode>;
   /** Stops one node and removes its disk; true if there was something to stop. The node need not be in the model. */
@@ -76,6 +133,8 @@ export interface NodeProvider {
   status(context: ProviderContext): Promise<Record<string, MachineState>>;
   /** Everything of the cluster gone on this provider, verified; the names of the nodes it stopped. */
   cleanup(context: ProviderContext): Promise<string[]>;
+  /** Snapshots and stop/start of the running state (cluster snapshot, stop, start). */
+  readonly snapshots: NodeSnapshots;
 }
 
 /** A node that did not come up, with the console log that usually says why. */

@@ -1,26 +1,35 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { execa } from 'execa';
-import { summarizePlan, synthStack, terraformBinary, terraformRunner, TerraformError, type NodeInputs, type NodePlanSummary, type NodeStep, type TerraformRunner } from '@boxcar/cluster';
+import { configReplacements, replaceArgs, summarizePlan, synthStack, terraformBinary, terraformRunner, TerraformError, type NodeInputs, type NodePlanSummary, type NodeStep, type RecordedConfiguration, type TerraformRunner } from '@boxcar/cluster';
 import { defaultStoreUrl, openStore } from '@boxcar/box-store';
 import { REPO_ROOT, type Cluster } from '@boxcar/model';
 import {
+  clusterStart,
   clusterStatus,
+  clusterStop,
   departedNodes,
+  dropSnapshotRecords,
   nodeBox,
   nodeConfigure,
   nodeContext,
   nodeDown,
   nodeSshTarget,
   nodesOnOtherProviders,
+  nodesStoppedWithState,
   nodeUp,
   planFor,
   planHash,
   providerCleanup,
   readNodeRecord,
+  snapshotDelete,
+  snapshotList,
+  snapshotRestore,
+  snapshotSave,
   stateRoot,
   type NodeContext,
   type NodeStatus,
+  type SnapshotRecord,
 } from '@boxcar/nodes';
 import { shellQuote, shellQuoteForPeople } from '@boxcar/kit';
 import { sshArgs } from '@boxcar/providers';
@@ -73,7 +82,7 @@ function userOptions(values: Values): string {
     .join('');
 }
 
-export async function synthesize(values: Values, context?: NodeContext): Promise<{ context: NodeContext; stackDir: string }> {
+export async function synthesize(values: Values, context?: NodeContext): Promise<{ context: NodeContext; stackDir: string; nodes: NodeInputs[] }> {
   context ??= await contextOf(values);
   const { cluster, store, paths } = context;
   const nodes: NodeInputs[] = [];
@@ -90,7 +99,7 @@ export async function synthesize(values: Values, context?: NodeContext): Promise
     ...(cluster.profile.features.kubernetes ? { kubeconfigPath: `${paths.pki}/admin-kubeconfig.yaml` } : {}),
   });
   process.stderr.write(`synthesized ${stackDir}/cdk.tf.json (${cluster.terraform.resource} resources)\n`);
-  return { context, stackDir };
+  return { context, stackDir, nodes };
 }
 
 const NO_TERRAFORM = `neither terraform nor tofu is installed, and cluster:up applies the synthesized stack with one of them.
@@ -123,16 +132,27 @@ function planTable(rows: NodePlanSummary[]): string {
 
 function statusTable(statuses: NodeStatus[]): string {
   const yes = (flag: boolean) => (flag ? 'yes' : 'no');
-  return table(statuses.map((s) => [s.name, yes(s.running), yes(s.reachable), yes(s.configured), s.box ?? '', s.detail]), ['node', 'running', 'reachable', 'configured', 'box', 'detail']);
+  const rows = table(statuses.map((s) => [s.name, s.state, yes(s.reachable), yes(s.configured), s.box ?? '', s.detail]), ['node', 'state', 'reachable', 'configured', 'box', 'detail']);
+  const snapshots = [...new Set(statuses.flatMap((s) => (s.snapshot ? [s.snapshot] : [])))];
+  return snapshots.length ? `${rows}restored from snapshot ${snapshots.join(', ')}\n` : rows;
 }
 
-/** Synthesize, init, plan to a file; the plan as terraform wrote it and its summary per node. */
+/**
+ * Synthesize, init, plan to a file; the plan as terraform wrote it and its summary per node. Nodes that
+ * run an older configuration than terraform's state says (restored from a snapshot) get theirs replaced.
+ */
 async function planned(values: Values, context: NodeContext) {
-  const { stackDir } = await synthesize(values, context);
+  const { stackDir, nodes } = await synthesize(values, context);
   const terraform = await initializedTerraform(context, stackDir);
+  const recorded: Record<string, RecordedConfiguration | undefined> = {};
+  for (const node of nodes) {
+    const record = await readNodeRecord(context.paths, node.name);
+    if (record) recorded[node.name] = { ...(record.configHash ? { configHash: record.configHash } : {}), ...(record.snapshot ? { snapshot: record.snapshot.name } : {}) };
+  }
+  const replacements = configReplacements(context.cluster.terraform.resource, nodes, recorded);
   process.stderr.write(`${terraform.binary} plan (full output: ${context.paths.logs}/terraform-plan.log)\n`);
-  const plan = await terraform.plan();
-  return { terraform, stackDir, plan, summary: summarizePlan(plan) };
+  const plan = await terraform.plan(replaceArgs(replacements));
+  return { terraform, stackDir, plan, summary: summarizePlan(plan, Object.fromEntries(replacements.map((r) => [r.address, r.reason]))) };
 }
 
 /** Nodes still running on a provider the configuration no longer names: refused, with what to do. */
@@ -182,6 +202,10 @@ const commands: Command[] = [
     async run(values) {
       const context = await contextOf(values);
       await refuseProviderChange(context, values);
+      const stopped = await nodesStoppedWithState(context);
+      if (stopped.length) {
+        throw new ExitError(EXIT.failure, `cluster ${context.cluster.name}: ${stopped.join(', ')} stopped with their state saved (cluster stop); resume them first: npx nx run cluster:start${userOptions(values)}`);
+      }
       // Terraform would only forget a node that left the configuration (its destroy-time provisioner
       // left with it): take such nodes down first, on the provider they run on.
       const departed = await departedNodes(context);
@@ -222,7 +246,10 @@ const commands: Command[] = [
       }
       // Whatever terraform did (or if it is not installed), nothing of the cluster may keep running.
       const stopped = await providerCleanup(context);
+      // The snapshots lived in the nodes' disks, which are gone: their records go too.
+      const snapshots = await dropSnapshotRecords(context.paths);
       process.stdout.write(`cluster ${context.cluster.name} is down${stopped.length ? ` (stopped ${stopped.join(', ')})` : ''}\n`);
+      if (snapshots.length) process.stdout.write(`removed its snapshots with the nodes' disks: ${snapshots.join(', ')}\n`);
       return EXIT.ok;
     },
   },
@@ -235,6 +262,74 @@ const commands: Command[] = [
       const statuses = await clusterStatus(context);
       process.stdout.write(values.json ? `${JSON.stringify(statuses, null, 2)}\n` : statusTable(statuses));
       return statuses.every((s) => s.configured) ? EXIT.ok : EXIT.failure;
+    },
+  },
+  {
+    name: 'snapshot',
+    summary: "Whole-cluster snapshots of every node's disk and memory, taken and restored with the nodes paused together.",
+    args: '<save|restore|delete> <name> | list',
+    options: { ...OPTIONS, ...JSON_OPTION },
+    async run(values, positionals) {
+      const [action, name, ...rest] = positionals;
+      if (rest.length) throw new UsageError(`cluster snapshot ${action}: one snapshot name, got ${positionals.slice(1).join(' ')}`);
+      const context = await contextOf(values);
+      const out = (data: unknown, text: string) => process.stdout.write(values.json ? `${JSON.stringify(data, null, 2)}\n` : text);
+      switch (action) {
+        case 'save': {
+          const result = await snapshotSave(context, snapshotArg(action, name));
+          out(result, `snapshot ${name} of cluster ${context.cluster.name} saved in ${result.seconds.toFixed(1)} s (${result.snapshot.nodes.length} nodes, paused together)\n`);
+          return EXIT.ok;
+        }
+        case 'restore': {
+          const result = await snapshotRestore(context, snapshotArg(action, name));
+          const older = await olderConfigurations(context, result.snapshot);
+          const hint = older.length
+            ? `the configuration changed since the snapshot on ${older.join(', ')}: cluster:plan shows it, cluster:up applies it${userOptions(values)}\n`
+            : '';
+          out({ ...result, olderConfigurations: older }, `cluster ${context.cluster.name} restored to snapshot ${name} (taken ${result.snapshot.createdAt}) in ${result.seconds.toFixed(1)} s; clocks set\n${hint}`);
+          return EXIT.ok;
+        }
+        case 'delete':
+          await snapshotDelete(context, snapshotArg(action, name));
+          out({ deleted: name }, `snapshot ${name} of cluster ${context.cluster.name} deleted\n`);
+          return EXIT.ok;
+        case 'list': {
+          if (name) throw new UsageError('cluster snapshot list takes no name');
+          const snapshots = await snapshotList(context);
+          const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MiB`;
+          const boxes = (snapshot: (typeof snapshots)[number]) => [...new Set(snapshot.nodes.map((node) => `${node.box.name} ${node.box.version}`))].join(', ');
+          const text = snapshots.length
+            ? `${table(snapshots.map((snapshot) => [snapshot.name, snapshot.createdAt, snapshot.provider, mib(snapshot.sizeBytes), boxes(snapshot)]), ['snapshot', 'taken', 'provider', 'size', 'boxes'])}` +
+              `size: the saved memory of every node; the disk changes a snapshot keeps grow the nodes' overlays. cluster:down removes them all.\n`
+            : `cluster ${context.cluster.name} has no snapshots (cluster snapshot save <name> takes one)\n`;
+          out(snapshots, text);
+          return EXIT.ok;
+        }
+        default:
+          throw new UsageError(`cluster snapshot: say save <name>, restore <name>, delete <name> or list${action ? `, not ${JSON.stringify(action)}` : ''}`);
+      }
+    },
+  },
+  {
+    name: 'stop',
+    summary: "Save every node's running state and stop it (disk and memory stay in the node's disk); cluster start resumes it.",
+    options: OPTIONS,
+    async run(values) {
+      const context = await contextOf(values);
+      const result = await clusterStop(context);
+      process.stdout.write(`cluster ${context.cluster.name} stopped in ${result.seconds.toFixed(1)} s, its running state saved; resume it with: npx nx run cluster:start${userOptions(values)}\n`);
+      return EXIT.ok;
+    },
+  },
+  {
+    name: 'start',
+    summary: 'Resume every node stopped by cluster stop from its saved state (no boot), together, and set their clocks.',
+    options: OPTIONS,
+    async run(values) {
+      const context = await contextOf(values);
+      const result = await clusterStart(context);
+      process.stdout.write(`cluster ${context.cluster.name} resumed in ${result.seconds.toFixed(1)} s; clocks set\n`);
+      return EXIT.ok;
     },
   },
   {
@@ -276,6 +371,20 @@ export const clusterGroup: Group = {
   summary: 'Bring the cluster up from baked boxes (CDKTF + terraform/tofu), inspect it, tear it down.',
   commands,
 };
+
+function snapshotArg(action: string, name: string | undefined): string {
+  if (!name) throw new UsageError(`cluster snapshot ${action}: a snapshot name is required`);
+  return name;
+}
+
+/** The nodes whose configuration now differs from the one the snapshot holds. */
+async function olderConfigurations(context: NodeContext, snapshot: SnapshotRecord): Promise<string[]> {
+  const older: string[] = [];
+  for (const node of snapshot.nodes) {
+    if (node.configHash && node.configHash !== planHash(await planFor(context, node.name))) older.push(node.name);
+  }
+  return older;
+}
 
 function nodeArg(positionals: string[]): string {
   const [node] = positionals;

@@ -1,5 +1,5 @@
 import { createReporter, generateTemplates, openBake, validateTemplates, type BakePlan } from '@boxcar/bake';
-import { defaultStoreUrl, openStore } from '@boxcar/box-store';
+import { defaultStoreUrl, openStore, type CopiedLayers } from '@boxcar/box-store';
 import { BUILDERS, ClusterConfigError, DEFAULT_PROFILE, listProfiles, loadCluster, readJsonFile, type BuilderName } from '@boxcar/model';
 import { detectPacker, PackerBuildError } from '@boxcar/packer';
 import { EXIT, MissingPrerequisiteError, str, table, UsageError, type Group, type Options, type Values } from '../cli-kit.ts';
@@ -25,6 +25,12 @@ function builderOf(values: Values): BuilderName | undefined {
     throw new UsageError(`--builder must be one of ${BUILDERS.join(', ')}, got "${builder}"`);
   }
   return builder as BuilderName | undefined;
+}
+
+/** What a copy did with the boxes' layers; a layer the source lacks is named, since a qemu node cannot boot without it. */
+function describeLayers(layers: CopiedLayers): string {
+  const missing = layers.missing.map((l) => `  no layer ${l.profile}/${l.layer} ${l.key.slice(0, 12)} in the source: its box serves Vagrant providers, but a qemu node cannot boot from it\n`);
+  return `layers: copied ${layers.copied.length}, already there ${layers.present.length} (verified)\n${missing.join('')}`;
 }
 
 function list(values: Values, name: string): string[] {
@@ -294,7 +300,7 @@ host's); an http(s):// store, read only, in this machine's layer cache.`,
     },
     {
       name: 'publish',
-      summary: 'Copy boxes from a store to another (a team share), with catalog URLs of the target.',
+      summary: 'Copy boxes, with the layers they were baked from, from a store to another (a team share), with catalog URLs of the target.',
       options: {
         ...STORE,
         to: { type: 'string', description: 'target store URL (file://, required)' } as Options[string],
@@ -317,6 +323,7 @@ served at: the catalogs then point Vagrant there, not at this machine's file:// 
         const result = await source.copyTo(target, boxes.length ? { boxes } : {});
         process.stdout.write(
           `copied ${result.copied.length}, already there ${result.present.length}\n` +
+            describeLayers(result.layers) +
             [...new Set([...result.copied, ...result.present].map((b) => b.name))].map((name) => `  vagrant box add ${target.catalogUrl(name)}\n`).join(''),
         );
         return EXIT.ok;
@@ -338,7 +345,7 @@ served at: the catalogs then point Vagrant there, not at this machine's file:// 
         const source = await openStore(from);
         const local = await openStore(storeUrl(values));
         const result = await source.copyTo(local, { boxes: [box], ...(str(values, 'version') ? { versions: [str(values, 'version')!] } : {}) });
-        process.stdout.write(`pulled ${result.copied.length} file(s), ${result.present.length} already local\n  vagrant box add ${local.catalogUrl(box)}\n`);
+        process.stdout.write(`pulled ${result.copied.length} file(s), ${result.present.length} already local\n${describeLayers(result.layers)}  vagrant box add ${local.catalogUrl(box)}\n`);
         return EXIT.ok;
       },
     },

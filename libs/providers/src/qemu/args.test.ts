@@ -78,6 +78,14 @@ describe('qemuNodeArgs (lab profile)', () => {
     expect(values(argv, '-display')).toEqual(['none']);
   });
 
+  it('opens a QMP monitor on a socket in the node dir that never makes the VM wait, and refuses one too long for a unix socket', () => {
+    expect(values(qemuNodeArgs(spec(0)), '-qmp')).toEqual([`unix:${layout.node('cni-master1').qmpSocket},server=on,wait=off`]);
+    expect(layout.node('cni-master1').qmpSocket).toBe('/srv/boxcar/.cluster/lab/qemu/nodes/cni-master1/qmp.sock');
+    // The switch directories fit (the state dir is short enough), a long node name does not.
+    const deep = stateLayout(`/tmp/${'d'.repeat(70)}`).node('cni-worker-with-a-long-name');
+    expect(() => qemuNodeArgs(spec(0, { paths: deep }))).toThrow(/monitor socket .*qmp\.sock has 1\d\d bytes, at most 107 fit in a unix socket path/);
+  });
+
   it('escapes commas in paths, which QEMU would read as option separators', () => {
     const odd = stateLayout('/tmp/a,b');
     const argv = qemuNodeArgs(spec(0, { paths: odd.node('cni-master1'), switchSockets: odd.switchSocket }));

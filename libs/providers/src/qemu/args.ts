@@ -34,6 +34,9 @@ export interface QemuNodeSpec {
   oemStrings?: readonly string[];
 }
 
+/** A unix socket path holds at most 107 bytes and a NUL. */
+const MAX_SOCKET_PATH = 107;
+
 /** QEMU's option parser splits on commas; a literal comma is written twice. */
 export function qemuValue(value: string): string {
   return value.replaceAll(',', ',,');
@@ -53,6 +56,9 @@ export function qemuNodeArgs(spec: QemuNodeSpec): string[] {
   const slots = [nics.nat.pciSlot, nics.cluster.pciSlot, nics.vpp.pciSlot];
   if (new Set(slots).size !== slots.length) throw new Error(`profile ${cluster.profile.name}: nics use the same PCI slot twice (${slots.join(', ')})`);
   if (!Number.isInteger(sshPort) || sshPort < 1024 || sshPort > 65535) throw new Error(`qemu node ${node.name}: sshPort must be from 1024 to 65535, got ${sshPort}`);
+  if (Buffer.byteLength(paths.qmpSocket) > MAX_SOCKET_PATH) {
+    throw new Error(`qemu node ${node.name}: its monitor socket ${paths.qmpSocket} has ${Buffer.byteLength(paths.qmpSocket)} bytes, at most ${MAX_SOCKET_PATH} fit in a unix socket path; use a shorter state dir`);
+  }
   return [
     '-name', qemuValue(`${cluster.name}-${node.name}`),
     '-machine', 'pc',
@@ -74,6 +80,9 @@ export function qemuNodeArgs(spec: QemuNodeSpec): string[] {
     ...(spec.oemStrings ?? []).flatMap((value) => ['-smbios', `type=11,value=${qemuValue(value)}`]),
     '-chardev', `file,id=serial0,path=${qemuValue(paths.serialLog)}`,
     '-serial', 'chardev:serial0',
+    // The monitor that pauses, snapshots and resumes the node (cluster snapshot, stop/start); wait=off so
+    // the VM never blocks on a client, and only this user reaches the socket (its directory is the node's).
+    '-qmp', `unix:${qemuValue(paths.qmpSocket)},server=on,wait=off`,
     '-daemonize',
     '-pidfile', paths.pidFile,
   ];

@@ -7,7 +7,8 @@ import { join, resolve } from 'node:path';
 //   <stateDir>/switch-cluster/       vde_switch socket directory of the cluster network (enp0s8)
 //   <stateDir>/switch-vpp/           vde_switch socket directory of the VPP network (enp0s9)
 //   <stateDir>/switch-<net>.pid
-//   <stateDir>/nodes/<node>/disk.qcow2, qemu.pid, serial.log
+//   <stateDir>/nodes/<node>/disk.qcow2, qemu.pid, serial.log, qmp.sock (the monitor),
+//                                    launch.json (argv of the running qemu, for cluster start)
 //   <stateDir>/nodes/<node>/base.sha256  sha256 of the overlay's backing file when the overlay was made
 
 export const SWITCHES = ['cluster', 'vpp'] as const;
@@ -20,6 +21,10 @@ export interface NodePaths {
   baseDigest: string;
   pidFile: string;
   serialLog: string;
+  /** QEMU's QMP monitor socket: pause, savevm/loadvm, resume, quit. */
+  qmpSocket: string;
+  /** The argv and SSH port of the running qemu: `cluster start` relaunches exactly that machine from its saved state. */
+  launchArgs: string;
 }
 
 export interface StateLayout {
@@ -59,7 +64,7 @@ export function stateLayout(stateDir: string): StateLayout {
     switchPidFile: { cluster: join(root, 'switch-cluster.pid'), vpp: join(root, 'switch-vpp.pid') },
     node(name: string): NodePaths {
       const dir = join(nodesDir, name);
-      return { dir, overlay: join(dir, 'disk.qcow2'), baseDigest: join(dir, 'base.sha256'), pidFile: join(dir, 'qemu.pid'), serialLog: join(dir, 'serial.log') };
+      return { dir, overlay: join(dir, 'disk.qcow2'), baseDigest: join(dir, 'base.sha256'), pidFile: join(dir, 'qemu.pid'), serialLog: join(dir, 'serial.log'), qmpSocket: join(dir, 'qmp.sock'), launchArgs: join(dir, 'launch.json') };
     },
   };
 }

@@ -1,9 +1,26 @@
-import { firstBootStrings, type MachineState, type NodeProvider } from '../provider.ts';
-import { qemuDown, qemuNodeDown, qemuNodeUp, qemuStatus } from './provider.ts';
+import { firstBootStrings, type MachineState, type NodeProvider, type ProviderContext } from '../provider.ts';
+import { qemuDown, qemuNodeDown, qemuNodeUp, qemuStatus, type QemuProgress } from './provider.ts';
+import {
+  qemuDeleteSnapshot,
+  qemuListSnapshots,
+  qemuPause,
+  qemuRestoreSnapshot,
+  qemuResume,
+  qemuRunState,
+  qemuSaveSnapshot,
+  qemuSuspend,
+  qemuWake,
+} from './snapshots.ts';
+
+const options = (context: ProviderContext) => ({
+  stateDir: context.stateDir,
+  onProgress: (event: QemuProgress) => context.onProgress?.(event.node ?? '', `${event.step}: ${event.message}`),
+});
 
 /** qemu run directly: a qcow2 overlay of the box's disk per node, SSH forwarded from 127.0.0.1. */
 export const qemuProvider: NodeProvider = {
   name: 'qemu',
+  firstBootChannel: true,
 
   async up(context, nodeName, boot) {
     const info = await qemuNodeUp(context.cluster, nodeName, {
@@ -29,5 +46,21 @@ export const qemuProvider: NodeProvider = {
 
   async cleanup(context) {
     return (await qemuDown(context.cluster, { stateDir: context.stateDir })).stopped;
+  },
+
+  // Through each node's QMP monitor; snapshots live inside its qcow2 overlay.
+  snapshots: {
+    state: (context, node) => qemuRunState(options(context), node),
+    pause: (context, node) => qemuPause(options(context), node),
+    resume: (context, node) => qemuResume(options(context), node),
+    save: (context, node, name) => qemuSaveSnapshot(options(context), node, name),
+    restore: (context, node, name) => qemuRestoreSnapshot(options(context), node, name),
+    remove: (context, node, name) => qemuDeleteSnapshot(options(context), node, name),
+    list: (context, node) => qemuListSnapshots(options(context), node),
+    suspend: (context, node) => qemuSuspend(options(context), node),
+    async wake(context, node) {
+      const woken = await qemuWake(options(context), node);
+      return { ssh: { host: '127.0.0.1', port: woken.sshPort }, serialLog: woken.serialLog };
+    },
   },
 };

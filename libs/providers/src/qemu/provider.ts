@@ -14,7 +14,7 @@ import { freePort, livePid, processesMentioning, stopProcess } from './processes
 // and VPP networks are two vde_switch segments (unix sockets: nothing touches the host network);
 // SSH reaches a node through a port forwarded from 127.0.0.1 only.
 
-export type QemuStep = 'accelerator' | 'switch' | 'overlay' | 'launch' | 'boot' | 'ssh' | 'ready' | 'stop' | 'clean';
+export type QemuStep = 'accelerator' | 'switch' | 'overlay' | 'launch' | 'boot' | 'ssh' | 'ready' | 'stop' | 'clean' | 'snapshot';
 
 export interface QemuProgress {
   node?: string;
@@ -143,6 +143,8 @@ async function launchNode(
       const pid = await livePid(paths.pidFile, paths.pidFile);
       if (result.exitCode === 0 && pid !== undefined) {
         await writePorts(layout, { ...(await readPorts(layout)), [node.name]: sshPort });
+        // `cluster start` relaunches the node from its saved state: that needs the very same machine.
+        await atomicWriteFile(paths.launchArgs, `${JSON.stringify({ args, sshPort }, null, 2)}\n`);
         return { name: node.name, sshHost: '127.0.0.1', sshPort, serialLog: paths.serialLog, pid, started: true };
       }
       lastError = String(result.stderr || result.stdout || `exit status ${result.exitCode}`).trim();
@@ -208,7 +210,7 @@ export async function ensureOverlay(spec: OverlaySpec): Promise<void> {
   await atomicWriteFile(paths.baseDigest, `${baseSha256}\n`);
 }
 
-async function ensureSwitch(layout: StateLayout, name: SwitchName, progress: (step: QemuStep, message: string) => void): Promise<void> {
+export async function ensureSwitch(layout: StateLayout, name: SwitchName, progress: (step: QemuStep, message: string) => void): Promise<void> {
   const socketDir = layout.switchSocket[name];
   const pidFile = layout.switchPidFile[name];
   if ((await livePid(pidFile, socketDir)) !== undefined && (await exists(`${socketDir}/ctl`))) return;
@@ -256,7 +258,7 @@ async function awaitSsh(cluster: Cluster, info: QemuNodeInfo, layout: StateLayou
   }
 }
 
-async function serialTail(serialLog: string, lines = 15): Promise<string> {
+export async function serialTail(serialLog: string, lines = 15): Promise<string> {
   const text = await readFile(serialLog, 'utf8').catch(() => '(no serial output)');
   return text.replace(/\x1b\[[0-9;]*[A-Za-z]/g, '').split(/\r?\n/).filter((line) => line.trim()).slice(-lines).map((line) => `    ${line}`).join('\n');
 }
@@ -376,7 +378,7 @@ export async function qemuStatus(cluster: Cluster, options: Pick<QemuOptions, 's
   return { switches, nodes };
 }
 
-async function readPorts(layout: StateLayout): Promise<Record<string, number>> {
+export async function readPorts(layout: StateLayout): Promise<Record<string, number>> {
   let text: string;
   try {
     text = await readFile(layout.portsFile, 'utf8');
@@ -391,7 +393,7 @@ async function readPorts(layout: StateLayout): Promise<Record<string, number>> {
   return parsed as Record<string, number>;
 }
 
-async function writePorts(layout: StateLayout, ports: Record<string, number>): Promise<void> {
+export async function writePorts(layout: StateLayout, ports: Record<string, number>): Promise<void> {
   await atomicWriteFile(layout.portsFile, `${JSON.stringify(ports, null, 2)}\n`);
 }
 

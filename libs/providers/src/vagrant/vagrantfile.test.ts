@@ -308,6 +308,18 @@ describe('vagrant validate', () => {
     expect(result.valid, result.output).toBe(true);
   });
 
+  it('holds only the cluster key when every node gets it at first boot, and wants one of the two keys', async () => {
+    const clusterKeyPath = (await ensureKeyPair(join(dir, 'cluster_ed25519'), 'boxcar-cluster-lab')).privateKey;
+    const { privateKeyPath: _bootstrap, ...withoutBootstrap } = optionsFor(lab, { clusterKeyPath });
+    const text = vagrantfile(lab, withoutBootstrap);
+    expect(text).toContain(`  config.ssh.private_key_path = ${JSON.stringify(clusterKeyPath)}\n`);
+    expect(text).not.toContain(keyPath);
+    const { clusterKeyPath: _cluster, ...neither } = withoutBootstrap;
+    expect(() => vagrantfile(lab, neither)).toThrow(/privateKeyPath is required when clusterKeyPath is not given/);
+    const result = await vagrantValidate(text, { provider: 'libvirt' });
+    expect(result.valid, result.output).toBe(true);
+  });
+
   it('accepts the 2016 cluster on libvirt too', async () => {
     const result = await vagrantValidate(vagrantfile({ ...xenial, provider: 'libvirt' }, optionsFor({ ...xenial, provider: 'libvirt' })), { provider: 'libvirt' });
     expect(result.valid, result.output).toBe(true);

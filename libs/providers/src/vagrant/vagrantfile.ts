@@ -29,8 +29,11 @@ export interface LibvirtVagrantOptions {
 export interface VagrantfileOptions {
   /** The box of every node, by node name. */
   boxes: Record<string, VagrantBoxRef>;
-  /** The bootstrap private key baked into the boxes (absolute path). */
-  privateKeyPath: string;
+  /**
+   * The bootstrap private key baked into the boxes (absolute path); left out when every node gets the
+   * cluster key at first boot, so Vagrant never holds it. One of the two keys is required.
+   */
+  privateKeyPath?: string;
   /**
    * The cluster's own private key (absolute path): a node that got the cluster's public key through
    * the first-boot channel accepts only this one, so Vagrant tries it first.
@@ -77,6 +80,7 @@ export function vagrantfile(cluster: Cluster, options: VagrantfileOptions): stri
     throw new VagrantfileError('cluster.provider', `is "${provider}"; a Vagrantfile is made for ${VAGRANT_PROVIDERS.join(' or ')}`);
   }
   checkOptions(cluster, options, provider);
+  const keyPaths = [options.clusterKeyPath, options.privateKeyPath].filter((path) => path !== undefined);
   const nics = cluster.network.nics;
   const lines: string[] = [
     '# -*- mode: ruby -*-',
@@ -89,7 +93,7 @@ export function vagrantfile(cluster: Cluster, options: VagrantfileOptions): stri
     '  # The boxes trust boxcar\'s bootstrap key until the cluster\'s own key replaces it: at first boot where',
     '  # the provider hands it over (SMBIOS OEM strings), else when cluster:up configures the node.',
     '  config.ssh.insert_key = false',
-    `  config.ssh.private_key_path = ${options.clusterKeyPath ? `[${ruby(options.clusterKeyPath)}, ${ruby(options.privateKeyPath)}]` : ruby(options.privateKeyPath)}`,
+    `  config.ssh.private_key_path = ${keyPaths.length === 1 ? ruby(keyPaths[0]!) : `[${keyPaths.map(ruby).join(', ')}]`}`,
     '  config.vm.box_check_update = false',
     '  # The 2016 environment synced the project to /vagrant (and ipam-db/ for the old ipvlan demo). The',
     '  # boxes carry their software and cluster:up copies files over SSH, so nothing is synced.',
@@ -108,7 +112,10 @@ export function isVagrantProvider(name: string): name is VagrantProviderName {
 }
 
 function checkOptions(cluster: Cluster, options: VagrantfileOptions, provider: VagrantProviderName): void {
-  if (typeof options.privateKeyPath !== 'string' || !isAbsolute(options.privateKeyPath)) {
+  if (options.privateKeyPath === undefined && options.clusterKeyPath === undefined) {
+    throw new VagrantfileError('privateKeyPath', 'is required when clusterKeyPath is not given: Vagrant needs a key the boxes accept');
+  }
+  if (options.privateKeyPath !== undefined && (typeof options.privateKeyPath !== 'string' || !isAbsolute(options.privateKeyPath))) {
     throw new VagrantfileError('privateKeyPath', `must be an absolute path to the bootstrap private key, got ${JSON.stringify(options.privateKeyPath)}`);
   }
   if (options.clusterKeyPath !== undefined && !isAbsolute(options.clusterKeyPath)) {

@@ -1,0 +1,35 @@
+import { describe, expect, it } from 'vitest';
+import { restoreProblem, type SnapshotRecord } from './snapshots.ts';
+import type { NodeRecord } from './state.ts';
+
+const box = (name: string, version: string) => ({ name, version, contentKey: `key-${version}` });
+const record = (name: string, version: string): NodeRecord => ({ name, provider: 'qemu', box: box(`boxcar/lab-${name.includes('master') ? 'master' : 'worker'}`, version), ssh: { host: '127.0.0.1', port: 2222, user: 'vagrant' } });
+const snapshot: SnapshotRecord = {
+  name: 'monday',
+  cluster: 'lab',
+  provider: 'qemu',
+  createdAt: '2026-11-30T08:00:00.000Z',
+  nodes: [
+    { name: 'cni-master1', box: box('boxcar/lab-master', '1.1'), configHash: 'a' },
+    { name: 'cni-worker1', box: box('boxcar/lab-worker', '1.1'), configHash: 'b' },
+  ],
+};
+
+describe('restoreProblem', () => {
+  it('has none when the nodes run the boxes the snapshot was taken from', () => {
+    expect(restoreProblem(snapshot, [record('cni-master1', '1.1'), record('cni-worker1', '1.1')], 'qemu')).toBeUndefined();
+  });
+
+  it('refuses a snapshot of other box versions, naming node and versions and saying how to go on', () => {
+    const problem = restoreProblem(snapshot, [record('cni-master1', '1.1'), record('cni-worker1', '1.2')], 'qemu');
+    expect(problem).toMatch(/^snapshot monday was taken from other box versions than the nodes run now \(cni-worker1: snapshot from boxcar\/lab-worker 1\.1, now boxcar\/lab-worker 1\.2\)/);
+    expect(problem).toMatch(/take a new snapshot of the cluster as it runs now \(cluster snapshot save monday\), or delete this one \(cluster snapshot delete monday\)/);
+  });
+
+  it('refuses another provider and another set of nodes', () => {
+    expect(restoreProblem(snapshot, [record('cni-master1', '1.1'), record('cni-worker1', '1.1')], 'libvirt')).toMatch(/taken on the qemu provider; the cluster runs on libvirt/);
+    expect(restoreProblem(snapshot, [record('cni-master1', '1.1'), record('cni-worker1', '1.1'), record('cni-worker2', '1.1')], 'qemu')).toMatch(
+      /holds the nodes cni-master1, cni-worker1; the cluster now has cni-master1, cni-worker1, cni-worker2/,
+    );
+  });
+});

@@ -1,0 +1,284 @@
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { atomicWriteFile } from '@boxcar/kit';
+import { checkSnapshotName, type ProviderName } from '@boxcar/model';
+import { nodeProvider, sshRun, SnapshotUnsupportedError, waitForSsh, type NodeRunState, type NodeSnapshots } from '@boxcar/providers';
+import { clusterSshKey, providerContext, type NodeContext } from './runtime.ts';
+import { closeAllConnections, nodeTarget } from './ssh-access.ts';
+import { readNodeRecord, writeNodeRecord, type ClusterPaths, type NodeRecord } from './state.ts';
+
+// Whole-cluster snapshots and stop/start. The nodes are paused together, then each is saved (or
+// restored, or stopped with its state) through its provider, then all are resumed together: etcd,
+// Felix and the nodes see one moment. What a snapshot was taken from (each node's box and
+// configuration hash) is kept beside it in .cluster/<name>/snapshots/<snapshot>.json, so that a restore
+// is refused where the disk it needs is gone, and terraform learns which nodes run an older configuration.
+
+export interface SnapshotRecord {
+  name: string;
+  cluster: string;
+  provider: ProviderName;
+  createdAt: string;
+  nodes: { name: string; box: NodeRecord['box']; configHash?: string }[];
+}
+
+export interface SnapshotSummary extends SnapshotRecord {
+  /** What the snapshot holds on disk beyond the nodes' own disks, summed over the nodes (saved memory). */
+  sizeBytes: number;
+}
+
+export function snapshotsDir(paths: ClusterPaths): string {
+  return join(paths.dir, 'snapshots');
+}
+
+function snapshotFile(paths: ClusterPaths, name: string): string {
+  return join(snapshotsDir(paths), `${name}.json`);
+}
+
+export async function readSnapshotRecords(paths: ClusterPaths): Promise<SnapshotRecord[]> {
+  const files = (await readdir(snapshotsDir(paths)).catch(() => [] as string[])).filter((file) => file.endsWith('.json')).sort();
+  return Promise.all(files.map(async (file) => JSON.parse(await readFile(join(snapshotsDir(paths), file), 'utf8')) as SnapshotRecord));
+}
+
+async function readSnapshot(context: NodeContext, name: string): Promise<SnapshotRecord> {
+  checkSnapshotName(name);
+  try {
+    return JSON.parse(await readFile(snapshotFile(context.paths, name), 'utf8')) as SnapshotRecord;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    const names = (await readSnapshotRecords(context.paths)).map((record) => record.name);
+    throw new Error(`cluster ${context.cluster.name} has no snapshot "${name}"; ${names.length ? `its snapshots: ${names.join(', ')}` : 'it has none (cluster snapshot save <name> takes one)'}`);
+  }
+}
+
+/** The record of every node of the configuration: the cluster must be up on its configured provider. */
+async function upNodes(context: NodeContext, verb: string): Promise<NodeRecord[]> {
+  const { cluster, paths } = context;
+  const records: NodeRecord[] = [];
+  for (const node of cluster.nodes) {
+    const record = await readNodeRecord(paths, node.name);
+    if (!record) throw new Error(`cluster ${cluster.name}: cannot ${verb}: node ${node.name} is not up (bring the cluster up first: cluster up)`);
+    if (record.provider !== cluster.provider) throw new Error(`cluster ${cluster.name}: cannot ${verb}: node ${node.name} runs on ${record.provider}, the configuration says ${cluster.provider}`);
+    records.push(record);
+  }
+  return records;
+}
+
+function snapshotsOf(context: NodeContext): NodeSnapshots {
+  return nodeProvider(context.cluster.provider).snapshots;
+}
+
+const names = (records: NodeRecord[]) => records.map((record) => record.name);
+
+/** Runs `step` on every node at once; every failure is reported, named by node. */
+async function together(nodes: string[], what: string, step: (node: string) => Promise<void>): Promise<void> {
+  const results = await Promise.allSettled(nodes.map((node) => step(node)));
+  const failures = results.flatMap((result, index) => (result.status === 'rejected' ? [`${nodes[index]}: ${(result.reason as Error).message}`] : []));
+  if (failures.length) throw new Error(`${what} failed on ${failures.length} node(s):\n  ${failures.join('\n  ')}`);
+}
+
+/** Every node must be in one of the `allowed` states; else the error says which node is in which. */
+async function requireStates(context: NodeContext, records: NodeRecord[], verb: string, allowed: NodeRunState[]): Promise<void> {
+  const provider = snapshotsOf(context);
+  const where = providerContext(context, context.cluster.provider);
+  const states = Object.fromEntries(await Promise.all(records.map(async (record) => [record.name, await provider.state(where, record.name)] as const)));
+  const wrong = records.filter((record) => !allowed.includes(states[record.name]!));
+  if (wrong.length) {
+    throw new Error(`cluster ${context.cluster.name}: cannot ${verb}: ${wrong.map((record) => `${record.name} is ${states[record.name]}`).join(', ')} (it must be ${allowed.join(' or ')})`);
+  }
+}
+
+/**
+ * Pauses every node, runs `step` on each (paused), resumes every node, whatever `step` did: a half-done
+ * step must not leave a frozen cluster behind.
+ */
+async function whilePaused(context: NodeContext, records: NodeRecord[], what: string, step: (node: string) => Promise<void>): Promise<void> {
+  const provider = snapshotsOf(context);
+  const where = providerContext(context, context.cluster.provider);
+  // Open SSH connections would be frozen into the snapshot, or cut by the restore.
+  await closeAllConnections(context.paths);
+  try {
+    await together(names(records), 'pause', (node) => provider.pause(where, node));
+    await together(names(records), what, step);
+  } finally {
+    await together(names(records), 'resume', (node) => provider.resume(where, node));
+  }
+}
+
+/**
+ * A paused, restored or woken guest's clock is as old as its saved state: set it from the host's, so
+ * that certificates and etcd leases see the right time. A guest just resumed under TCG may take a while
+ * to answer its first key exchange: the (shared) connection is made first, so that the time sent is not
+ * stale by the time it arrives.
+ */
+async function setClocks(context: NodeContext, records: NodeRecord[]): Promise<void> {
+  const key = (await clusterSshKey(context.paths, context.cluster)).privateKey;
+  await together(names(records), 'setting the clock', async (node) => {
+    const target = nodeTarget(context.cluster, context.paths, (await readNodeRecord(context.paths, node))!, 'cluster', key, true);
+    await waitForSsh({ ...target, timeoutMs: context.cluster.timeouts.sshReadySeconds * 1000, intervalMs: 1_000 });
+    await sshRun(target, `sudo -n date -u -s @${(Date.now() / 1000).toFixed(3)} >/dev/null`, { timeoutMs: 60_000 });
+  });
+}
+
+export interface SnapshotResult {
+  snapshot: SnapshotRecord;
+  seconds: number;
+}
+
+/** Disk and memory of every node under `name`, from one paused moment; an existing snapshot of that name is replaced. */
+export async function snapshotSave(context: NodeContext, name: string): Promise<SnapshotResult> {
+  const started = Date.now();
+  checkSnapshotName(name);
+  const records = await upNodes(context, 'take a snapshot');
+  await requireStates(context, records, 'take a snapshot', ['running']);
+  const provider = snapshotsOf(context);
+  const where = providerContext(context, context.cluster.provider);
+  await whilePaused(context, records, `saving snapshot ${name}`, (node) => provider.save(where, node, name));
+  const snapshot: SnapshotRecord = {
+    name,
+    cluster: context.cluster.name,
+    provider: context.cluster.provider,
+    createdAt: new Date(started).toISOString(),
+    nodes: records.map((record) => ({ name: record.name, box: record.box, ...(record.configHash ? { configHash: record.configHash } : {}) })),
+  };
+  await mkdir(snapshotsDir(context.paths), { recursive: true });
+  await atomicWriteFile(snapshotFile(context.paths, name), `${JSON.stringify(snapshot, null, 2)}\n`);
+  await setClocks(context, records);
+  return { snapshot, seconds: (Date.now() - started) / 1000 };
+}
+
+/**
+ * Why the snapshot cannot be restored on the nodes as they run now, with what to do; undefined when it
+ * can. A node whose box changed since was replaced: its disk, and the snapshot in it, are gone.
+ */
+export function restoreProblem(snapshot: SnapshotRecord, records: NodeRecord[], provider: ProviderName): string | undefined {
+  const retake = `take a new snapshot of the cluster as it runs now (cluster snapshot save ${snapshot.name}), or delete this one (cluster snapshot delete ${snapshot.name})`;
+  if (snapshot.provider !== provider) return `snapshot ${snapshot.name} was taken on the ${snapshot.provider} provider; the cluster runs on ${provider}. Bring the cluster up on ${snapshot.provider} to use it, or ${retake}`;
+  const saved = new Map(snapshot.nodes.map((node) => [node.name, node]));
+  const running = new Set(records.map((record) => record.name));
+  const missing = snapshot.nodes.filter((node) => !running.has(node.name)).map((node) => node.name);
+  const extra = records.filter((record) => !saved.has(record.name)).map((record) => record.name);
+  if (missing.length || extra.length) {
+    return `snapshot ${snapshot.name} holds the nodes ${snapshot.nodes.map((node) => node.name).join(', ')}; the cluster now has ${records.map((record) => record.name).join(', ')}. Go back to those nodes (cluster up with that configuration) to use it, or ${retake}`;
+  }
+  const changed = records.filter((record) => saved.get(record.name)!.box.version !== record.box.version || saved.get(record.name)!.box.contentKey !== record.box.contentKey);
+  if (changed.length) {
+    const lines = changed.map((record) => `${record.name}: snapshot from ${saved.get(record.name)!.box.name} ${saved.get(record.name)!.box.version}, now ${record.box.name} ${record.box.version}`);
+    return `snapshot ${snapshot.name} was taken from other box versions than the nodes run now (${lines.join('; ')}); a node recreated from a new box no longer has it. Either ${retake}`;
+  }
+  return undefined;
+}
+
+/** Every node back to snapshot `name` (disk and memory), resumed together, clocks set; records say which configuration each now runs. */
+export async function snapshotRestore(context: NodeContext, name: string): Promise<SnapshotResult> {
+  const started = Date.now();
+  const snapshot = await readSnapshot(context, name);
+  const records = await upNodes(context, `restore snapshot ${name}`);
+  const problem = restoreProblem(snapshot, records, context.cluster.provider);
+  if (problem) throw new Error(`cluster ${context.cluster.name}: cannot restore: ${problem}`);
+  await requireStates(context, records, `restore snapshot ${name}`, ['running', 'paused']);
+  const provider = snapshotsOf(context);
+  const where = providerContext(context, context.cluster.provider);
+  await whilePaused(context, records, `restoring snapshot ${name}`, (node) => provider.restore(where, node, name));
+  const restoredAt = new Date().toISOString();
+  for (const record of records) {
+    const saved = snapshot.nodes.find((node) => node.name === record.name)!;
+    // The node now runs the configuration it had when the snapshot was taken: cluster plan/up compare it with the current one.
+    const { configHash: _current, ...rest } = record;
+    await writeNodeRecord(context.paths, { ...rest, ...(saved.configHash ? { configHash: saved.configHash } : {}), snapshot: { name, restoredAt } });
+  }
+  await setClocks(context, records);
+  return { snapshot, seconds: (Date.now() - started) / 1000 };
+}
+
+/** Every snapshot of the cluster, with what it holds on disk (per node, as its provider counts it). */
+export async function snapshotList(context: NodeContext): Promise<SnapshotSummary[]> {
+  const records = await readSnapshotRecords(context.paths);
+  const where = providerContext(context, context.cluster.provider);
+  const sizes = new Map<string, number>();
+  for (const node of context.cluster.nodes) {
+    const listed = await snapshotsOf(context).list(where, node.name);
+    for (const snapshot of listed) sizes.set(snapshot.name, (sizes.get(snapshot.name) ?? 0) + snapshot.sizeBytes);
+  }
+  return records.map((record) => ({ ...record, sizeBytes: sizes.get(record.name) ?? 0 }));
+}
+
+/** Snapshot `name` removed from every node that has it, and its record. */
+export async function snapshotDelete(context: NodeContext, name: string): Promise<void> {
+  const snapshot = await readSnapshot(context, name);
+  const where = providerContext(context, snapshot.provider);
+  const provider = nodeProvider(snapshot.provider).snapshots;
+  const present = (await Promise.all(snapshot.nodes.map(async (node) => ((await readNodeRecord(context.paths, node.name)) ? [node.name] : [])))).flat();
+  await together(present, `deleting snapshot ${name}`, (node) => provider.remove(where, node, name));
+  await rm(snapshotFile(context.paths, name), { force: true });
+}
+
+/** Every node's running state saved and the node stopped (`cluster stop`); `cluster start` resumes it. */
+export async function clusterStop(context: NodeContext): Promise<{ seconds: number }> {
+  const started = Date.now();
+  const records = await upNodes(context, 'stop');
+  await requireStates(context, records, 'stop', ['running', 'paused']);
+  const provider = snapshotsOf(context);
+  const where = providerContext(context, context.cluster.provider);
+  await closeAllConnections(context.paths);
+  // Paused together first: the saved states are of one moment, whichever node is saved last.
+  await together(names(records), 'pause', (node) => provider.pause(where, node));
+  await together(names(records), 'stop', (node) => provider.suspend(where, node));
+  return { seconds: (Date.now() - started) / 1000 };
+}
+
+/** Every stopped node back from its saved state, resumed together, clocks set (`cluster start`): a resume, not a boot. */
+export async function clusterStart(context: NodeContext): Promise<{ seconds: number }> {
+  const started = Date.now();
+  const records = await upNodes(context, 'start');
+  await requireStates(context, records, 'start', ['stopped-with-state']);
+  const provider = snapshotsOf(context);
+  const where = providerContext(context, context.cluster.provider);
+  try {
+    await together(names(records), 'start', async (node) => {
+      const woken = await provider.wake(where, node);
+      const record = (await readNodeRecord(context.paths, node))!;
+      if (woken && (record.ssh.host !== woken.ssh.host || record.ssh.port !== woken.ssh.port)) await writeNodeRecord(context.paths, { ...record, ssh: { ...record.ssh, ...woken.ssh } });
+    });
+  } finally {
+    // Those that woke run on, even if another failed: a half-started cluster is visible in status, a frozen one is not.
+    const states = await Promise.all(records.map(async (record) => [record.name, await provider.state(where, record.name)] as const));
+    const paused = states.filter(([, state]) => state === 'paused').map(([node]) => node);
+    await together(paused, 'resume', (node) => provider.resume(where, node));
+  }
+  await setClocks(context, records);
+  return { seconds: (Date.now() - started) / 1000 };
+}
+
+/**
+ * A node's state as the snapshot commands see it (paused, stopped-with-state), refined from the
+ * provider's plain machine state; that one stands where the provider has no snapshots or no answer.
+ */
+export async function nodeRunState(context: NodeContext, provider: ProviderName, node: string, machine: NodeRunState | undefined): Promise<NodeRunState> {
+  if (machine === undefined || machine === 'absent') return 'absent';
+  try {
+    const state = await nodeProvider(provider).snapshots.state(providerContext(context, provider), node);
+    return state === 'absent' ? machine : state;
+  } catch (error) {
+    if (error instanceof SnapshotUnsupportedError) return machine;
+    throw error;
+  }
+}
+
+/** The nodes that cluster stop left stopped with their state: `cluster up` would not boot them, `cluster start` resumes them. */
+export async function nodesStoppedWithState(context: NodeContext): Promise<string[]> {
+  const stopped: string[] = [];
+  for (const node of context.cluster.nodes) {
+    const record = await readNodeRecord(context.paths, node.name);
+    if (!record) continue;
+    const provider = record.provider as ProviderName;
+    if ((await nodeRunState(context, provider, node.name, 'stopped')) === 'stopped-with-state') stopped.push(node.name);
+  }
+  return stopped;
+}
+
+/** The snapshot records dropped (cluster down: the snapshots themselves went with the nodes' disks); their names. */
+export async function dropSnapshotRecords(paths: ClusterPaths): Promise<string[]> {
+  const names = (await readSnapshotRecords(paths)).map((record) => record.name);
+  await rm(snapshotsDir(paths), { recursive: true, force: true });
+  return names;
+}
