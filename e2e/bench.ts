@@ -8,6 +8,7 @@
 //   (the 2016 way: every node runs its layers' scripts when it boots, then the same configuration);
 // - cluster up (qemu provider) vs the raw boot of three VMs from the same image to SSH-ready; the
 //   same for the libvirt provider (Vagrant + vagrant-libvirt), in a network namespace of its own;
+// - snapshot restore and cluster start after stop, against cluster up and the raw boot;
 // - disk used by the running cluster vs three full copies of the image; peak RSS per VM.
 import { appendFileSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -153,6 +154,11 @@ const store = await openStore(env.BOXCAR_STORE);
 const workerBox = (await store.listBoxes()).find((box) => box.name === 'boxcar/lab-worker')!.versions.at(-1)!;
 const workerDisk = join(await store.layerFiles('lab', workerBox.layer, workerBox.key), 'disk.qcow2');
 const imageMb = statSync(workerDisk).size / 2 ** 20;
+// The way back after breaking the cluster, and the morning start (issue #13), on the same cluster.
+const snapshotSave = await timed(() => boxcar('cluster', 'snapshot', 'save', 'bench', '--profile', 'lab'));
+const snapshotRestore = await timed(() => boxcar('cluster', 'snapshot', 'restore', 'bench', '--profile', 'lab'));
+await timed(() => boxcar('cluster', 'stop', '--profile', 'lab'));
+const clusterStart = await timed(() => boxcar('cluster', 'start', '--profile', 'lab'));
 await boxcar('cluster', 'down', '--profile', 'lab');
 
 // The raw limit: the same three VMs booted from the worker image to SSH-ready, nothing else.
@@ -201,6 +207,8 @@ await qemuDown(cluster, { stateDir: join(work, 'old') });
 row('cluster up from baked boxes (qemu)', `${up.toFixed(0)} s`, 'boot + final configuration, 3 nodes');
 row('same, provisioning at up time (2016 way)', `${old.seconds.toFixed(0)} s`, `${(old.seconds / up).toFixed(2)}x the baked up (layers' scripts, then the same configuration)`);
 row('raw boot of 3 VMs to SSH-ready', `${raw.seconds.toFixed(0)} s`, `cluster up is ${(up / raw.seconds).toFixed(2)}x this limit`);
+row('snapshot restore of the 3 nodes (saved in ' + `${snapshotSave.seconds.toFixed(1)} s)`, `${snapshotRestore.seconds.toFixed(1)} s`, `goal: at most 15 s; vs ${up.toFixed(0)} s of cluster up and ${raw.seconds.toFixed(0)} s of raw boot`);
+row('cluster start after cluster stop', `${clusterStart.seconds.toFixed(1)} s`, `goal: at most 15 s; vs ${up.toFixed(0)} s of cluster up and ${raw.seconds.toFixed(0)} s of raw boot`);
 row('disk of the running cluster (overlays)', `${overlays} MiB`, `vs ${(3 * imageMb).toFixed(0)} MiB for three full copies of the image`);
 row('peak RSS per VM', rss.map((mb) => `${mb.toFixed(0)} MiB`).join(', '), `${cluster.nodes[0]!.memoryMb} MiB guest RAM each, TCG`);
 
