@@ -3,7 +3,7 @@ import { createReadStream } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { atomicWriteFile, fsyncDir, tempPathIn, TEMP_PREFIX } from '@boxcar/kit';
+import { atomicWriteFile, fsyncDir, pathExists, tempPathIn, TEMP_PREFIX } from '@boxcar/kit';
 import { BaseStore } from './base-store.ts';
 import type { RawBox } from './base-store.ts';
 import type { Catalog, CatalogVersion } from './catalog.ts';
@@ -55,16 +55,6 @@ async function dirEntries(dir: string): Promise<{ name: string; isDir: boolean }
     return entries.map((e) => ({ name: e.name, isDir: e.isDirectory() })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   } catch (error) {
     if (errorCode(error) === 'ENOENT') return [];
-    throw error;
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch (error) {
-    if (errorCode(error) === 'ENOENT') return false;
     throw error;
   }
 }
@@ -144,7 +134,7 @@ export class FileStore extends BaseStore {
     const served = /^https?:\/\/([^/:]+|\[[^\]]+\])/.exec(this.publicUrl)?.[1];
     if (served === undefined || /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/i.test(served)) return;
     const key = this.locate(LEGACY_BOOTSTRAP_KEY);
-    if (await exists(key)) {
+    if (await pathExists(key)) {
       throw new BoxStoreError(
         'conflict',
         `store ${this.root} holds a private key (${key}, the bootstrap key older bakes kept in the store) and is served at ${this.publicUrl}: ` +
@@ -176,7 +166,7 @@ export class FileStore extends BaseStore {
   private async installBox(install: Install): Promise<{ url: string; sha256: string; size: number }> {
     const { name, version, provider } = install;
     const dir = this.locate(versionDir(name, version));
-    const createdDir = !(await exists(dir));
+    const createdDir = !(await pathExists(dir));
     await mkdir(dir, { recursive: true });
     const temp = tempPathIn(dir);
     const final = this.locate(boxPath(name, version, provider));
@@ -282,7 +272,7 @@ export class FileStore extends BaseStore {
     manifestFor: (entries: LayerFile[]) => LayerManifest,
   ): Promise<LayerManifest> {
     const final = this.locate(layerDir(id.profile, id.layer, id.key));
-    if (await exists(final)) throw new BoxStoreError('conflict', `${final} exists without ${LAYER_MANIFEST}: not written by boxcar; remove it`, final);
+    if (await pathExists(final)) throw new BoxStoreError('conflict', `${final} exists without ${LAYER_MANIFEST}: not written by boxcar; remove it`, final);
     const parent = dirname(final);
     await mkdir(parent, { recursive: true });
     const temp = tempPathIn(parent);

@@ -48,4 +48,4 @@ export { show, validateJson, type JsonSchema, type SchemaRegistry } from './json
 export { checkShape, schemaRegistry, SCHEMA_FILES, SCHEMAS_DIR, withoutSchemaKey, type SchemaName } from './schemas.ts';
 
 // The name a cluster snapshot may have.
-export { checkSnapshotName, RESERVED_SNAPSHOT_NAMES } from './snapshot-name.ts';
+export { checkSnapshotName, isSnapshotWord, RESERVED_SNAPSHOT_NAMES, STOPPED_SNAPSHOT } from './snapshot-name.ts';

@@ -2,7 +2,7 @@ import { chmod, link, mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promise
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join } from 'node:path';
 import { execa } from 'execa';
-import { atomicWriteFile } from '@boxcar/kit';
+import { atomicWriteFile, pathExists } from '@boxcar/kit';
 
 export interface KeyPair {
   /** Path of the private key (mode 600). */
@@ -26,7 +26,7 @@ export async function ensureKeyPair(path: string, comment: string): Promise<KeyP
   const dir = dirname(path);
   await mkdir(dir, { recursive: true, mode: 0o700 });
 
-  if (!(await exists(path))) {
+  if (!(await pathExists(path))) {
     const scratch = await mkdtemp(join(dir, '.keygen-'));
     try {
       const fresh = join(scratch, 'key');
@@ -88,7 +88,7 @@ export async function bakerBootstrapKey(env: NodeJS.ProcessEnv = process.env): P
  */
 export async function existingBootstrapKey(env: NodeJS.ProcessEnv = process.env): Promise<KeyPair | undefined> {
   const path = bootstrapKeyPath(env);
-  return (await exists(path)) ? ensureKeyPair(path, BOOTSTRAP_KEY_COMMENT) : undefined;
+  return (await pathExists(path)) ? ensureKeyPair(path, BOOTSTRAP_KEY_COMMENT) : undefined;
 }
 
 async function derivePublicKey(privateKey: string): Promise<string> {
@@ -99,12 +99,3 @@ async function derivePublicKey(privateKey: string): Promise<string> {
   return String(result.stdout).trim();
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
-    throw error;
-  }
-}

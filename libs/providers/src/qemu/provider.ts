@@ -1,7 +1,7 @@
-import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { atomicWriteFile, sha256File, withLock } from '@boxcar/kit';
+import { atomicWriteFile, pathExists, sha256File, withLock } from '@boxcar/kit';
 import { findNode, type Cluster, type ClusterNode } from '@boxcar/model';
 import { execa } from 'execa';
 import { detectAccelerator, QEMU_BINARY, type AcceleratorChoice } from '../accel.ts';
@@ -213,7 +213,7 @@ export async function ensureOverlay(spec: OverlaySpec): Promise<void> {
 export async function ensureSwitch(layout: StateLayout, name: SwitchName, progress: (step: QemuStep, message: string) => void): Promise<void> {
   const socketDir = layout.switchSocket[name];
   const pidFile = layout.switchPidFile[name];
-  if ((await livePid(pidFile, socketDir)) !== undefined && (await exists(`${socketDir}/ctl`))) return;
+  if ((await livePid(pidFile, socketDir)) !== undefined && (await pathExists(`${socketDir}/ctl`))) return;
   await rm(socketDir, { recursive: true, force: true });
   progress('switch', `vde_switch for the ${name} network at ${socketDir}`);
   const result = await execa('vde_switch', vdeSwitchArgs(socketDir, pidFile), { reject: false, stdin: 'ignore', timeout: 30_000 });
@@ -221,7 +221,7 @@ export async function ensureSwitch(layout: StateLayout, name: SwitchName, progre
     const hint = (result as { code?: string }).code === 'ENOENT' ? ' (install the Debian package vde2)' : '';
     throw new Error(`vde_switch for the ${name} network failed${hint}: ${String(result.stderr || result.message).trim()}`);
   }
-  for (let waited = 0; !(await exists(`${socketDir}/ctl`)); waited += 50) {
+  for (let waited = 0; !(await pathExists(`${socketDir}/ctl`)); waited += 50) {
     if (waited > 5_000) throw new Error(`vde_switch for the ${name} network started but ${socketDir}/ctl did not appear`);
     await sleep(50);
   }
@@ -269,7 +269,7 @@ export async function serialTail(serialLog: string, lines = 15): Promise<string>
  */
 export async function qemuNodeDown(cluster: Cluster, nodeName: string, options: QemuOptions): Promise<void> {
   const layout = stateLayout(options.stateDir);
-  if (!(await exists(layout.stateDir))) return;
+  if (!(await pathExists(layout.stateDir))) return;
   const remaining = await withLock(layout.lockFile, async () => {
     await removeNode(layout, nodeName, options);
     const others = await nodeDirs(layout);
@@ -282,7 +282,7 @@ export async function qemuNodeDown(cluster: Cluster, nodeName: string, options: 
 /** Everything of the cluster down: qemu and vde_switch processes, sockets, overlays, logs, the state dir. Verified. */
 export async function qemuDown(cluster: Cluster, options: QemuOptions): Promise<{ stopped: string[] }> {
   const layout = stateLayout(options.stateDir);
-  if (!(await exists(layout.stateDir))) {
+  if (!(await pathExists(layout.stateDir))) {
     await verifyGone(cluster, layout);
     return { stopped: [] };
   }
@@ -311,7 +311,7 @@ async function verifyGone(cluster: Cluster, layout: StateLayout): Promise<void> 
   const left = await processesMentioning(layout.stateDir);
   const problems = [
     ...left.map((p) => `process ${p.pid} still runs: ${p.command}`),
-    ...((await exists(layout.stateDir)) ? [`${layout.stateDir} still exists`] : []),
+    ...((await pathExists(layout.stateDir)) ? [`${layout.stateDir} still exists`] : []),
   ];
   if (problems.length) throw new Error(`qemu down of cluster ${cluster.name} left things behind:\n  ${problems.join('\n  ')}`);
 }
@@ -366,7 +366,7 @@ export async function qemuStatus(cluster: Cluster, options: Pick<QemuOptions, 's
     const node = { name };
     const paths = layout.node(node.name);
     const pid = await livePid(paths.pidFile, paths.pidFile);
-    const state = pid !== undefined ? 'running' : (await exists(paths.overlay)) ? 'stopped' : 'absent';
+    const state = pid !== undefined ? 'running' : (await pathExists(paths.overlay)) ? 'stopped' : 'absent';
     nodes.push({
       name: node.name,
       state,
@@ -397,11 +397,3 @@ export async function writePorts(layout: StateLayout, ports: Record<string, numb
   await atomicWriteFile(layout.portsFile, `${JSON.stringify(ports, null, 2)}\n`);
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}

@@ -1,7 +1,7 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { resolveClusterOrThrow } from '@boxcar/model';
+import { resolveClusterOrThrow, STOPPED_SNAPSHOT } from '@boxcar/model';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TCG_ARGS } from '../accel.ts';
@@ -19,7 +19,6 @@ import {
   qemuSaveSnapshot,
   qemuSuspend,
   qemuWake,
-  STOPPED_SNAPSHOT,
 } from './snapshots.ts';
 
 // Snapshots and suspend/wake through the real QMP monitor of a real qemu booting a blank disk (the
@@ -64,7 +63,7 @@ describe('qemu snapshots through the monitor', () => {
     await qemuRestoreSnapshot(options, 'cni-worker1', 'before');
     expect(await qemuRunState(options, 'cni-worker1')).toBe('paused');
     await expect(qemuRestoreSnapshot(options, 'cni-worker1', 'never-taken')).rejects.toThrow(/qemu node cni-worker1: snapshot failed: loadvm never-taken: .*never-taken/);
-    await expect(qemuSaveSnapshot(options, 'cni-worker1', 'a b')).rejects.toThrow(/only letters, digits/);
+    await expect(qemuSaveSnapshot(options, 'cni-worker1', 'a b')).rejects.toThrow(/only lowercase letters, digits/);
     await qemuResume(options, 'cni-worker1');
 
     await qemuDeleteSnapshot(options, 'cni-worker1', 'before');

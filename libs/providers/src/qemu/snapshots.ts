@@ -1,7 +1,8 @@
-import { access, readFile, rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { withLock } from '@boxcar/kit';
+import { pathExists, withLock } from '@boxcar/kit';
 import { execa } from 'execa';
+import { isSnapshotWord, STOPPED_SNAPSHOT } from '@boxcar/model';
 import { QEMU_BINARY } from '../accel.ts';
 import type { NodeRunState, SnapshotInfo } from '../provider.ts';
 import { SWITCHES, stateLayout, type NodePaths } from './layout.ts';
@@ -12,9 +13,6 @@ import { qmp, qmpConnect } from './qmp.ts';
 // Snapshots of qemu nodes through their QMP monitor: the snapshot (disk and memory) lives inside the
 // node's qcow2 overlay (HMP savevm/loadvm/delvm), so it goes wherever the overlay goes (node down,
 // cluster down). Each function works on one node; libs/nodes pauses and resumes the cluster together.
-
-/** The internal snapshot `cluster stop` leaves in each overlay and `cluster start` resumes from. */
-export const STOPPED_SNAPSHOT = 'boxcar-stopped';
 
 /** savevm writes the guest's whole RAM through the monitor: under TCG, with three nodes at once, this takes a while. */
 const SNAPSHOT_TIMEOUT_MS = 10 * 60_000;
@@ -48,7 +46,7 @@ async function hmp(options: QemuSnapshotOptions, node: string, commandLine: stri
 
 /** Snapshot names go into an HMP command line: only plain words. */
 function checkName(name: string): string {
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name)) throw new Error(`qemu snapshot name ${JSON.stringify(name)}: only letters, digits, '.', '_' and '-'`);
+  if (!isSnapshotWord(name)) throw new Error(`qemu snapshot name ${JSON.stringify(name)}: only lowercase letters, digits, '.', '_' and '-'`);
   return name;
 }
 
@@ -62,7 +60,7 @@ export async function qemuRunState(options: Pick<QemuSnapshotOptions, 'stateDir'
   }
   const snapshots = await qemuListSnapshots(options, node, { includeStopped: true });
   if (snapshots.some((snapshot) => snapshot.name === STOPPED_SNAPSHOT)) return 'stopped-with-state';
-  return snapshots.length || (await exists(paths.overlay)) ? 'stopped' : 'absent';
+  return snapshots.length || (await pathExists(paths.overlay)) ? 'stopped' : 'absent';
 }
 
 export async function qemuPause(options: QemuSnapshotOptions, node: string): Promise<void> {
@@ -101,7 +99,7 @@ export async function qemuDeleteSnapshot(options: QemuSnapshotOptions, node: str
  */
 export async function qemuListSnapshots(options: Pick<QemuSnapshotOptions, 'stateDir'>, node: string, which: { includeStopped?: boolean } = {}): Promise<SnapshotInfo[]> {
   const paths = stateLayout(options.stateDir).node(node);
-  if (!(await exists(paths.overlay))) return [];
+  if (!(await pathExists(paths.overlay))) return [];
   // -U: the running qemu holds the image's lock; reading its header is safe.
   const info = await execa('qemu-img', ['info', '--output=json', '-U', paths.overlay], { reject: false, stdin: 'ignore' });
   if (info.exitCode !== 0) throw new QemuNodeError(node, 'snapshot', paths.serialLog, `qemu-img info ${paths.overlay}: ${String(info.stderr).trim()}`);
@@ -157,9 +155,3 @@ export async function qemuWake(options: QemuSnapshotOptions, node: string): Prom
   return { sshPort: launch.sshPort, serialLog: paths.serialLog };
 }
 
-async function exists(path: string): Promise<boolean> {
-  return access(path).then(
-    () => true,
-    () => false,
-  );
-}
