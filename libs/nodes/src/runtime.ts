@@ -9,7 +9,6 @@ import { BOOTSTRAP_USER, canonicalJson, findNode, DEFAULT_CNI_DIR, PROVIDERS, ty
 import { applyPlan, ensureClusterPki, planNode, readCniDir, readNodeCertificates, type NodePlan } from '@boxcar/node-config';
 import { bootstrapKeyPath, ensureKeyPair, existingBootstrapKey, HostKeyMismatchError, NodeBootError, nodeProvider, sshRun, waitForSsh, type NodeBoot, type NodeRunState, type ProviderContext, type SshTarget } from '@boxcar/providers';
 import { closeAllConnections, forgetNode, hostKeyFromConsole, nodeTarget, pinHostKey, pinnedHostKey, type KeyName } from './ssh-access.ts';
-import { nodeRunState } from './snapshots.ts';
 import { clusterPaths, listNodeRecords, providerDir, readNodeRecord, removeNodeRecord, writeNodeRecord, type ClusterPaths, type NodeRecord } from './state.ts';
 
 // The steps the cluster stack's provisioners call, one node at a time: boot it from its box,
@@ -244,10 +243,12 @@ export async function nodeConfigure(context: NodeContext, nodeName: string): Pro
   findNode(context.cluster, nodeName);
   const record = await readNodeRecord(paths, nodeName);
   if (!record) throw new Error(`node ${nodeName} has not been brought up (no ${join(paths.nodes, `${nodeName}.json`)}): run node up first`);
-  // A configured node takes the cluster key: the bootstrap key is only looked for where a node may still need it.
+  // The baker's key, where this machine has one: tried only where a node may still need it (no
+  // first-boot channel), and used at the end to prove the node refuses it.
   const provider = record.provider as ProviderName;
   const firstBoot = keyAtFirstBoot(context.cluster, provider);
-  const bootstrap = firstBoot ? undefined : (await existingBootstrapKey())?.privateKey;
+  const bakerKey = (await existingBootstrapKey())?.privateKey;
+  const bootstrap = firstBoot ? undefined : bakerKey;
   const keys = { cluster: (await clusterSshKey(paths, context.cluster)).privateKey, bootstrap };
   const which = await reachableKey(context, record, 2 * SSH_ATTEMPT_MS, bootstrap).catch(async (error: unknown) => {
     // Not configured yet, and no first-boot key: it needs the baker's key, and the error says where it belongs.
@@ -276,9 +277,8 @@ export async function nodeConfigure(context: NodeContext, nodeName: string): Pro
   // The ssh-keys step left the cluster key alone in authorized_keys; where this machine has the bootstrap
   // key, a login with it proves it refused. A new session of its own: a shared connection would have been
   // opened before the key was refused.
-  const bootstrapHere = bootstrap ?? (await existingBootstrapKey())?.privateKey;
-  if (bootstrapHere !== undefined) {
-    const refused = await sshRun(nodeTarget(context.cluster, paths, record, 'bootstrap', bootstrapHere, false), 'true', { ...deadline, allowFailure: true });
+  if (bakerKey !== undefined) {
+    const refused = await sshRun(nodeTarget(context.cluster, paths, record, 'bootstrap', bakerKey, false), 'true', { ...deadline, allowFailure: true });
     if (refused.exitCode === 0) throw new Error(`node ${nodeName}: the bootstrap key is still accepted after configuration`);
   }
   await writeNodeRecord(paths, { ...record, configHash: hash });
@@ -339,7 +339,6 @@ export async function providerCleanup(context: NodeContext): Promise<string[]> {
 
 export interface NodeStatus {
   name: string;
-  running: boolean;
   /** running, paused, stopped-with-state (cluster stop saved it: cluster start resumes it), stopped or absent. */
   state: NodeRunState;
   /** The cluster snapshot the node was last restored from. */
@@ -358,13 +357,12 @@ export async function clusterStatus(context: NodeContext): Promise<NodeStatus[]>
   // status of three nodes costs one round trip, not three key exchanges in a row.
   return Promise.all(cluster.nodes.map(async (node): Promise<NodeStatus> => {
     const record = await readNodeRecord(paths, node.name);
-    const state = await nodeRunState(context, cluster.provider, node.name, machines[node.name]);
+    const state = machines[node.name] ?? 'absent';
     // A paused node would not answer the probe below before its deadline.
-    const isRunning = state === 'running';
     let reachable = false;
     let configured = false;
     let detail = record ? '' : 'not brought up';
-    if (record && isRunning) {
+    if (record && state === 'running') {
       const probe = await sshRun(nodeTarget(cluster, paths, record, 'cluster', clusterPrivate), `cat ${CONFIGURED_MARKER} 2>/dev/null || true`, { allowFailure: true, timeoutMs: 20_000 }).catch((error: Error) => error);
       if (probe instanceof Error || probe.exitCode !== 0) detail = 'the cluster key is not accepted yet (not configured)';
       else {
@@ -377,7 +375,6 @@ export async function clusterStatus(context: NodeContext): Promise<NodeStatus[]>
     if (state === 'paused') detail = 'paused';
     return {
       name: node.name,
-      running: isRunning,
       state,
       reachable,
       configured,

@@ -2,7 +2,7 @@ import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { atomicWriteFile } from '@boxcar/kit';
 import { checkSnapshotName, type ProviderName } from '@boxcar/model';
-import { nodeProvider, sshRun, SnapshotUnsupportedError, waitForSsh, type NodeRunState, type NodeSnapshots } from '@boxcar/providers';
+import { nodeProvider, sshRun, waitForSsh, type NodeRunState, type NodeSnapshots } from '@boxcar/providers';
 import { clusterSshKey, providerContext, type NodeContext } from './runtime.ts';
 import { closeAllConnections, nodeTarget } from './ssh-access.ts';
 import { readNodeRecord, writeNodeRecord, type ClusterPaths, type NodeRecord } from './state.ts';
@@ -76,11 +76,16 @@ async function together(nodes: string[], what: string, step: (node: string) => P
   if (failures.length) throw new Error(`${what} failed on ${failures.length} node(s):\n  ${failures.join('\n  ')}`);
 }
 
+/** Each node's machine state on the cluster's provider (one status call for all). */
+async function runStates(context: NodeContext): Promise<(node: string) => NodeRunState> {
+  const machines = await nodeProvider(context.cluster.provider).status(providerContext(context, context.cluster.provider));
+  return (node) => machines[node] ?? 'absent';
+}
+
 /** Every node must be in one of the `allowed` states; else the error says which node is in which. */
 async function requireStates(context: NodeContext, records: NodeRecord[], verb: string, allowed: NodeRunState[]): Promise<void> {
-  const provider = snapshotsOf(context);
-  const where = providerContext(context, context.cluster.provider);
-  const states = Object.fromEntries(await Promise.all(records.map(async (record) => [record.name, await provider.state(where, record.name)] as const)));
+  const stateOf = await runStates(context);
+  const states = Object.fromEntries(records.map((record) => [record.name, stateOf(record.name)]));
   const wrong = records.filter((record) => !allowed.includes(states[record.name]!));
   if (wrong.length) {
     throw new Error(`cluster ${context.cluster.name}: cannot ${verb}: ${wrong.map((record) => `${record.name} is ${states[record.name]}`).join(', ')} (it must be ${allowed.join(' or ')})`);
@@ -241,37 +246,22 @@ export async function clusterStart(context: NodeContext): Promise<{ seconds: num
     });
   } finally {
     // Those that woke run on, even if another failed: a half-started cluster is visible in status, a frozen one is not.
-    const states = await Promise.all(records.map(async (record) => [record.name, await provider.state(where, record.name)] as const));
-    const paused = states.filter(([, state]) => state === 'paused').map(([node]) => node);
+    const stateOf = await runStates(context);
+    const paused = names(records).filter((node) => stateOf(node) === 'paused');
     await together(paused, 'resume', (node) => provider.resume(where, node));
   }
   await setClocks(context, records);
   return { seconds: (Date.now() - started) / 1000 };
 }
 
-/**
- * A node's state as the snapshot commands see it (paused, stopped-with-state), refined from the
- * provider's plain machine state; that one stands where the provider has no snapshots or no answer.
- */
-export async function nodeRunState(context: NodeContext, provider: ProviderName, node: string, machine: NodeRunState | undefined): Promise<NodeRunState> {
-  if (machine === undefined || machine === 'absent') return 'absent';
-  try {
-    const state = await nodeProvider(provider).snapshots.state(providerContext(context, provider), node);
-    return state === 'absent' ? machine : state;
-  } catch (error) {
-    if (error instanceof SnapshotUnsupportedError) return machine;
-    throw error;
-  }
-}
-
 /** The nodes that cluster stop left stopped with their state: `cluster up` would not boot them, `cluster start` resumes them. */
 export async function nodesStoppedWithState(context: NodeContext): Promise<string[]> {
+  const records = (await Promise.all(context.cluster.nodes.map((node) => readNodeRecord(context.paths, node.name)))).filter((record) => record !== undefined);
   const stopped: string[] = [];
-  for (const node of context.cluster.nodes) {
-    const record = await readNodeRecord(context.paths, node.name);
-    if (!record) continue;
-    const provider = record.provider as ProviderName;
-    if ((await nodeRunState(context, provider, node.name, 'stopped')) === 'stopped-with-state') stopped.push(node.name);
+  // One status call per provider the nodes run on.
+  for (const provider of new Set(records.map((record) => record.provider as ProviderName))) {
+    const machines = await nodeProvider(provider).status(providerContext(context, provider));
+    stopped.push(...records.filter((record) => record.provider === provider && machines[record.name] === 'stopped-with-state').map((record) => record.name));
   }
   return stopped;
 }

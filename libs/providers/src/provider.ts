@@ -68,11 +68,10 @@ export interface BootedNode {
   serialLog?: string;
 }
 
-export type MachineState = 'running' | 'stopped' | 'absent';
-
 /**
- * A node as the snapshot commands see it: paused (CPUs stopped, memory kept), stopped-with-state (its running
- * state saved by `cluster stop`, its process gone: `cluster start` resumes it), stopped (no saved state).
+ * A node's machine: running, paused (CPUs stopped, memory kept), stopped-with-state (its running state
+ * saved by `cluster stop`, its process gone: `cluster start` resumes it), stopped (no saved state), or
+ * absent. A provider without snapshots only ever says running, stopped or absent.
  */
 export type NodeRunState = 'running' | 'paused' | 'stopped-with-state' | 'stopped' | 'absent';
 
@@ -90,7 +89,6 @@ export interface SnapshotInfo {
  * throws SnapshotUnsupportedError from every entry point, saying what it lacks.
  */
 export interface NodeSnapshots {
-  state(context: ProviderContext, nodeName: string): Promise<NodeRunState>;
   /** Stops the node's CPUs; memory and devices stay as they are. */
   pause(context: ProviderContext, nodeName: string): Promise<void>;
   resume(context: ProviderContext, nodeName: string): Promise<void>;
@@ -129,8 +127,8 @@ export interface NodeProvider {
   up(context: ProviderContext, nodeName: string, boot: NodeBoot): Promise<BootedNode>;
   /** Stops one node and removes its disk; true if there was something to stop. The node need not be in the model. */
   down(context: ProviderContext, nodeName: string): Promise<boolean>;
-  /** Every machine the provider has for this cluster, by node name. */
-  status(context: ProviderContext): Promise<Record<string, MachineState>>;
+  /** Every machine the provider has for this cluster, by node name, as far as the provider can tell (absent ones left out). */
+  status(context: ProviderContext): Promise<Record<string, NodeRunState>>;
   /** Everything of the cluster gone on this provider, verified; the names of the nodes it stopped. */
   cleanup(context: ProviderContext): Promise<string[]>;
   /** Snapshots and stop/start of the running state (cluster snapshot, stop, start). */

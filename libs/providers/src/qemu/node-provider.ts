@@ -1,4 +1,4 @@
-import { firstBootStrings, type MachineState, type NodeProvider, type ProviderContext } from '../provider.ts';
+import { firstBootStrings, type NodeProvider, type ProviderContext } from '../provider.ts';
 import { qemuDown, qemuNodeDown, qemuNodeUp, qemuStatus, type QemuProgress } from './provider.ts';
 import {
   qemuDeleteSnapshot,
@@ -34,14 +34,18 @@ export const qemuProvider: NodeProvider = {
   },
 
   async down(context, nodeName) {
-    const before = await this.status(context);
+    // Only this node's state: whether there was a machine to stop.
+    const before = await qemuRunState(options(context), nodeName);
     await qemuNodeDown(context.cluster, nodeName, { stateDir: context.stateDir, onProgress: (event) => context.onProgress?.(nodeName, `${event.step}: ${event.message}`) });
-    return before[nodeName] === 'running';
+    return before === 'running' || before === 'paused';
   },
 
   async status(context) {
+    // Every node with a directory here (also those the model no longer names), refined through its
+    // monitor (paused) or its overlay (a state saved by cluster stop).
     const { nodes } = await qemuStatus(context.cluster, { stateDir: context.stateDir });
-    return Object.fromEntries(nodes.filter((node) => node.state !== 'absent').map((node) => [node.name, node.state as MachineState]));
+    const states = await Promise.all(nodes.filter((node) => node.state !== 'absent').map(async (node) => [node.name, await qemuRunState(options(context), node.name)] as const));
+    return Object.fromEntries(states.filter(([, state]) => state !== 'absent'));
   },
 
   async cleanup(context) {
@@ -50,7 +54,6 @@ export const qemuProvider: NodeProvider = {
 
   // Through each node's QMP monitor; snapshots live inside its qcow2 overlay.
   snapshots: {
-    state: (context, node) => qemuRunState(options(context), node),
     pause: (context, node) => qemuPause(options(context), node),
     resume: (context, node) => qemuResume(options(context), node),
     save: (context, node, name) => qemuSaveSnapshot(options(context), node, name),

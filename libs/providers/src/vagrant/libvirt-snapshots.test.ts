@@ -4,10 +4,11 @@ import { join } from 'node:path';
 import { resolveClusterOrThrow } from '@boxcar/model';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { ProviderContext } from '../provider.ts';
-import { dropLibvirtState, libvirtSnapshots, virshArgs } from './libvirt-snapshots.ts';
+import { dropLibvirtState, libvirtRunState, libvirtSnapshots, virshArgs } from './libvirt-snapshots.ts';
 
 // What the libvirt provider asks libvirt, checked against a stand-in virsh on PATH that records its
-// arguments and answers from a small state file. (Against a real libvirtd: the lab e2e's libvirt steps.)
+// arguments and answers from a small state file (a TEST DOUBLE of virsh). Against a real libvirtd: the
+// lab e2e's libvirt steps (L3b).
 
 const cluster = resolveClusterOrThrow({ profile: 'lab', provider: 'libvirt', libvirt: { uri: 'qemu+unix:///system?socket=/run/x/libvirt-sock' } });
 const context: ProviderContext = { cluster, stateDir: '/nonexistent' };
@@ -61,7 +62,7 @@ describe('libvirt snapshots through virsh', () => {
       [{}, 'absent'],
     ] as const) {
       await given(state);
-      expect(await snapshots.state(context, 'cni-worker1'), JSON.stringify(state)).toBe(expected);
+      expect(await libvirtRunState(context, 'cni-worker1'), JSON.stringify(state)).toBe(expected);
     }
   });
 

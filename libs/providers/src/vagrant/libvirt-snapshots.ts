@@ -48,19 +48,22 @@ async function diskPaths(context: ProviderContext, node: string): Promise<string
     .map((fields) => fields.slice(3).join(' '));
 }
 
+/** The domain's state as libvirt has it: also paused (snapshot commands) and stopped with a managed save (cluster stop). */
+export async function libvirtRunState(context: ProviderContext, node: string): Promise<NodeRunState> {
+  const domain = libvirtDomain(context.cluster, node);
+  const result = await execa('virsh', virshArgs(context.cluster, ['domstate', domain]), { reject: false, stdin: 'ignore' });
+  if (result.exitCode !== 0) return 'absent';
+  const state = String(result.stdout).trim();
+  if (state === 'running') return 'running';
+  if (state === 'paused') return 'paused';
+  const info = await virsh(context, node, ['dominfo', domain]);
+  return /^Managed save:\s+yes$/m.test(info) ? 'stopped-with-state' : 'stopped';
+}
+
 export function libvirtSnapshots(): NodeSnapshots {
   const domain = (context: ProviderContext, node: string) => libvirtDomain(context.cluster, node);
 
   return {
-    async state(context, node): Promise<NodeRunState> {
-      const result = await execa('virsh', virshArgs(context.cluster, ['domstate', domain(context, node)]), { reject: false, stdin: 'ignore' });
-      if (result.exitCode !== 0) return 'absent';
-      const state = String(result.stdout).trim();
-      if (state === 'running') return 'running';
-      if (state === 'paused') return 'paused';
-      const info = await virsh(context, node, ['dominfo', domain(context, node)]);
-      return /^Managed save:\s+yes$/m.test(info) ? 'stopped-with-state' : 'stopped';
-    },
     pause: async (context, node) => void (await virsh(context, node, ['suspend', domain(context, node)])),
     resume: async (context, node) => void (await virsh(context, node, ['resume', domain(context, node)])),
     async save(context, node, name) {

@@ -2,8 +2,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Cluster } from '@boxcar/model';
 import { detectAccelerator } from '../accel.ts';
-import { firstBootStrings, SnapshotUnsupportedError, type MachineState, type NodeProvider, type NodeSnapshots, type ProviderContext } from '../provider.ts';
-import { dropLibvirtState, libvirtSnapshots } from './libvirt-snapshots.ts';
+import { firstBootStrings, SnapshotUnsupportedError, type NodeProvider, type NodeRunState, type NodeSnapshots, type ProviderContext } from '../provider.ts';
+import { dropLibvirtState, libvirtRunState, libvirtSnapshots } from './libvirt-snapshots.ts';
 import { vagrantNodeDown, vagrantNodeUp, vagrantSshConfig, vagrantStatus, type VagrantRunOptions } from './runner.ts';
 import { vagrantfile, type LibvirtVagrantOptions, type VagrantProviderName } from './vagrantfile.ts';
 
@@ -49,9 +49,12 @@ export function vagrantProvider(kind: VagrantProviderName): NodeProvider {
 
     async status(context) {
       if (!existsSync(join(context.stateDir, 'Vagrantfile'))) return {};
-      const machines = await vagrantStatus(on(context.cluster), runOptions(context));
-      const state = (vagrant: string): MachineState => (vagrant === 'running' ? 'running' : vagrant === 'not_created' ? 'absent' : 'stopped');
-      return Object.fromEntries(Object.entries(machines).filter(([, machine]) => machine.state !== 'not_created').map(([name, machine]) => [name, state(machine.state)]));
+      const machines = Object.entries(await vagrantStatus(on(context.cluster), runOptions(context))).filter(([, machine]) => machine.state !== 'not_created');
+      // libvirt tells paused and managed-save apart (cluster snapshot, stop); Vagrant's own states do not.
+      const state = async (name: string, vagrant: string): Promise<NodeRunState> =>
+        kind === 'libvirt' ? libvirtRunState(context, name) : vagrant === 'running' ? 'running' : 'stopped';
+      const states = await Promise.all(machines.map(async ([name, machine]) => [name, await state(name, machine.state)] as const));
+      return Object.fromEntries(states.filter(([, known]) => known !== 'absent'));
     },
 
     async cleanup(context) {
@@ -79,7 +82,7 @@ function unsupportedSnapshots(kind: VagrantProviderName): NodeSnapshots {
         `with ${kind}, use cluster down and cluster up (a fresh boot from the baked boxes), or run the cluster on qemu ("provider": "qemu" in cluster.config.json)`,
     );
   };
-  return { state: refuse, pause: refuse, resume: refuse, save: refuse, restore: refuse, remove: refuse, list: refuse, suspend: refuse, wake: refuse };
+  return { pause: refuse, resume: refuse, save: refuse, restore: refuse, remove: refuse, list: refuse, suspend: refuse, wake: refuse };
 }
 
 function vagrantEnv(): Record<string, string> {
