@@ -20,6 +20,7 @@ import { REPO_ROOT } from '@boxcar/model';
 import { BAKE_PHASES } from '@boxcar/packer';
 import { clusterPaths, nodeConfigure, writeNodeRecord, type NodeContext, type NodeRecord } from '@boxcar/nodes';
 import { bakerBootstrapKey, detectAccelerator, qemuDown, qemuUp, sshCopy, sshRun, type SshTarget } from '@boxcar/providers';
+import { labSsh } from './harness/lab-checks.ts';
 import { labWorkspace } from './harness/lab-workspace.ts';
 import { libvirtCluster } from './harness/libvirt-cluster.ts';
 import { missingLibvirtPrerequisites, startLibvirtNetns } from './harness/libvirt-netns.ts';
@@ -73,16 +74,11 @@ async function medianOfFive(file: string, args: string[]): Promise<number> {
   return median(seconds);
 }
 
-/** A node's SSH target with the cluster key, from its record. */
-function nodeTarget(name: string): SshTarget {
-  const record = JSON.parse(readFileSync(join(env.BOXCAR_STATE_DIR, cluster.name, 'nodes', `${name}.json`), 'utf8')) as NodeRecord;
-  return { host: record.ssh.host, port: record.ssh.port, user: record.ssh.user, keyFile: join(env.BOXCAR_STATE_DIR, cluster.name, 'ssh', 'cluster_ed25519') };
-}
+const { on } = labSsh({ cluster, stateDir: env.BOXCAR_STATE_DIR, bootstrapKey: env.BOXCAR_BOOTSTRAP_KEY });
 
 /** SSH logins the node's sshd has accepted since it booted, not counting the one that asks. */
 async function acceptedLogins(node: string): Promise<number> {
-  const { stdout } = await sshRun(nodeTarget(node), "sudo journalctl -u ssh.service -o cat --no-pager | grep -c 'Accepted publickey' || true");
-  return Number(stdout.trim()) - 1;
+  return Number(await on(node, "sudo journalctl -u ssh.service -o cat --no-pager | grep -c 'Accepted publickey' || true")) - 1;
 }
 
 /** Per node, the seconds terraform reports for its configuration resource in the last apply. */
@@ -130,7 +126,8 @@ row('bake, one byte of the worker layer', `${incremental.seconds.toFixed(0)} s`,
 phaseRows('one-byte rebake', incremental.built);
 
 const up = await clusterUp();
-row('configuration per node, first up', await perNode((node) => `${configureSeconds()[node] ?? '?'} s`), 'as terraform reports each node\'s configuration resource');
+const firstConfigure = configureSeconds();
+row('configuration per node, first up', await perNode((node) => `${firstConfigure[node] ?? '?'} s`), 'as terraform reports each node\'s configuration resource');
 row('SSH logins per node, whole first up', await perNode(async (node) => String(await acceptedLogins(node))), "readiness probes and configuration, from each node's sshd log");
 const cliStatus = await medianOfFive(process.execPath, [join(REPO_ROOT, 'apps', 'cli', 'bin', 'boxcar.mjs'), 'cluster', 'status', '--profile', 'lab']);
 const nxStatus = await medianOfFive('npx', ['nx', 'run', 'cluster:status', '--profile', 'lab']);
@@ -143,10 +140,11 @@ const conf = JSON.parse(readFileSync(ipvlan, 'utf8')) as { cniVersion: string; n
 writeFileSync(ipvlan, `${JSON.stringify({ ...conf, name: `${conf.name}-bench` }, null, 2)}\n`);
 const loop = await clusterUp();
 const loginsAfter = await Promise.all(cluster.nodes.map((node) => acceptedLogins(node.name)));
-const seen = await Promise.all(cluster.workers.map(async (node) => (await sshRun(nodeTarget(node.name), 'cat /etc/cni/net.d/ipvlan.conf')).stdout.includes(`${conf.name}-bench`)));
+const seen = await Promise.all(cluster.workers.map(async (node) => (await on(node.name, 'cat /etc/cni/net.d/ipvlan.conf')).includes(`${conf.name}-bench`)));
 if (seen.includes(false)) throw new Error(`the changed ipvlan.conf did not reach every worker: ${JSON.stringify(seen)}`);
 row('one file changed in cni/, cluster up until every worker has it', `${loop.toFixed(1)} s`, 'goal: under 10 s (synth, terraform plan, apply of the 2 workers\' configurations, status)');
-row('configuration per node after that change', await perNode((node) => (configureSeconds()[node] === undefined ? 'not re-run' : `${configureSeconds()[node]} s`)), `SSH logins it took: ${cluster.nodes.map((node, i) => loginsAfter[i]! - loginsBefore[i]! - 1).join(', ')} (less the one that counts)`);
+const loopConfigure = configureSeconds();
+row('configuration per node after that change', await perNode((node) => (loopConfigure[node] === undefined ? 'not re-run' : `${loopConfigure[node]} s`)), `SSH logins it took: ${cluster.nodes.map((node, i) => loginsAfter[i]! - loginsBefore[i]! - 1).join(', ')} (less the one that counts)`);
 const qemuPids = (await execa('pgrep', ['-f', `qemu-system.*${env.BOXCAR_STATE_DIR}`])).stdout.split('\n').map(Number);
 const rss = qemuPids.map(peakRssMb);
 const overlays = await diskUsageMb(join(env.BOXCAR_STATE_DIR, cluster.name, 'qemu'));

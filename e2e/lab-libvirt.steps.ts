@@ -1,8 +1,8 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { execa } from 'execa';
 import { afterAll, describe, expect, it } from 'vitest';
-import { detectAccelerator, sshArgs, type SshTarget } from '@boxcar/providers';
+import { detectAccelerator } from '@boxcar/providers';
+import { expectEtcdHealthy, expectPingMatrix, labSsh } from './harness/lab-checks.ts';
 import type { LabWorkspace } from './harness/lab-workspace.ts';
 import { libvirtCluster } from './harness/libvirt-cluster.ts';
 import { leftoverNamespaces, missingLibvirtPrerequisites, namespaceExists, startLibvirtNetns, type LibvirtNetns } from './harness/libvirt-netns.ts';
@@ -25,23 +25,16 @@ export function describeLibvirtBringUp(workspace: LabWorkspace, timings: Record<
     if (!ns || !lab) throw new Error('the libvirt namespace is not running (an earlier step failed)');
     return { ns, lab };
   };
-  const nodeTarget = (name: string, key: 'cluster' | 'bootstrap'): SshTarget => {
-    const { stateDir } = running().lab;
-    const record = JSON.parse(readFileSync(join(stateDir, cluster.name, 'nodes', `${name}.json`), 'utf8'));
+  /** SSH to the nodes from inside the namespace, where their addresses exist. */
+  const ssh = () => {
+    const { ns: namespace, lab: libvirt } = running();
     // The bootstrap key is the baker's (the workspace's): the store holds no private key.
-    const keyFile = key === 'cluster' ? join(stateDir, cluster.name, 'ssh', 'cluster_ed25519') : workspace.env.BOXCAR_BOOTSTRAP_KEY;
-    return { host: record.ssh.host, port: record.ssh.port, user: record.ssh.user, keyFile };
+    return labSsh({ cluster, stateDir: libvirt.stateDir, bootstrapKey: workspace.env.BOXCAR_BOOTSTRAP_KEY, wrap: namespace.wrap });
   };
-  const ssh = async (target: SshTarget, command: string) => {
-    const [program, args] = running().ns.wrap('ssh', [...sshArgs(target), command]);
-    const result = await execa(program, args, { stdin: 'ignore', reject: false, timeout: 120_000 });
-    return { exitCode: result.exitCode, stdout: String(result.stdout).trim() };
-  };
-  const on = async (name: string, command: string) => {
-    const result = await ssh(nodeTarget(name, 'cluster'), command);
-    if (result.exitCode !== 0) throw new Error(`${name}: \`${command}\` exited ${result.exitCode}`);
-    return result.stdout;
-  };
+  const on = (name: string, command: string) => ssh().on(name, command);
+  /** Per node: name, state, configured, as `cluster status --json` says. */
+  const statusOf = async () =>
+    (JSON.parse((await running().lab.boxcar('cluster', 'status', '--json')).stdout) as { name: string; state: string; configured: boolean }[]).map((s) => [s.name, s.state, s.configured]);
 
   describe.skipIf(missing.length > 0)(`the same cluster through Vagrant + libvirt${missing.length ? ` (skipped: missing ${missing.join(', ')})` : ''}`, () => {
     afterAll(async () => {
@@ -60,11 +53,10 @@ export function describeLibvirtBringUp(workspace: LabWorkspace, timings: Record<
       const report = await workspace.withoutStoreA(() => lab!.up());
       timings.libvirtClusterUp = (Date.now() - started) / 1000;
       expect(report.plan.map((row) => [row.node, row.vm, row.configuration])).toEqual(cluster.nodes.map((n) => [n.name, 'create', 'create']));
-      expect(report.status.map((s) => [s.name, s.running, s.configured])).toEqual(cluster.nodes.map((n) => [n.name, true, true]));
+      expect(report.status.map((s) => [s.name, s.state, s.configured])).toEqual(cluster.nodes.map((n) => [n.name, 'running', true]));
       const domains = (await ns.virsh(['list', '--name'])).split('\n').map((line) => line.trim()).filter(Boolean);
       expect(domains.sort()).toEqual(cluster.nodes.map((n) => `${cluster.name}-${n.name}`).sort());
-      const status = JSON.parse((await running().lab.boxcar('cluster', 'status', '--json')).stdout) as { name: string; running: boolean; configured: boolean }[];
-      expect(status.map((s) => [s.name, s.running, s.configured])).toEqual(cluster.nodes.map((n) => [n.name, true, true]));
+      expect(await statusOf()).toEqual(cluster.nodes.map((n) => [n.name, 'running', true]));
     });
 
     it('L2. every node is reachable with its hostname, its static IP and VPP\'s NIC where VPP expects it', async () => {
@@ -88,15 +80,37 @@ export function describeLibvirtBringUp(workspace: LabWorkspace, timings: Record<
     });
 
     it('L3. the full ping matrix passes on the cluster network; the bootstrap key is refused', async () => {
-      const failures: string[] = [];
-      for (const from of cluster.nodes) {
-        for (const to of cluster.nodes.filter((n) => n !== from)) {
-          const result = await ssh(nodeTarget(from.name, 'cluster'), `ping -c 2 -W 3 ${to.ip}`);
-          if (result.exitCode !== 0) failures.push(`${from.name} -> ${to.name} (${to.ip})`);
-        }
-        expect((await ssh(nodeTarget(from.name, 'bootstrap'), 'true')).exitCode).toBe(255);
+      await expectPingMatrix(cluster, ssh());
+      for (const node of cluster.nodes) expect((await ssh().attempt(ssh().nodeTarget(node.name, 'bootstrap'), 'true')).exitCode).toBe(255);
+    });
+
+    it("L3b. libvirt's own snapshots bring the broken cluster back; cluster stop and start resume it from libvirt's managed save", async () => {
+      const { ns: namespace, lab: libvirt } = running();
+      await libvirt.boxcar('cluster', 'snapshot', 'save', 'libvirt-e2e');
+      for (const node of cluster.nodes) expect(await namespace.virsh(['snapshot-list', '--domain', `${cluster.name}-${node.name}`, '--name'])).toContain('libvirt-e2e');
+      // Broken: a worker's CNI conf gone, etcd stopped on its node.
+      await on('cni-worker2', 'sudo rm /etc/cni/net.d/ipvlan.conf');
+      await on(cluster.etcd.node, 'sudo systemctl stop etcd.service');
+      const restoreStarted = Date.now();
+      await libvirt.boxcar('cluster', 'snapshot', 'restore', 'libvirt-e2e');
+      timings.libvirtSnapshotRestore = (Date.now() - restoreStarted) / 1000;
+      expect(await on('cni-worker2', 'test -f /etc/cni/net.d/ipvlan.conf && echo present')).toBe('present');
+      expect(await on(cluster.etcd.node, 'systemctl is-active etcd.service')).toBe('active');
+      await expectPingMatrix(cluster, ssh());
+      await expectEtcdHealthy(cluster, ssh());
+
+      await libvirt.boxcar('cluster', 'stop');
+      for (const node of cluster.nodes) {
+        const info = await namespace.virsh(['dominfo', `${cluster.name}-${node.name}`]);
+        expect(info).toMatch(/^State:\s+shut off$/m);
+        expect(info).toMatch(/^Managed save:\s+yes$/m);
       }
-      expect(failures).toEqual([]);
+      const startStarted = Date.now();
+      await libvirt.boxcar('cluster', 'start');
+      timings.libvirtClusterStart = (Date.now() - startStarted) / 1000;
+      expect(await statusOf()).toEqual(cluster.nodes.map((n) => [n.name, 'running', true]));
+      await expectPingMatrix(cluster, ssh());
+      await expectEtcdHealthy(cluster, ssh());
     });
 
     it('L4. cluster down destroys the stack (vagrant destroy per node): empty state, no domain, network or disk', async () => {

@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'vitest';
 import { ipToInt, type Cluster } from '@boxcar/model';
-import { sshRun, type SshTarget } from '@boxcar/providers';
+import { execa } from 'execa';
+import { sshArgs, sshRun, type SshTarget } from '@boxcar/providers';
 
 // The checks that say the lab cluster works, from inside its VMs (the host never sends traffic to the
 // cluster's addresses): the ping matrix, Calico's etcd, a CNI ADD on each worker whose namespaces ping
@@ -14,19 +15,32 @@ export interface LabAccess {
   stateDir: string;
   /** The bake's bootstrap private key, for checks that it is refused. */
   bootstrapKey: string;
+  /** Where the nodes' addresses exist only inside a network namespace: runs ssh's argv there. */
+  wrap?: (command: string, args: readonly string[]) => [string, string[]];
 }
 
 export function labSsh(access: LabAccess) {
-  const { cluster, stateDir } = access;
+  const { cluster, stateDir, wrap } = access;
   /** The node's SSH target as its record says (the port changes with every boot). */
   const nodeTarget = (name: string, key: 'cluster' | 'bootstrap' = 'cluster'): SshTarget => {
     const record = JSON.parse(readFileSync(join(stateDir, cluster.name, 'nodes', `${name}.json`), 'utf8'));
     const keyFile = key === 'cluster' ? join(stateDir, cluster.name, 'ssh', 'cluster_ed25519') : access.bootstrapKey;
     return { host: record.ssh.host, port: record.ssh.port, user: record.ssh.user, keyFile };
   };
-  /** A command on a node with the cluster key; its stdout, or an error when it fails. */
-  const on = async (node: string, command: string): Promise<string> => (await sshRun(nodeTarget(node), command, { timeoutMs: 120_000 })).stdout;
-  return { nodeTarget, on };
+  /** A command on a node; its exit status (255: ssh itself failed, e.g. a refused key) and stdout, never thrown. */
+  const attempt = async (target: SshTarget, command: string): Promise<{ exitCode: number; stdout: string; stderr: string }> => {
+    if (!wrap) return sshRun(target, command, { allowFailure: true, timeoutMs: 120_000 });
+    const [program, args] = wrap('ssh', [...sshArgs(target), command]);
+    const result = await execa(program, args, { stdin: 'ignore', reject: false, timeout: 120_000 });
+    return { exitCode: result.exitCode ?? -1, stdout: String(result.stdout), stderr: String(result.stderr) };
+  };
+  /** A command on a node with the cluster key; its stdout without the trailing newline, or an error when it fails. */
+  const on = async (node: string, command: string): Promise<string> => {
+    const result = await attempt(nodeTarget(node), command);
+    if (result.exitCode !== 0) throw new Error(`${node}: \`${command}\` exited ${result.exitCode}: ${result.stderr.trim()}`);
+    return result.stdout.trimEnd();
+  };
+  return { nodeTarget, attempt, on };
 }
 
 export type LabSsh = ReturnType<typeof labSsh>;
@@ -36,7 +50,7 @@ export async function expectPingMatrix(cluster: Cluster, ssh: LabSsh): Promise<v
   const failures: string[] = [];
   for (const from of cluster.nodes) {
     for (const to of cluster.nodes.filter((n) => n !== from)) {
-      const result = await sshRun(ssh.nodeTarget(from.name), `ping -c 2 -W 3 ${to.ip}`, { allowFailure: true, timeoutMs: 60_000 });
+      const result = await ssh.attempt(ssh.nodeTarget(from.name), `ping -c 2 -W 3 ${to.ip}`);
       if (result.exitCode !== 0) failures.push(`${from.name} -> ${to.name} (${to.ip})`);
     }
   }

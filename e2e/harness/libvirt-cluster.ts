@@ -27,7 +27,7 @@ export function libvirtCluster(workspace: LabWorkspace, ns: LibvirtNetns, storeU
     stackDir,
     boxcar,
     /** `cluster up`: terraform's plan per node, then the status once applied. */
-    up: async () => JSON.parse((await boxcar('cluster', 'up', '--json')).stdout) as { plan: NodePlanSummary[]; status: { name: string; running: boolean; configured: boolean }[] },
+    up: async () => JSON.parse((await boxcar('cluster', 'up', '--json')).stdout) as { plan: NodePlanSummary[]; status: { name: string; state: string; configured: boolean }[] },
     down: () => boxcar('cluster', 'down'),
     /** What terraform's state holds (read on the host: the state file needs no namespace). */
     state: async () => terraformRunner({ binary: (await terraformBinary())!, stackDir, logDir: join(work, 'terraform-logs') }).stateList(),
