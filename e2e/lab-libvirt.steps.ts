@@ -84,13 +84,17 @@ export function describeLibvirtBringUp(workspace: LabWorkspace, timings: Record<
       for (const node of cluster.nodes) expect((await ssh().attempt(ssh().nodeTarget(node.name, 'bootstrap'), 'true')).exitCode).toBe(255);
     });
 
-    it("L3b. libvirt's own snapshots bring the broken cluster back; cluster stop and start resume it from libvirt's managed save", async () => {
+    it("L3b. libvirt's own snapshots bring the broken cluster back (etcd stopped, a CNI conf deleted, an address flushed); cluster stop and start resume it from libvirt's managed save", async () => {
       const { ns: namespace, lab: libvirt } = running();
       await libvirt.boxcar('cluster', 'snapshot', 'save', 'libvirt-e2e');
       for (const node of cluster.nodes) expect(await namespace.virsh(['snapshot-list', '--domain', `${cluster.name}-${node.name}`, '--name'])).toContain('libvirt-e2e');
-      // Broken: a worker's CNI conf gone, etcd stopped on its node.
+      // Broken: a worker's CNI conf gone, etcd stopped on its node, a node's cluster address flushed
+      // (SSH reaches it over the management network).
       await on('cni-worker2', 'sudo rm /etc/cni/net.d/ipvlan.conf');
       await on(cluster.etcd.node, 'sudo systemctl stop etcd.service');
+      await on('cni-worker2', 'sudo ip -4 addr flush dev enp0s8');
+      const worker2 = cluster.nodes.find((node) => node.name === 'cni-worker2')!;
+      expect((await ssh().attempt(ssh().nodeTarget(cluster.master.name), `ping -c 1 -W 2 ${worker2.ip}`)).exitCode).not.toBe(0);
       const restoreStarted = Date.now();
       await libvirt.boxcar('cluster', 'snapshot', 'restore', 'libvirt-e2e');
       timings.libvirtSnapshotRestore = (Date.now() - restoreStarted) / 1000;
