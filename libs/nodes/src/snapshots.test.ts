@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { restoreProblem, type SnapshotRecord } from './snapshots.ts';
+import { restoreProblem, snapshotSizes, type SnapshotRecord } from './snapshots.ts';
 import type { NodeRecord } from './state.ts';
 
 const box = (name: string, version: string) => ({ name, version, contentKey: `key-${version}` });
@@ -31,5 +31,19 @@ describe('restoreProblem', () => {
     expect(restoreProblem(snapshot, [record('cni-master1', '1.1'), record('cni-worker1', '1.1'), record('cni-worker2', '1.1')], 'qemu')).toMatch(
       /holds the nodes cni-master1, cni-worker1; the cluster now has cni-master1, cni-worker1, cni-worker2/,
     );
+  });
+});
+
+describe('snapshotSizes', () => {
+  it("sums a snapshot's saved memory over the nodes, and says unknown once one node cannot tell (VirtualBox)", () => {
+    const sizes = snapshotSizes([
+      [{ name: 'monday', sizeBytes: 100 }, { name: 'tuesday', sizeBytes: 5 }],
+      [{ name: 'monday', sizeBytes: 20 }, { name: 'tuesday' }],
+      [{ name: 'monday', sizeBytes: 3 }],
+    ]);
+    expect(sizes.get('monday')).toBe(123);
+    expect(sizes.has('tuesday')).toBe(true);
+    expect(sizes.get('tuesday')).toBeUndefined();
+    expect(snapshotSizes([[{ name: 'a' }], [{ name: 'a', sizeBytes: 7 }]]).get('a')).toBeUndefined();
   });
 });

@@ -2,7 +2,7 @@ import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { atomicWriteFile } from '@boxcar/kit';
 import { checkSnapshotName, type ProviderName } from '@boxcar/model';
-import { nodeProvider, sshRun, waitForSsh, type NodeRunState, type NodeSnapshots } from '@boxcar/providers';
+import { nodeProvider, sshRun, waitForSsh, type NodeRunState, type NodeSnapshots, type SnapshotInfo } from '@boxcar/providers';
 import { clusterSshKey, providerContext, type NodeContext } from './runtime.ts';
 import { closeAllConnections, nodeTarget } from './ssh-access.ts';
 import { readNodeRecord, writeNodeRecord, type ClusterPaths, type NodeRecord } from './state.ts';
@@ -22,8 +22,8 @@ export interface SnapshotRecord {
 }
 
 export interface SnapshotSummary extends SnapshotRecord {
-  /** What the snapshot holds on disk beyond the nodes' own disks, summed over the nodes (saved memory). */
-  sizeBytes: number;
+  /** What the snapshot holds on disk beyond the nodes' own disks, summed over the nodes (saved memory); undefined where the provider cannot tell. */
+  sizeBytes?: number;
 }
 
 export function snapshotsDir(paths: ClusterPaths): string {
@@ -195,16 +195,27 @@ export async function snapshotRestore(context: NodeContext, name: string): Promi
   return { snapshot, seconds: (Date.now() - started) / 1000 };
 }
 
+/** Each snapshot's size summed over the nodes' lists; undefined once one node's provider cannot tell it. Pure. */
+export function snapshotSizes(perNode: readonly SnapshotInfo[][]): Map<string, number | undefined> {
+  const sizes = new Map<string, number | undefined>();
+  for (const snapshot of perNode.flat()) {
+    const sum = sizes.has(snapshot.name) ? sizes.get(snapshot.name) : 0;
+    sizes.set(snapshot.name, sum === undefined || snapshot.sizeBytes === undefined ? undefined : sum + snapshot.sizeBytes);
+  }
+  return sizes;
+}
+
 /** Every snapshot of the cluster, with what it holds on disk (per node, as its provider counts it). */
 export async function snapshotList(context: NodeContext): Promise<SnapshotSummary[]> {
   const records = await readSnapshotRecords(context.paths);
   const where = providerContext(context, context.cluster.provider);
-  const sizes = new Map<string, number>();
-  for (const node of context.cluster.nodes) {
-    const listed = await snapshotsOf(context).list(where, node.name);
-    for (const snapshot of listed) sizes.set(snapshot.name, (sizes.get(snapshot.name) ?? 0) + snapshot.sizeBytes);
-  }
-  return records.map((record) => ({ ...record, sizeBytes: sizes.get(record.name) ?? 0 }));
+  const perNode: SnapshotInfo[][] = [];
+  for (const node of context.cluster.nodes) perNode.push(await snapshotsOf(context).list(where, node.name));
+  const sizes = snapshotSizes(perNode);
+  return records.map((record) => {
+    const sizeBytes = sizes.has(record.name) ? sizes.get(record.name) : 0;
+    return { ...record, ...(sizeBytes !== undefined && { sizeBytes }) };
+  });
 }
 
 /** Snapshot `name` removed from every node that has it, and its record. */

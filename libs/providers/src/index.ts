@@ -4,7 +4,7 @@
 export { nodeProvider } from './registry.ts';
 export { HOST_KEY_LINE, NodeBootError, type BootedNode, type BoxRef, type NodeBoot, type NodeProvider, type ProviderContext } from './provider.ts';
 // Snapshots and stop/start with the running state kept, per node (libs/nodes does it cluster-wide).
-export { SnapshotUnsupportedError, type NodeRunState, type NodeSnapshots, type SnapshotInfo } from './provider.ts';
+export { type NodeRunState, type NodeSnapshots, type SnapshotInfo } from './provider.ts';
 
 // The accelerator, chosen by booting a probe guest (KVM only where it really runs).
 export { detectAccelerator } from './accel.ts';

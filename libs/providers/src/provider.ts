@@ -78,15 +78,14 @@ export type NodeRunState = 'running' | 'paused' | 'stopped-with-state' | 'stoppe
 /** One snapshot of one node, as the provider keeps it. */
 export interface SnapshotInfo {
   name: string;
-  /** What the snapshot costs on disk beyond the node's own disk, as far as the provider can tell (saved memory). */
-  sizeBytes: number;
+  /** What the snapshot costs on disk beyond the node's own disk (its saved memory); undefined where the provider cannot tell. */
+  sizeBytes?: number;
   createdAt?: string;
 }
 
 /**
  * Whole-node snapshots and stop/start with the running state kept, per node; libs/nodes orders the
- * calls so that the cluster is paused, saved and resumed together. A provider that cannot do this
- * throws SnapshotUnsupportedError from every entry point, saying what it lacks.
+ * calls so that the cluster is paused, saved and resumed together.
  */
 export interface NodeSnapshots {
   /** Stops the node's CPUs; memory and devices stay as they are. */
@@ -94,7 +93,7 @@ export interface NodeSnapshots {
   resume(context: ProviderContext, nodeName: string): Promise<void>;
   /** Disk and memory of a paused node under `name` (replacing one of that name); it stays paused. */
   save(context: ProviderContext, nodeName: string, name: string): Promise<void>;
-  /** A paused node back to snapshot `name`; it stays paused. */
+  /** A paused node back to snapshot `name`; it stays paused, or stopped with its state (VirtualBox), until `resume`. */
   restore(context: ProviderContext, nodeName: string, name: string): Promise<void>;
   /** Removes snapshot `name` of the node; one that is not there is fine. */
   remove(context: ProviderContext, nodeName: string, name: string): Promise<void>;
@@ -102,21 +101,11 @@ export interface NodeSnapshots {
   /** Saves a paused node's running state and stops it (`cluster stop`). */
   suspend(context: ProviderContext, nodeName: string): Promise<void>;
   /**
-   * Starts a node stopped with its state (by `suspend`) from that state, left paused until `resume`
-   * (`cluster start`); where it answers SSH now, or undefined when that did not change.
+   * Starts a node stopped with its state (by `suspend`) from that state (`cluster start`), left paused
+   * until `resume` where the provider can start a machine paused (not VirtualBox); where it answers SSH
+   * now, or undefined when that did not change.
    */
   wake(context: ProviderContext, nodeName: string): Promise<BootedNode | undefined>;
-}
-
-/** What a provider says when it cannot take snapshots or keep a node's running state. */
-export class SnapshotUnsupportedError extends Error {
-  constructor(
-    readonly provider: ProviderName,
-    detail: string,
-  ) {
-    super(`provider ${provider}: ${detail}`);
-    this.name = 'SnapshotUnsupportedError';
-  }
 }
 
 export interface NodeProvider {

@@ -296,11 +296,11 @@ const commands: Command[] = [
         case 'list': {
           if (name) throw new UsageError('cluster snapshot list takes no name');
           const snapshots = await snapshotList(context);
-          const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MiB`;
+          const mib = (bytes: number | undefined) => (bytes === undefined ? 'unknown' : `${(bytes / 1024 / 1024).toFixed(0)} MiB`);
           const boxes = (snapshot: (typeof snapshots)[number]) => [...new Set(snapshot.nodes.map((node) => `${node.box.name} ${node.box.version}`))].join(', ');
           const text = snapshots.length
             ? `${table(snapshots.map((snapshot) => [snapshot.name, snapshot.createdAt, snapshot.provider, mib(snapshot.sizeBytes), boxes(snapshot)]), ['snapshot', 'taken', 'provider', 'size', 'boxes'])}` +
-              `size: the saved memory of every node; the disk changes a snapshot keeps grow the nodes' overlays. cluster:down removes them all.\n`
+              `size: the saved memory of every node (unknown on VirtualBox); the disk changes a snapshot keeps grow the nodes' overlays. cluster:down removes them all.\n`
             : `cluster ${context.cluster.name} has no snapshots (cluster snapshot save <name> takes one)\n`;
           out(snapshots, text);
           return EXIT.ok;

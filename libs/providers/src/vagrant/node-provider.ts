@@ -2,10 +2,11 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Cluster } from '@boxcar/model';
 import { detectAccelerator } from '../accel.ts';
-import { firstBootStrings, SnapshotUnsupportedError, type NodeProvider, type NodeRunState, type NodeSnapshots, type ProviderContext } from '../provider.ts';
+import { firstBootStrings, type NodeProvider, type NodeRunState, type ProviderContext } from '../provider.ts';
 import { dropLibvirtState, libvirtRunState, libvirtSnapshots } from './libvirt-snapshots.ts';
 import { vagrantNodeDown, vagrantNodeUp, vagrantSshConfig, vagrantStatus, type VagrantRunOptions } from './runner.ts';
 import { vagrantfile, type LibvirtVagrantOptions, type VagrantProviderName } from './vagrantfile.ts';
+import { virtualboxRunState, virtualboxSnapshots } from './virtualbox-snapshots.ts';
 
 /**
  * A Vagrant provider (virtualbox, libvirt): one generated Vagrantfile for the whole cluster in the
@@ -50,9 +51,8 @@ export function vagrantProvider(kind: VagrantProviderName): NodeProvider {
     async status(context) {
       if (!existsSync(join(context.stateDir, 'Vagrantfile'))) return {};
       const machines = Object.entries(await vagrantStatus(on(context.cluster), runOptions(context))).filter(([, machine]) => machine.state !== 'not_created');
-      // libvirt tells paused and managed-save apart (cluster snapshot, stop); Vagrant's own states do not.
-      const state = async (name: string, vagrant: string): Promise<NodeRunState> =>
-        kind === 'libvirt' ? libvirtRunState(context, name) : vagrant === 'running' ? 'running' : 'stopped';
+      // libvirt tells paused and managed-save apart (cluster snapshot, stop); vagrant-libvirt's states do not.
+      const state = async (name: string, vagrant: string): Promise<NodeRunState> => (kind === 'libvirt' ? libvirtRunState(context, name) : virtualboxRunState(vagrant));
       const states = await Promise.all(machines.map(async ([name, machine]) => [name, await state(name, machine.state)] as const));
       return Object.fromEntries(states.filter(([, known]) => known !== 'absent'));
     },
@@ -66,23 +66,8 @@ export function vagrantProvider(kind: VagrantProviderName): NodeProvider {
       return stopped;
     },
 
-    snapshots: kind === 'libvirt' ? libvirtSnapshots() : unsupportedSnapshots(kind),
+    snapshots: kind === 'libvirt' ? libvirtSnapshots() : virtualboxSnapshots(runOptions),
   };
-}
-
-/**
- * VirtualBox: not there yet (it would be `vagrant snapshot save|restore` and suspend/resume, runnable only
- * where VirtualBox is installed). Every entry point says so instead of doing half of it.
- */
-function unsupportedSnapshots(kind: VagrantProviderName): NodeSnapshots {
-  const refuse = async (): Promise<never> => {
-    throw new SnapshotUnsupportedError(
-      kind,
-      'cluster snapshots and stop/start are implemented for the qemu and libvirt providers only so far; ' +
-        `with ${kind}, use cluster down and cluster up (a fresh boot from the baked boxes), or run the cluster on qemu ("provider": "qemu" in cluster.config.json)`,
-    );
-  };
-  return { pause: refuse, resume: refuse, save: refuse, restore: refuse, remove: refuse, list: refuse, suspend: refuse, wake: refuse };
 }
 
 function vagrantEnv(): Record<string, string> {

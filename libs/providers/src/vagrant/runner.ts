@@ -90,6 +90,22 @@ export async function vagrantNodeDown(cluster: Cluster, nodeName: string, option
   return { ...(await runLogged(options, 'destroy', nodeName, ['--no-tty', 'destroy', '-f', nodeName], undefined)), destroyed: true };
 }
 
+/**
+ * `vagrant <args>` about one existing machine (snapshot, resume), logged like up and destroy. Not under
+ * the project lock: these touch only their machine, which Vagrant locks itself, so the nodes of a
+ * cluster snapshot run at once.
+ */
+export async function vagrantMachineCommand(cluster: Cluster, nodeName: string, action: string, args: readonly string[], options: VagrantRunOptions): Promise<VagrantRunResult> {
+  vagrantProvider(cluster);
+  return runLogged(options, action, nodeName, ['--no-tty', ...args], undefined, false);
+}
+
+/** `vagrant <args> --machine-readable` about one machine, parsed by the caller (snapshot list). */
+export async function vagrantMachineQuery(cluster: Cluster, nodeName: string, action: string, args: readonly string[], options: VagrantRunOptions): Promise<string> {
+  vagrantProvider(cluster);
+  return (await runCaptured(options, `${action}-${nodeName}`, [...args, '--machine-readable'])).stdout;
+}
+
 /** Every node's state (or one node's), from `vagrant status --machine-readable`. */
 export async function vagrantStatus(cluster: Cluster, options: VagrantRunOptions, nodeName?: string): Promise<Record<string, VagrantMachineStatus>> {
   vagrantProvider(cluster);
@@ -243,16 +259,25 @@ const PROJECT_LOCK_TIMEOUT_MS = 60 * 60_000;
 
 /**
  * Runs a command whose output is for people: streamed to onLine and appended to its log, under the
- * project lock until `releaseAfter` matches a line (or to the end).
+ * project lock (unless `projectLock` is false) until `releaseAfter` matches a line (or to the end).
  */
-async function runLogged(options: VagrantRunOptions, action: string, nodeName: string, args: readonly string[], releaseAfter: RegExp | undefined): Promise<VagrantRunResult> {
+async function runLogged(
+  options: VagrantRunOptions,
+  action: string,
+  nodeName: string,
+  args: readonly string[],
+  releaseAfter: RegExp | undefined,
+  projectLock = true,
+): Promise<VagrantRunResult> {
   await prepare(options);
   const logFile = join(options.stateDir, 'logs', `${action}-${nodeName}.log`);
-  const release = await acquireLock(join(options.stateDir, PROJECT_LOCK), {
-    timeoutMs: PROJECT_LOCK_TIMEOUT_MS,
-    purpose: `vagrant ${action} ${nodeName}`,
-    onWait: (holder) => options.onLine?.(`waiting for the Vagrant project (${holder ? `held by pid ${holder.pid}: ${holder.purpose}` : 'its lock file is unreadable'})`),
-  });
+  const release = projectLock
+    ? await acquireLock(join(options.stateDir, PROJECT_LOCK), {
+        timeoutMs: PROJECT_LOCK_TIMEOUT_MS,
+        purpose: `vagrant ${action} ${nodeName}`,
+        onWait: (holder) => options.onLine?.(`waiting for the Vagrant project (${holder ? `held by pid ${holder.pid}: ${holder.purpose}` : 'its lock file is unreadable'})`),
+      })
+    : async () => undefined;
   const log = createWriteStream(logFile, { flags: 'a' });
   const started = Date.now();
   const { commandLine, child } = spawn(options, args);
