@@ -18,7 +18,7 @@ import { configurationRank } from '@boxcar/cluster';
 import { loadLayerGraph } from '@boxcar/layers';
 import { REPO_ROOT } from '@boxcar/model';
 import { BAKE_PHASES } from '@boxcar/packer';
-import { clusterPaths, nodeConfigure, writeNodeRecord, type NodeContext, type NodeRecord } from '@boxcar/nodes';
+import { clusterPaths, clusterSshKey, nodeConfigure, writeNodeRecord, type NodeContext, type NodeRecord } from '@boxcar/nodes';
 import { bakerBootstrapKey, detectAccelerator, qemuDown, qemuUp, sshCopy, sshRun, type SshTarget } from '@boxcar/providers';
 import { labSsh } from './harness/lab-checks.ts';
 import { labWorkspace } from './harness/lab-workspace.ts';
@@ -171,12 +171,16 @@ const graph = await loadLayerGraph('lab', profiles);
 const baseLayer = await store.latestLayer('lab', 'base');
 const baseDisk = join(await store.layerFiles('lab', 'base', baseLayer!.key), 'disk.qcow2');
 const cache = join(process.env.XDG_CACHE_HOME ?? join(process.env.HOME ?? '/root', '.cache'), 'boxcar', 'artifacts');
+const oldPaths = clusterPaths(cluster, { ...process.env, BOXCAR_STATE_DIR: join(work, 'state-old') });
 const old = await timed(async () => {
+  const clusterKey = await clusterSshKey(oldPaths, cluster);
   const { nodes } = await qemuUp(cluster, { stateDir: join(work, 'old'), images: Object.fromEntries(cluster.nodes.map((n) => [n.name, baseDisk])), ssh: { user: 'vagrant', keyFile: bootstrapKey } });
   await Promise.all(
     nodes.map(async (info) => {
       const target: SshTarget = { host: info.sshHost, port: info.sshPort, user: 'vagrant', keyFile: bootstrapKey };
       const role = cluster.nodes.find((n) => n.name === info.name)!.role;
+      // A bare boot has no first-boot channel: the node gets the cluster key over the baker's, as the channel would hand it.
+      await sshRun(target, `install -d -m 700 ~/.ssh && echo '${clusterKey.publicKeyLine.trim()}' >> ~/.ssh/authorized_keys`);
       for (const layer of graph.layers.filter((l) => l.name === 'node' || l.name === role)) {
         await sshRun(target, 'sudo rm -rf /var/cache/boxcar && sudo install -d -o vagrant /var/cache/boxcar/artifacts');
         for (const artifact of layer.artifacts) {
@@ -191,7 +195,7 @@ const old = await timed(async () => {
     }),
   );
   // Then the same final configuration as the baked up, in the stack's order: etcd node, master, the rest.
-  const context: NodeContext = { cluster, store, paths: clusterPaths(cluster, { ...process.env, BOXCAR_STATE_DIR: join(work, 'state-old') }) };
+  const context: NodeContext = { cluster, store, paths: oldPaths };
   for (const info of nodes) {
     const record: NodeRecord = { name: info.name, provider: 'qemu', box: { name: '(bare base layer)', version: '0', contentKey: baseLayer!.key }, ssh: { host: info.sshHost, port: info.sshPort, user: 'vagrant' } };
     await writeNodeRecord(context.paths, record);
