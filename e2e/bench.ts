@@ -41,6 +41,15 @@ async function timed<T>(action: () => Promise<T>): Promise<{ value: T; seconds: 
   return { value, seconds: (Date.now() - started) / 1000 };
 }
 
+/** `action` with qemu VMs under `stateDir`, taken down whatever happens: a failed row leaves no VM running. */
+async function withQemuVms<T>(stateDir: string, action: () => Promise<T>): Promise<T> {
+  try {
+    return await action();
+  } finally {
+    await qemuDown(cluster, { stateDir });
+  }
+}
+
 async function boxcar(...args: string[]): Promise<string> {
   return (await run(...args)).stdout;
 }
@@ -161,10 +170,9 @@ await boxcar('cluster', 'down', '--profile', 'lab');
 
 // The raw limit: the same three VMs booted from the worker image to SSH-ready, nothing else.
 const bootstrapKey = (await bakerBootstrapKey(env)).privateKey;
-const raw = await timed(() =>
-  qemuUp(cluster, { stateDir: join(work, 'raw'), images: Object.fromEntries(cluster.nodes.map((n) => [n.name, workerDisk])), ssh: { user: 'vagrant', keyFile: bootstrapKey } }),
+const raw = await withQemuVms(join(work, 'raw'), () =>
+  timed(() => qemuUp(cluster, { stateDir: join(work, 'raw'), images: Object.fromEntries(cluster.nodes.map((n) => [n.name, workerDisk])), ssh: { user: 'vagrant', keyFile: bootstrapKey } })),
 );
-await qemuDown(cluster, { stateDir: join(work, 'raw') });
 
 // The 2016 way: boot the bare base layer and install every node's packages at up time.
 const graph = await loadLayerGraph('lab', profiles);
@@ -172,7 +180,7 @@ const baseLayer = await store.latestLayer('lab', 'base');
 const baseDisk = join(await store.layerFiles('lab', 'base', baseLayer!.key), 'disk.qcow2');
 const cache = join(process.env.XDG_CACHE_HOME ?? join(process.env.HOME ?? '/root', '.cache'), 'boxcar', 'artifacts');
 const oldPaths = clusterPaths(cluster, { ...process.env, BOXCAR_STATE_DIR: join(work, 'state-old') });
-const old = await timed(async () => {
+const old = await withQemuVms(join(work, 'old'), () => timed(async () => {
   const clusterKey = await clusterSshKey(oldPaths, cluster);
   const { nodes } = await qemuUp(cluster, { stateDir: join(work, 'old'), images: Object.fromEntries(cluster.nodes.map((n) => [n.name, baseDisk])), ssh: { user: 'vagrant', keyFile: bootstrapKey } });
   await Promise.all(
@@ -203,8 +211,7 @@ const old = await timed(async () => {
   for (const rank of [0, 1, 2]) {
     await Promise.all(cluster.nodes.filter((n) => configurationRank(n, cluster) === rank).map((n) => nodeConfigure(context, n.name)));
   }
-});
-await qemuDown(cluster, { stateDir: join(work, 'old') });
+}));
 
 row('cluster up from baked boxes (qemu)', `${up.toFixed(0)} s`, 'boot + final configuration, 3 nodes');
 row('same, provisioning at up time (2016 way)', `${old.seconds.toFixed(0)} s`, `${(old.seconds / up).toFixed(2)}x the baked up (layers' scripts, then the same configuration)`);
