@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { detectAccelerator } from '@boxcar/providers';
-import { expectEtcdHealthy, expectPingMatrix, labSsh } from './harness/lab-checks.ts';
+import { expectCniAcrossNodes, expectEtcdHealthy, expectPingMatrix, labSsh } from './harness/lab-checks.ts';
 import type { LabWorkspace } from './harness/lab-workspace.ts';
 import { libvirtCluster } from './harness/libvirt-cluster.ts';
 import { leftoverNamespaces, missingLibvirtPrerequisites, namespaceExists, startLibvirtNetns, type LibvirtNetns } from './harness/libvirt-netns.ts';
@@ -84,7 +84,7 @@ export function describeLibvirtBringUp(workspace: LabWorkspace, timings: Record<
       for (const node of cluster.nodes) expect((await ssh().attempt(ssh().nodeTarget(node.name, 'bootstrap'), 'true')).exitCode).toBe(255);
     });
 
-    it("L3b. libvirt's own snapshots bring the broken cluster back (etcd stopped, a CNI conf deleted, an address flushed); cluster stop and start resume it from libvirt's managed save", async () => {
+    it("L3b. libvirt's own snapshots bring the broken cluster back (etcd stopped, a CNI conf deleted, an address flushed: ping matrix, etcd and cross-node CNI pass again); cluster stop and start resume it from libvirt's managed save, the same checks pass", async () => {
       const { ns: namespace, lab: libvirt } = running();
       await libvirt.boxcar('cluster', 'snapshot', 'save', 'libvirt-e2e');
       for (const node of cluster.nodes) expect(await namespace.virsh(['snapshot-list', '--domain', `${cluster.name}-${node.name}`, '--name'])).toContain('libvirt-e2e');
@@ -102,6 +102,7 @@ export function describeLibvirtBringUp(workspace: LabWorkspace, timings: Record<
       expect(await on(cluster.etcd.node, 'systemctl is-active etcd.service')).toBe('active');
       await expectPingMatrix(cluster, ssh());
       await expectEtcdHealthy(cluster, ssh());
+      await expectCniAcrossNodes(cluster, ssh(), 'libvirt-restored');
 
       await libvirt.boxcar('cluster', 'stop');
       for (const node of cluster.nodes) {
@@ -115,6 +116,7 @@ export function describeLibvirtBringUp(workspace: LabWorkspace, timings: Record<
       expect(await statusOf()).toEqual(cluster.nodes.map((n) => [n.name, 'running', true]));
       await expectPingMatrix(cluster, ssh());
       await expectEtcdHealthy(cluster, ssh());
+      await expectCniAcrossNodes(cluster, ssh(), 'libvirt-started');
     });
 
     it('L4. cluster down destroys the stack (vagrant destroy per node): empty state, no domain, network or disk', async () => {
