@@ -1,5 +1,11 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { resolveClusterOrThrow } from '@boxcar/model';
 import { describe, expect, it } from 'vitest';
-import { restoreProblem, snapshotSizes, type SnapshotRecord } from './snapshots.ts';
+import type { NodeContext } from './runtime.ts';
+import { restoreProblem, snapshotList, snapshotSizes, type SnapshotRecord } from './snapshots.ts';
+import { clusterPaths } from './state.ts';
 import type { NodeRecord } from './state.ts';
 
 const box = (name: string, version: string) => ({ name, version, contentKey: `key-${version}` });
@@ -45,5 +51,19 @@ describe('snapshotSizes', () => {
     expect(sizes.has('tuesday')).toBe(true);
     expect(sizes.get('tuesday')).toBeUndefined();
     expect(snapshotSizes([[{ name: 'a' }], [{ name: 'a', sizeBytes: 7 }]]).get('a')).toBeUndefined();
+  });
+});
+
+describe('snapshotList', () => {
+  it('is empty for a cluster that is not up, without asking its provider (VirtualBox has no Vagrant project yet)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'boxcar-snapshot-list-'));
+    try {
+      const cluster = resolveClusterOrThrow({ profile: 'xenial-2016', provider: 'virtualbox' });
+      // No store is touched: listing reads the snapshot records and asks the provider of each node that is up.
+      const context = { cluster, paths: clusterPaths(cluster, { BOXCAR_STATE_DIR: dir }) } as NodeContext;
+      expect(await snapshotList(context)).toEqual([]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

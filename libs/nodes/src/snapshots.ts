@@ -210,7 +210,10 @@ export async function snapshotList(context: NodeContext): Promise<SnapshotSummar
   const records = await readSnapshotRecords(context.paths);
   const where = providerContext(context, context.cluster.provider);
   const perNode: SnapshotInfo[][] = [];
-  for (const node of context.cluster.nodes) perNode.push(await snapshotsOf(context).list(where, node.name));
+  // Only nodes that are up have snapshots to list (a provider may not even have its project yet).
+  for (const node of context.cluster.nodes) {
+    if (await readNodeRecord(context.paths, node.name)) perNode.push(await snapshotsOf(context).list(where, node.name));
+  }
   const sizes = snapshotSizes(perNode);
   return records.map((record) => {
     const sizeBytes = sizes.has(record.name) ? sizes.get(record.name) : 0;
