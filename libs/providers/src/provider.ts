@@ -71,7 +71,7 @@ export interface BootedNode {
 /**
  * A node's machine: running, paused (CPUs stopped, memory kept), stopped-with-state (its running state
  * saved by `cluster stop`, its process gone: `cluster start` resumes it), stopped (no saved state), or
- * absent. A provider without snapshots only ever says running, stopped or absent.
+ * absent.
  */
 export type NodeRunState = 'running' | 'paused' | 'stopped-with-state' | 'stopped' | 'absent';
 

@@ -33,12 +33,8 @@ export const qemuProvider: NodeProvider = {
     return { ssh: { host: info.sshHost, port: info.sshPort }, serialLog: info.serialLog };
   },
 
-  async down(context, nodeName) {
-    // Only this node's state: whether there was a machine to stop.
-    const before = await qemuRunState(options(context), nodeName);
-    await qemuNodeDown(context.cluster, nodeName, { stateDir: context.stateDir, onProgress: (event) => context.onProgress?.(nodeName, `${event.step}: ${event.message}`) });
-    return before === 'running' || before === 'paused';
-  },
+  down: (context, nodeName) =>
+    qemuNodeDown(context.cluster, nodeName, { stateDir: context.stateDir, onProgress: (event) => context.onProgress?.(nodeName, `${event.step}: ${event.message}`) }),
 
   async status(context) {
     // Every node with a directory here (also those the model no longer names), refined through its

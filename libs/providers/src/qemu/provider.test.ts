@@ -72,10 +72,12 @@ describe('qemu provider with blank disks', () => {
     const processes = await processesMentioning(layout.stateDir);
     expect(processes.map((p) => p.command.split(' ')[0]).sort()).toEqual(['qemu-system-x86_64', 'vde_switch', 'vde_switch']);
 
-    // The last node down takes the switches and the state dir with it.
-    await qemuNodeDown(cluster, 'cni-worker1', { stateDir });
+    // The last node down takes the switches and the state dir with it; it says it stopped a qemu, and
+    // the second time that there was none.
+    expect(await qemuNodeDown(cluster, 'cni-worker1', { stateDir })).toBe(true);
     expect(await processesMentioning(layout.stateDir)).toEqual([]);
     await expect(access(stateDir)).rejects.toThrow(/ENOENT/);
+    expect(await qemuNodeDown(cluster, 'cni-worker1', { stateDir })).toBe(false);
     expect((await listeners()).filter((address) => address.endsWith(`:${node.sshPort}`))).toEqual([]);
   });
 

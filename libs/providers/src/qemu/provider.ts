@@ -266,17 +266,19 @@ export async function serialTail(serialLog: string, lines = 15): Promise<string>
 /**
  * Stops one node and removes its disk overlay and files; the last node down also takes the switches
  * and the state dir. The node need not be in the model: one that left the configuration goes down too.
+ * True when its qemu was running (or paused) and was stopped.
  */
-export async function qemuNodeDown(cluster: Cluster, nodeName: string, options: QemuOptions): Promise<void> {
+export async function qemuNodeDown(cluster: Cluster, nodeName: string, options: QemuOptions): Promise<boolean> {
   const layout = stateLayout(options.stateDir);
-  if (!(await pathExists(layout.stateDir))) return;
-  const remaining = await withLock(layout.lockFile, async () => {
-    await removeNode(layout, nodeName, options);
+  if (!(await pathExists(layout.stateDir))) return false;
+  const { stopped, remaining } = await withLock(layout.lockFile, async () => {
+    const stopped = await removeNode(layout, nodeName, options);
     const others = await nodeDirs(layout);
     if (others.length === 0) await stopSwitches(layout, options);
-    return others.length;
+    return { stopped, remaining: others.length };
   });
   if (remaining === 0) await removeStateDir(cluster, layout);
+  return stopped;
 }
 
 /** Everything of the cluster down: qemu and vde_switch processes, sockets, overlays, logs, the state dir. Verified. */
