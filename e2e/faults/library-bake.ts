@@ -25,7 +25,8 @@ export async function startLibraryBake(world: World, double: Record<string, unkn
   const graph = await loadLayerGraph(PROFILE, world.profiles);
   const profile = loadProfile(PROFILE, world.profiles);
   const store = openStore(world.storeUrl);
-  const options = { builder: 'qemu' as const, baseExtras: { bakedBy: 'the fault tests, in process' } };
+  const buildCache = join(world.root, 'builds');
+  const options = { builder: 'qemu' as const, baseExtras: { bakedBy: 'the fault tests, in process' }, buildCache };
   const first = await planBake(graph, profile, store, options);
   await publishBase(world, first.layers[0]!.key, first.layers[0]!.inputs);
   const plan = await planBake(graph, profile, store, options);
@@ -47,6 +48,7 @@ export async function startLibraryBake(world: World, double: Record<string, unkn
     builder: 'qemu',
     packer,
     accelerator: 'tcg',
+    buildCache,
     bootstrap: await bakerBootstrapKey(),
     rootImage: () => Promise.reject(new Error('the base layer is in the store: no root image is needed')),
     artifactCache: join(world.cache, 'boxcar', 'artifacts'),

@@ -8,8 +8,9 @@ import type { LoadedLayerGraph } from '@boxcar/layers';
 import type { BuilderName, Layer, Profile } from '@boxcar/model';
 import { initPlugins, namingFailedChecks, runPackerBuild, templateFiles, type BakePhase, type PackerFeatures, type PhaseSeconds, type TemplateVariables } from '@boxcar/packer';
 import { compressDisk, packLibvirtBox } from './box-image.ts';
+import { buildOutputDir, readBuildRecord, runBuildStage, type BuildRecord } from './build-stage.ts';
 import { endOrphanPacker, forgetPacker, packerRecordFile, recordPacker } from './orphan.ts';
-import { logFile, workDir } from './paths.ts';
+import { buildLogFile, logFile, workDir } from './paths.ts';
 import { isPublished, type BakePlan, type PlannedLayer } from './plan.ts';
 
 export interface BakeReporter {
@@ -32,6 +33,8 @@ export interface BakeContext {
   /** The root layer's starting image: a qcow2 (debootstrap, cloud image) or an OVF. */
   rootImage: () => Promise<string>;
   artifactCache: string;
+  /** Outputs of build stages by name and key (paths.ts buildStageCache). */
+  buildCache: string;
   mirror?: string;
   aptMirror?: string;
   jobs: number;
@@ -43,6 +46,8 @@ export interface BakeContext {
 }
 
 export interface BakeResult {
+  /** Build stages this bake ran (not those found built): seconds in all and per step. */
+  builds?: { build: string; seconds: number; steps: Record<string, number> }[];
   /** seconds: the packer run; phases: where the layer's whole bake went (packer's phases and the bake's own). */
   built: { layer: string; seconds: number; phases: PhaseSeconds; box?: { name: string; version: string } }[];
   cached: string[];
@@ -67,6 +72,37 @@ export async function executeBake(plan: BakePlan, context: BakeContext): Promise
   const toBuild = plan.layers.filter((layer) => layer.status === 'build');
   result.cached = plan.layers.filter((layer) => layer.status === 'cached').map((layer) => layer.layer);
   if (toBuild.length === 0) return result;
+
+  // Build stages first: every layer that needs one starts only when its outputs are there.
+  for (const planned of plan.builds.filter((build) => build.status !== 'not needed')) {
+    const stage = context.graph.builds.find((candidate) => candidate.name === planned.build)!;
+    const name = `build ${stage.name}`;
+    const log = buildLogFile(plan.profile, stage.name, stage.key);
+    try {
+      if (planned.status === 'build') context.reporter.layerStart(name, stage.key, log);
+      const built = await runBuildStage(stage, {
+        cache: context.buildCache,
+        artifactCache: context.artifactCache,
+        lock: context.graph.lock.artifacts,
+        profileDir: context.graph.dir,
+        logFile: log,
+        ...(context.mirror ? { mirror: context.mirror } : {}),
+        ...(context.signal ? { signal: context.signal } : {}),
+        onLine: (line) => {
+          context.reporter.line(name, line);
+          const step = /^\[[a-z-]+\]\s+\d+s (.*)$/.exec(line);
+          if (step) context.reporter.step(name, step[1]!);
+        },
+      });
+      if (!built.cached) {
+        (result.builds ??= []).push({ build: stage.name, seconds: built.seconds, steps: built.steps });
+        context.reporter.layerDone(name, { seconds: built.seconds, phases: {} });
+      }
+    } catch (error) {
+      context.reporter.layerFailed(name, error as Error);
+      return { ...result, failed: { layer: name, error: error as Error }, skipped: toBuild.map((layer) => layer.layer) };
+    }
+  }
 
   const entries = uniqueArtifacts(toBuild.map((planned) => layerOf(context, planned.layer)), context.graph.lock.artifacts);
   if (entries.length) {
@@ -209,6 +245,7 @@ async function buildLayer(planned: PlannedLayer, plan: BakePlan, context: BakeCo
       output_dir: join(work, 'output'),
       box_output: join(work, 'box', `${BOX_PROVIDER[context.builder]}.box`),
       artifact_cache: context.artifactCache,
+      ...(layer.builds.length ? { build_cache: context.buildCache } : {}),
       profile_dir: context.graph.dir,
       ssh_private_key_file: context.bootstrap.privateKey,
       serial_log: join(work, 'serial.log'),
@@ -272,6 +309,7 @@ async function buildLayer(planned: PlannedLayer, plan: BakePlan, context: BakeCo
       action().catch((error: Error) => {
         throw new Error(`publishing ${what} to the box store ${context.store.url} failed: ${error.message}`, { cause: error });
       });
+    const builds = layer.builds.length ? { builds: await buildOutputsOf(layer, context) } : {};
     await publishing(`layer ${layer.name}`, () =>
       context.store.publishLayer(plan.profile, layer.name, planned.key, output, {
         inputs: planned.inputs,
@@ -279,6 +317,7 @@ async function buildLayer(planned: PlannedLayer, plan: BakePlan, context: BakeCo
         parent: planned.parent ?? null,
         packerSeconds: run.seconds,
         packerVersion: context.packer.version,
+        ...builds,
       }),
     );
     let box: { name: string; version: string } | undefined;
@@ -306,6 +345,17 @@ async function buildLayer(planned: PlannedLayer, plan: BakePlan, context: BakeCo
     await rm(work, { recursive: true, force: true });
     throw error;
   }
+}
+
+/** What of each build stage the layer installed: the stage's key and the sha256 of each file, for its manifest. */
+async function buildOutputsOf(layer: Layer, context: BakeContext): Promise<Record<string, { key: string; files: Record<string, string> }>> {
+  const uses: Record<string, { key: string; files: Record<string, string> }> = {};
+  for (const use of layer.builds) {
+    const record: BuildRecord | undefined = await readBuildRecord(context.buildCache, { name: use.build, key: use.key });
+    if (!record) throw new Error(`build ${use.build} (key ${use.key.slice(0, 12)}) is not in ${buildOutputDir(context.buildCache, { name: use.build, key: use.key })}`);
+    uses[use.build] = { key: use.key, files: Object.fromEntries(use.files.map((file) => [file, record.outputs[file]!.sha256])) };
+  }
+  return uses;
 }
 
 async function parentDisk(context: BakeContext, plan: BakePlan, parent: string): Promise<string> {

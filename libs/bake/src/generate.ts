@@ -53,6 +53,15 @@ async function validationFixtures(graph: LoadedLayerGraph, dir: string): Promise
     await mkdir(join(file, '..'), { recursive: true });
     await writeFile(file, '');
   }
+  // Placeholders of build outputs too: packer validate checks that every file provisioner's source exists.
+  const buildCache = join(dir, 'builds');
+  for (const use of graph.layers.flatMap((layer) => layer.builds)) {
+    for (const name of use.files) {
+      const file = join(buildCache, `${use.build}-${use.key}`, name);
+      await mkdir(join(file, '..'), { recursive: true });
+      await writeFile(file, '');
+    }
+  }
   const seed = join(dir, 'seed');
   await mkdir(seed, { recursive: true });
   await writeFile(join(seed, 'user-data'), '#cloud-config\n');
@@ -64,6 +73,7 @@ async function validationFixtures(graph: LoadedLayerGraph, dir: string): Promise
     parent_image: parent,
     parent_image_checksum: 'none',
     artifact_cache: artifactCache,
+    build_cache: buildCache,
     profile_dir: graph.dir,
     ssh_private_key_file: keys.privateKey,
     accelerator: 'tcg',

@@ -21,6 +21,15 @@ export function logFile(profile: string, layer: string, key: string, env: NodeJS
   return join(buildDir(env), 'logs', profile, `${layer}-${key.slice(0, 12)}.log`);
 }
 
+export function buildLogFile(profile: string, build: string, key: string, env: NodeJS.ProcessEnv = process.env): string {
+  return join(buildDir(env), 'logs', profile, `build-${build}-${key.slice(0, 12)}.log`);
+}
+
 export function baseImageCache(env: NodeJS.ProcessEnv = process.env): string {
   return join(cacheRoot(env), 'base-images');
+}
+
+/** Outputs of build stages, one folder per stage and key: <name>-<key>. */
+export function buildStageCache(env: NodeJS.ProcessEnv = process.env): string {
+  return join(cacheRoot(env), 'builds');
 }

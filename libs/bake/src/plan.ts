@@ -1,6 +1,7 @@
 import type { BoxStore } from '@boxcar/box-store';
 import { changedInputs, layerKeys, type KeyInputs, type LayerKey } from '@boxcar/layers';
 import type { BuilderName, LayerGraph, Profile } from '@boxcar/model';
+import { buildReasons, readBuildRecord } from './build-stage.ts';
 
 export type LayerStatus = 'cached' | 'build';
 
@@ -15,9 +16,20 @@ export interface PlannedLayer {
   box?: { name: string; role: string };
 }
 
+/** A build stage: built on this machine already, to build (a layer to build needs it), or not needed by this bake. */
+export interface PlannedBuild {
+  build: string;
+  key: string;
+  status: 'cached' | 'build' | 'not needed';
+  reasons: string[];
+  /** The layers to build that install its outputs. */
+  neededBy: string[];
+}
+
 export interface BakePlan {
   profile: string;
   builder: BuilderName;
+  builds: PlannedBuild[];
   layers: PlannedLayer[];
 }
 
@@ -29,6 +41,8 @@ export interface PlanOptions {
   force?: string[];
   /** What shapes the root image beyond layers.json (bootstrap key, base-image script). */
   baseExtras: unknown;
+  /** Where build stage outputs are kept (libs/bake paths.ts buildStageCache). */
+  buildCache: string;
 }
 
 /** Looks every layer's key up in the store: the least work that is correct. */
@@ -61,7 +75,20 @@ export async function planBake(graph: LayerGraph, profile: Profile, store: BoxSt
       ...(layer.box ? { box: { name: profile.boxes[layer.box.role], role: layer.box.role } } : {}),
     });
   }
-  return { profile: graph.profile, builder: options.builder, layers: planned };
+  return { profile: graph.profile, builder: options.builder, builds: await planBuilds(graph, planned, options.buildCache), layers: planned };
+}
+
+/** A stage builds only for a layer that builds, and only when this machine has no output under its key. */
+async function planBuilds(graph: LayerGraph, layers: PlannedLayer[], cache: string): Promise<PlannedBuild[]> {
+  const building = new Set(layers.filter((layer) => layer.status === 'build').map((layer) => layer.layer));
+  const planned: PlannedBuild[] = [];
+  for (const stage of graph.builds) {
+    const neededBy = graph.layers.filter((layer) => building.has(layer.name) && layer.builds.some((use) => use.build === stage.name)).map((layer) => layer.name);
+    const built = (await readBuildRecord(cache, stage)) !== undefined;
+    const status = neededBy.length === 0 ? 'not needed' : built ? 'cached' : 'build';
+    planned.push({ build: stage.name, key: stage.key, status, reasons: status === 'build' ? await buildReasons(cache, stage) : [], neededBy });
+  }
+  return planned;
 }
 
 function wantedLayers(graph: LayerGraph, only: string[] | undefined): Set<string> {

@@ -10,7 +10,7 @@ import { loadProfile, type BaseSource, type BuilderName, type Profile } from '@b
 import { detectPacker, type PackerFeatures } from '@boxcar/packer';
 import { bakerBootstrapKey, DEBOOTSTRAP_SCRIPT, detectAccelerator, ensureDebootstrapImage } from '@boxcar/providers';
 import { executeBake, type BakeReporter, type BakeResult } from './bake.ts';
-import { baseImageCache } from './paths.ts';
+import { baseImageCache, buildStageCache } from './paths.ts';
 import { planBake, type BakePlan } from './plan.ts';
 
 export interface BakeRequest {
@@ -68,7 +68,8 @@ export async function openBake(request: BakeRequest): Promise<BakeSession> {
   const keys = await bakerBootstrapKey();
   const source = rootSource(graph, builder);
   const extras = baseExtras(source, keys.publicKey);
-  const plan = await planBake(graph, profile, store, { builder, only: request.only, force: request.force, baseExtras: extras });
+  const buildCache = buildStageCache();
+  const plan = await planBake(graph, profile, store, { builder, only: request.only, force: request.force, baseExtras: extras, buildCache });
   const artifactCache = resolveCacheDir();
   const mirror = resolveMirror(request.mirror);
 
@@ -97,6 +98,7 @@ export async function openBake(request: BakeRequest): Promise<BakeSession> {
         bootstrap: keys,
         rootImage: () => rootImage(graph, source, keys.publicKey, artifactCache, mirror, request),
         artifactCache,
+        buildCache,
         ...(mirror ? { mirror } : {}),
         aptMirror: request.aptMirror ?? process.env.BOXCAR_APT_MIRROR ?? '',
         jobs: request.jobs ?? 2,

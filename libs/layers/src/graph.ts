@@ -4,13 +4,16 @@ import { artifactFilename, loadLock, lockEntryDigest, type ArtifactLock } from '
 import { sha256Hex } from '@boxcar/kit';
 import {
   BUILDER_OF_SOURCE,
+  canonicalJson,
   checkShape,
+  NATIVE_BUILD_SCRIPT,
   DEFAULT_PROFILES_DIR,
   InputProblemsError,
   isAtOrUnder,
   readJsonFile,
   type BaseSource,
   type BuilderName,
+  type BuildStage,
   type HashedFile,
   type Layer,
   type LayerChecks,
@@ -34,9 +37,22 @@ export interface LayerSpec {
   scripts?: string[];
   files?: { src: string; dest: string }[];
   artifacts?: string[];
+  builds?: { build: string; files: string[] }[];
   env?: Record<string, string>;
   checks?: Partial<LayerChecks>;
   box?: { role: Role; description?: string };
+}
+
+export interface BuildSpec {
+  name: string;
+  description?: string;
+  script: string;
+  helpers?: string[];
+  patches?: string;
+  root: { suite: string; mirror: string; include?: string[] };
+  artifacts?: string[];
+  env?: Record<string, string>;
+  outputs: string[];
 }
 
 /** A layer graph with the lock it was resolved against (for fetching the artifacts). */
@@ -69,7 +85,7 @@ export async function loadLayerGraph(profile: string, profilesDir = DEFAULT_PROF
   const file = join(dir, 'layers.json');
   if (!existsSync(file)) throw new Error(`profile "${profile}" has no layers.json (${file})`);
   const profileData = readJsonFile(join(dir, 'profile.json'));
-  const document = readJsonFile(file) as { layers?: unknown } | null;
+  const document = readJsonFile(file) as { layers?: unknown; builds?: unknown } | null;
   const lockFile = join(dir, 'artifacts.lock.json');
   const lock: ArtifactLock = existsSync(lockFile) ? await loadLock(lockFile) : { lockVersion: 1, artifacts: [] };
   const shape = checkShape('layers', document);
@@ -81,6 +97,8 @@ export async function loadLayerGraph(profile: string, profilesDir = DEFAULT_PROF
     const path = `layers[${index}]`;
     return isObject(spec) ? [{ path, spec: substituteProfileValues(spec as unknown as LayerSpec, profileData, path, problems) }] : [];
   });
+
+  const builds = loadBuilds(document?.builds, { dir, profileData, lock, lockFile, problems });
 
   const byName = new Map<string, LayerSpec>();
   for (const { spec, path } of specs) {
@@ -125,6 +143,19 @@ export async function loadLayerGraph(profile: string, profilesDir = DEFAULT_PROF
       }
       return [{ id: entry.id, sha256: entry.sha256, filename: artifactFilename(entry), digest: lockEntryDigest(entry) }];
     });
+    const buildUses = listOf<{ build: string; files: string[] }>(spec.builds).flatMap((use, i) => {
+      if (!isObject(use) || typeof use.build !== 'string') return [];
+      const stage = builds.find((candidate) => candidate.name === use.build);
+      if (!stage) {
+        problems.push({ path: `${path}.builds[${i}].build`, message: `unknown build "${use.build}"; builds: ${builds.map((b) => b.name).join(', ') || 'none'}` });
+        return [];
+      }
+      const files = listOf<string>(use.files).filter((name) => typeof name === 'string');
+      files.forEach((name, j) => {
+        if (!stage.outputs.includes(name)) problems.push({ path: `${path}.builds[${i}].files[${j}]`, message: `"${name}" is not an output of build "${stage.name}"; outputs: ${stage.outputs.join(', ')}` });
+      });
+      return [{ build: stage.name, key: stage.key, files }];
+    });
     layers.push({
       name: spec.name,
       description: spec.description ?? '',
@@ -133,6 +164,7 @@ export async function loadLayerGraph(profile: string, profilesDir = DEFAULT_PROF
       scripts,
       files,
       artifacts,
+      builds: buildUses,
       env: spec.env ?? {},
       checks: validateChecks(spec.checks, `${path}.checks`, problems),
       ...(spec.box ? { box: { role: spec.box.role, description: spec.box.description ?? spec.description ?? spec.name } } : {}),
@@ -144,7 +176,84 @@ export async function loadLayerGraph(profile: string, profilesDir = DEFAULT_PROF
   const ordered = all.length ? [] : topologicalOrder(layers, all);
   if (all.length) throw new LayerGraphError(file, all);
   const root = ordered[0]!;
-  return { profile, dir, layers: ordered, builders: Object.keys(root.sources) as BuilderName[], lock };
+  return { profile, dir, layers: ordered, builders: Object.keys(root.sources) as BuilderName[], builds, lock };
+}
+
+/** Bump when the meaning of a build key's inputs changes. */
+const BUILD_KEY_FORMAT = 1;
+
+/**
+ * The profile's build stages, validated, every input hashed and keyed. The key covers the build script, its
+ * helpers, every patch, the build root's packages, the artifacts' lock entries, the environment, the
+ * outputs asked for and the host-side runner (images/build/native-build.sh), which makes the chroot.
+ */
+function loadBuilds(
+  value: unknown,
+  context: { dir: string; profileData: unknown; lock: ArtifactLock; lockFile: string; problems: Problem[] },
+): BuildStage[] {
+  const { dir, profileData, lock, lockFile, problems } = context;
+  const seen = new Set<string>();
+  return listOf<unknown>(value).flatMap((raw, index) => {
+    const path = `builds[${index}]`;
+    if (!isObject(raw)) return [];
+    const spec = substituteProfileValues(raw as unknown as LayerSpec, profileData, path, problems) as unknown as BuildSpec;
+    if (typeof spec.name !== 'string' || typeof spec.script !== 'string' || !isObject(spec.root) || !Array.isArray(spec.outputs)) return [];
+    if (seen.has(spec.name)) {
+      problems.push({ path: `${path}.name`, message: `duplicate build name "${spec.name}"` });
+      return [];
+    }
+    seen.add(spec.name);
+    const existingFile = (relativePath: string, where: string): HashedFile | undefined => {
+      if (existsSync(join(dir, relativePath)) && statSync(join(dir, relativePath)).isFile()) return hashFile(dir, relativePath);
+      problems.push({ path: where, message: `no such file ${relativePath} in ${dir}` });
+      return undefined;
+    };
+    const script = existingFile(spec.script, `${path}.script`);
+    const helpers = listOf<string>(spec.helpers).flatMap((helper, i) => (typeof helper === 'string' ? [existingFile(helper, `${path}.helpers[${i}]`)].filter((h) => h !== undefined) : []));
+    let patches: BuildStage['patches'] = { dir: '', entries: [] };
+    if (typeof spec.patches === 'string') {
+      const patchDir = join(dir, spec.patches);
+      if (!existsSync(patchDir) || !statSync(patchDir).isDirectory()) problems.push({ path: `${path}.patches`, message: `no such folder ${spec.patches} in ${dir}` });
+      else patches = { dir: spec.patches, entries: listFilesUnder(patchDir).map((absolute) => hashFile(dir, relative(dir, absolute))) };
+    }
+    const artifacts = listOf<string>(spec.artifacts).flatMap((id, i) => {
+      const entry = lock.artifacts.find((candidate) => candidate.id === id);
+      if (!entry) {
+        problems.push({ path: `${path}.artifacts[${i}]`, message: `"${id}" is not in ${lockFile}` });
+        return [];
+      }
+      return [{ id: entry.id, sha256: entry.sha256, filename: artifactFilename(entry), digest: lockEntryDigest(entry) }];
+    });
+    if (!script) return [];
+    const runner = existsSync(NATIVE_BUILD_SCRIPT) ? sha256Hex(readFileSync(NATIVE_BUILD_SCRIPT)) : 'missing';
+    const stage: Omit<BuildStage, 'key'> = {
+      name: spec.name,
+      description: spec.description ?? '',
+      script,
+      helpers,
+      patches,
+      root: { suite: spec.root.suite, mirror: spec.root.mirror, include: [...new Set(spec.root.include ?? [])].sort() },
+      artifacts,
+      env: spec.env ?? {},
+      outputs: spec.outputs,
+    };
+    return [{ ...stage, key: sha256Hex(canonicalJson(buildKeyInputs(stage, runner))) }];
+  });
+}
+
+/** What a build stage's key is made of: no absolute path, time or host name (the same on every machine). */
+export function buildKeyInputs(stage: Omit<BuildStage, 'key'>, runner: string): Record<string, unknown> {
+  return {
+    format: BUILD_KEY_FORMAT,
+    runner,
+    script: stage.script.sha256,
+    helpers: Object.fromEntries(stage.helpers.map((helper) => [helper.path, helper.sha256])),
+    patches: Object.fromEntries(stage.patches.entries.map((patch) => [patch.path, patch.sha256])),
+    root: stage.root,
+    artifacts: Object.fromEntries(stage.artifacts.map((artifact) => [artifact.id, artifact.digest])),
+    env: stage.env,
+    outputs: stage.outputs,
+  };
 }
 
 const REFERENCE = /\$\{([A-Za-z0-9_.-]+)\}/g;

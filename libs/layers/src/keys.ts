@@ -19,6 +19,8 @@ export interface KeyInputs {
   scripts: Record<string, string>;
   files: Record<string, string>;
   artifacts: Record<string, string>;
+  /** Content keys of the build stages whose outputs the layer installs (absent in keys made before build stages). */
+  builds?: Record<string, string>;
   /** For the root layer: its base source, plus what else shapes the base image (bootstrap key, builder scripts). */
   base: unknown;
 }
@@ -39,6 +41,7 @@ export function keyInputs(graph: LayerGraph, layer: Layer, builder: BuilderName,
     scripts: Object.fromEntries(layer.scripts.map((script) => [script.path, script.sha256])),
     files: Object.fromEntries(layer.files.flatMap((upload) => upload.entries.map((entry) => [`${upload.dest}<-${entry.path}`, entry.sha256]))),
     artifacts: Object.fromEntries(layer.artifacts.map((artifact) => [artifact.id, artifact.digest])),
+    ...(layer.builds.length ? { builds: Object.fromEntries(layer.builds.map((use) => [use.build, use.key])) } : {}),
     base: layer.parent === undefined ? { source: layer.sources[builder], extras: baseExtras } : null,
   };
 }
@@ -66,11 +69,11 @@ export function changedInputs(previous: KeyInputs | undefined, current: KeyInput
   if (previous.parent !== current.parent) changes.push('parent layer');
   if (previous.builder !== current.builder) changes.push('builder');
   if (previous.template !== current.template) changes.push('template');
-  for (const group of ['scripts', 'files', 'artifacts'] as const) {
-    const names = new Set([...Object.keys(previous[group] ?? {}), ...Object.keys(current[group])]);
+  for (const group of ['scripts', 'files', 'artifacts', 'builds'] as const) {
+    const names = new Set([...Object.keys(previous[group] ?? {}), ...Object.keys(current[group] ?? {})]);
     for (const name of [...names].sort()) {
       const before = previous[group]?.[name];
-      const after = current[group][name];
+      const after = current[group]?.[name];
       if (before !== after) changes.push(`${group.slice(0, -1)} ${name} ${before === undefined ? 'added' : after === undefined ? 'removed' : 'changed'}`);
     }
   }

@@ -56,6 +56,39 @@ export interface LayerChecks {
   commands: { name: string; run: string }[];
 }
 
+/**
+ * A build stage: a program compiled natively on the bake host (never under an emulated CPU), in a chroot
+ * made only of pinned Debian packages and without network, from pinned artifacts and the profile's
+ * patches. Keyed by the hash of all of that; its outputs are cached by key and uploaded into the
+ * layers that name them.
+ */
+export interface BuildStage {
+  name: string;
+  description: string;
+  /** Runs inside the build root as root; writes its outputs under $BOXCAR_OUT. */
+  script: HashedFile;
+  /** More scripts the build script calls (copied to /build/scripts). */
+  helpers: HashedFile[];
+  /** The patch directory (relative to the profile) and every file in it, applied in name order. */
+  patches: { dir: string; entries: HashedFile[] };
+  /** The build root: debootstrap minbase of this suite plus these packages; pinned .deb artifacts go on top. */
+  root: { suite: string; mirror: string; include: string[] };
+  artifacts: LayerArtifact[];
+  env: Record<string, string>;
+  /** Paths under the output directory the script must leave (checked, hashed, recorded). */
+  outputs: string[];
+  /** sha256 over everything above and the host-side runner script: the stage's content key. */
+  key: string;
+}
+
+/** Files of a build stage's output uploaded into a layer's guest, under $BOXCAR_BUILDS/<build>/<file>. */
+export interface LayerBuildUse {
+  build: string;
+  /** The stage's content key: part of the layer's key, so a new build rebuilds the layer. */
+  key: string;
+  files: string[];
+}
+
 export interface Layer {
   name: string;
   description: string;
@@ -66,6 +99,8 @@ export interface Layer {
   /** Each upload: its source relative to the profile dir, destination in the guest, the files it holds. */
   files: { src: string; dest: string; isDirectory: boolean; entries: HashedFile[] }[];
   artifacts: LayerArtifact[];
+  /** Outputs of build stages the layer installs. */
+  builds: LayerBuildUse[];
   env: Record<string, string>;
   /** Checked in the guest after the scripts; a failed check fails the layer. */
   checks: LayerChecks;
@@ -80,4 +115,6 @@ export interface LayerGraph {
   layers: Layer[];
   /** The builders the root layer has a source for. */
   builders: BuilderName[];
+  /** The profile's build stages, by name order of layers.json. */
+  builds: BuildStage[];
 }

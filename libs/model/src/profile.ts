@@ -10,6 +10,9 @@ import type { Problem, Profile } from './types.ts';
 export const DEFAULT_PROFILES_DIR = process.env.BOXCAR_PROFILES_DIR || fileURLToPath(new URL('../../../images/profiles/', import.meta.url));
 export const DEFAULT_PROFILE = 'xenial-2016';
 
+/** The host-side runner of build stages (BuildStage): makes the build root and runs the stage's script in it. */
+export const NATIVE_BUILD_SCRIPT = fileURLToPath(new URL('../../../images/build/native-build.sh', import.meta.url));
+
 export function profileDir(name: string, profilesDir = DEFAULT_PROFILES_DIR): string {
   return join(profilesDir, name);
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { loadLayerGraph } from '@boxcar/layers';
-import { GUEST_ARTIFACTS, layerTemplate, templateFiles } from './template.ts';
+import { GUEST_ARTIFACTS, GUEST_BUILDS, layerTemplate, templateFiles } from './template.ts';
 
 // Assertions on the parsed templates (not text snapshots): what a Packer user would check by hand.
 const lab = await loadLayerGraph('lab');
@@ -48,22 +48,43 @@ describe('qemu templates of the lab profile', () => {
     expect(qemuSource(worker, 'worker').ssh_private_key_file).toBe('${var.ssh_private_key_file}');
   });
 
-  it('upload artifacts by sha256 before the scripts, run the scripts in order, then remove the artifacts', () => {
-    const steps = provisioners(worker);
+  it('upload artifacts by sha256 and build outputs by build key before the scripts, run the scripts in order, then remove both', () => {
+    const kube = layerTemplate(lab, layer('kube'), 'qemu') as Json;
+    const steps = provisioners(kube);
     const kinds = steps.map((step) => Object.keys(step)[0]);
-    expect(kinds).toEqual(['shell', 'file', 'shell', 'shell', 'shell', 'shell']);
-    const upload = steps[1]!.file;
-    expect(upload.source).toBe('${var.artifact_cache}/sha256/3a9445d4560ad6de1c375756b2a17d97713df44cbd20a658c871fe108af7ef5d/etcd-server_3.4.23-4+b4_amd64.deb');
-    expect(steps[2]!.shell.inline).toContain(`mv /tmp/boxcar/artifacts/* ${GUEST_ARTIFACTS}/`);
-    const scripts = steps[3]!.shell;
-    expect(scripts.scripts).toEqual(['scripts/install-debs.sh', 'scripts/etcd-disabled.sh', 'scripts/role.sh', 'scripts/cleanup.sh'].map((s) => `\${var.profile_dir}/${s}`));
-    expect(scripts.environment_vars).toEqual(expect.arrayContaining(['BOXCAR_ROLE=worker', `BOXCAR_ARTIFACTS=${GUEST_ARTIFACTS}`, 'BOXCAR_LAYER=worker', 'BOXCAR_APT_MIRROR=${var.apt_mirror}']));
+    const artifacts = layer('kube').artifacts.length;
+    const buildFiles = layer('kube').builds[0]!.files.length;
+    expect(kinds).toEqual(['shell', ...Array(artifacts + buildFiles).fill('file'), 'shell', 'shell', 'shell', 'shell']);
+    const etcd = layer('kube').artifacts.findIndex((artifact) => artifact.id === 'deb-etcd-server');
+    expect(steps[1 + etcd]!.file.source).toBe('${var.artifact_cache}/sha256/3a9445d4560ad6de1c375756b2a17d97713df44cbd20a658c871fe108af7ef5d/etcd-server_3.4.23-4+b4_amd64.deb');
+    // The build's key is in the path: a new build of Kubernetes is a new template, so a new key for the layer.
+    const build = layer('kube').builds[0]!;
+    expect(build.key).toMatch(/^[0-9a-f]{64}$/);
+    expect(steps[1 + artifacts]!.file).toEqual({ source: `\${var.build_cache}/kubernetes-${build.key}/bin/kubelet`, destination: '/tmp/boxcar/builds/kubernetes/bin/kubelet' });
+    expect(steps[0]!.shell.inline[0]).toContain('/tmp/boxcar/builds/kubernetes/bin');
+    const install = steps[1 + artifacts + buildFiles]!.shell.inline;
+    expect(install).toContain(`mv /tmp/boxcar/artifacts/* ${GUEST_ARTIFACTS}/`);
+    expect(install).toContain(`rm -rf ${GUEST_BUILDS} && mv /tmp/boxcar/builds ${GUEST_BUILDS}`);
+    const scripts = steps[2 + artifacts + buildFiles]!.shell;
+    expect(scripts.scripts).toEqual(['scripts/install-debs.sh', 'scripts/etcd-disabled.sh', 'scripts/kubernetes-node.sh'].map((s) => `\${var.profile_dir}/${s}`));
+    expect(scripts.environment_vars).toEqual(expect.arrayContaining([`BOXCAR_ARTIFACTS=${GUEST_ARTIFACTS}`, `BOXCAR_BUILDS=${GUEST_BUILDS}`, 'BOXCAR_LAYER=kube', 'BOXCAR_APT_MIRROR=${var.apt_mirror}']));
     expect(scripts.execute_command).toBe('sudo -E env {{ .Vars }} bash {{ .Path }}');
-    expect(steps[4]!.shell.inline.slice(0, 2)).toEqual([`rm -rf ${GUEST_ARTIFACTS} /tmp/boxcar`, 'sync']);
+    const cleanup = steps[3 + artifacts + buildFiles]!.shell.inline;
+    expect(cleanup.slice(0, 2)).toEqual([`rm -rf ${GUEST_ARTIFACTS} ${GUEST_BUILDS} /tmp/boxcar`, 'sync']);
     // Trimming is worth having, not worth failing a bake for (a disk without discard support).
-    expect(steps[4]!.shell.inline[2]).toMatch(/^fstrim --all \|\| echo /);
+    expect(cleanup[2]).toMatch(/^fstrim --all \|\| echo /);
     // The layer's checks come last (checks.test.ts).
-    expect(steps[5]!.shell.inline).toContain("check_disabled 'etcd.service'");
+    expect(steps.at(-1)!.shell.inline).toContain("check_disabled 'etcd.service'");
+    expect(kube.variable).toHaveProperty('build_cache');
+  });
+
+  it('a layer without build outputs neither declares build_cache nor uploads or removes builds', () => {
+    const steps = provisioners(worker);
+    expect(steps.map((step) => Object.keys(step)[0])).toEqual(['shell', 'shell', 'shell', 'shell', 'shell']);
+    expect(worker.variable).not.toHaveProperty('build_cache');
+    expect(steps[3]!.shell.inline[0]).toBe(`rm -rf ${GUEST_ARTIFACTS} /tmp/boxcar`);
+    expect(steps[2]!.shell.environment_vars).toEqual(expect.arrayContaining(['BOXCAR_ROLE=worker', 'BOXCAR_LAYER=worker']));
+    expect(steps[2]!.shell.environment_vars.some((value: string) => value.startsWith('BOXCAR_BUILDS='))).toBe(false);
   });
 
   it('have no post-processor: the bake packs libvirt boxes itself', () => {

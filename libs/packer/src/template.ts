@@ -10,6 +10,8 @@ import type { PackerFeatures } from './version.ts';
 
 export const GUEST_STAGING = '/tmp/boxcar';
 export const GUEST_ARTIFACTS = '/var/cache/boxcar/artifacts';
+/** Outputs of build stages, as $BOXCAR_BUILDS/<build>/<file>. */
+export const GUEST_BUILDS = '/var/cache/boxcar/builds';
 
 export type PackerJson = Record<string, unknown>;
 
@@ -27,6 +29,8 @@ export interface TemplateVariables {
   output_dir: string;
   box_output: string;
   artifact_cache: string;
+  /** Host cache of build stage outputs (<build>-<key>/<file>); declared only in layers that install build outputs. */
+  build_cache?: string;
   profile_dir: string;
   ssh_private_key_file: string;
   serial_log: string;
@@ -48,6 +52,7 @@ const VARIABLES: Record<keyof TemplateVariables, { type: string; default?: unkno
   output_dir: { type: 'string', description: 'where Packer writes the VM; must not exist' },
   box_output: { type: 'string', default: '', description: 'the Vagrant box file of a box layer' },
   artifact_cache: { type: 'string', description: 'host artifact cache (sha256/<digest>/<file>)' },
+  build_cache: { type: 'string', default: '', description: 'host cache of build stage outputs (<build>-<key>/<file>)' },
   profile_dir: { type: 'string', description: 'images/profiles/<profile> of this checkout' },
   ssh_private_key_file: { type: 'string', description: 'the bootstrap private key' },
   serial_log: { type: 'string', default: '/dev/null', description: 'guest serial console log (qemu)' },
@@ -123,10 +128,13 @@ function sourceBlock(layer: Layer, builder: BuilderName, isRootCloudImage: boole
 }
 
 function provisioners(layer: Layer): PackerJson[] {
-  const staging = [`${GUEST_STAGING}/artifacts`, ...layer.files.map((_, index) => `${GUEST_STAGING}/files/${index}`)];
+  const buildFiles = layer.builds.flatMap((use) => use.files.map((file) => ({ use, file })));
+  const buildDirs = [...new Set(buildFiles.map(({ use, file }) => `${GUEST_STAGING}/builds/${use.build}/${dirnameOf(file)}`.replace(/\/\.$/, '')))];
+  const staging = [`${GUEST_STAGING}/artifacts`, ...layer.files.map((_, index) => `${GUEST_STAGING}/files/${index}`), ...buildDirs];
   const install = [
     `install -d -m 0755 ${GUEST_ARTIFACTS}`,
     ...(layer.artifacts.length ? [`mv ${GUEST_STAGING}/artifacts/* ${GUEST_ARTIFACTS}/`] : []),
+    ...(buildFiles.length ? [`rm -rf ${GUEST_BUILDS} && mv ${GUEST_STAGING}/builds ${GUEST_BUILDS}`] : []),
     ...layer.files.map((upload, index) =>
       upload.isDirectory
         ? `install -d -m 0755 ${shellQuote(upload.dest)} && cp -R ${GUEST_STAGING}/files/${index}/. ${shellQuote(upload.dest)}/`
@@ -134,7 +142,7 @@ function provisioners(layer: Layer): PackerJson[] {
     ),
   ];
   const checks = checkScript(layer);
-  const env = { ...layer.env, BOXCAR_ARTIFACTS: GUEST_ARTIFACTS, BOXCAR_LAYER: layer.name, BOXCAR_APT_MIRROR: '${var.apt_mirror}' };
+  const env = { ...layer.env, BOXCAR_ARTIFACTS: GUEST_ARTIFACTS, ...(buildFiles.length ? { BOXCAR_BUILDS: GUEST_BUILDS } : {}), BOXCAR_LAYER: layer.name, BOXCAR_APT_MIRROR: '${var.apt_mirror}' };
   return [
     { shell: { inline: [`mkdir -p ${staging.join(' ')}`] } },
     ...(layer.parent === undefined ? [{ file: { source: '${var.bootstrap_public_key}', destination: `${GUEST_STAGING}/bootstrap.pub` } }] : []),
@@ -143,6 +151,10 @@ function provisioners(layer: Layer): PackerJson[] {
         source: `\${var.artifact_cache}/sha256/${entry.sha256 ?? 'pending'}/${entry.filename}`,
         destination: `${GUEST_STAGING}/artifacts/${entry.filename}`,
       },
+    })),
+    // The build's key is in the source path: the template (and so the layer's key) names the exact build.
+    ...buildFiles.map(({ use, file }) => ({
+      file: { source: `\${var.build_cache}/${use.build}-${use.key}/${file}`, destination: `${GUEST_STAGING}/builds/${use.build}/${file}` },
     })),
     ...layer.files.map((upload, index) => ({
       file: upload.isDirectory
@@ -164,7 +176,7 @@ function provisioners(layer: Layer): PackerJson[] {
       : []),
     // Downloads are inputs of the bake, not content of the image; the blocks they and the layer's
     // cleanup freed go back to the host (the disk is attached with discard=unmap).
-    { shell: { execute_command: 'sudo -E sh -eu {{ .Path }}', inline: [`rm -rf ${GUEST_ARTIFACTS} ${GUEST_STAGING}`, 'sync', "fstrim --all || echo 'boxcar: this disk takes no trim: the blocks freed stay in the image'"] } },
+    { shell: { execute_command: 'sudo -E sh -eu {{ .Path }}', inline: [`rm -rf ${[GUEST_ARTIFACTS, ...(buildFiles.length ? [GUEST_BUILDS] : []), GUEST_STAGING].join(' ')}`, 'sync', "fstrim --all || echo 'boxcar: this disk takes no trim: the blocks freed stay in the image'"] } },
     // Last: the layer's checks see the image as it is published (checks.ts).
     ...(checks ? [{ shell: { execute_command: 'sudo bash {{ .Path }}', inline: checks.trimEnd().split('\n').map(hclLiteral) } }] : []),
   ];
@@ -174,6 +186,11 @@ function provisioners(layer: Layer): PackerJson[] {
 function hclLiteral(text: string): string {
   // A function: in a replacement string, "$$" would stand for one "$".
   return text.replaceAll('${', () => '$${').replaceAll('%{', () => '%%{');
+}
+
+function dirnameOf(path: string): string {
+  const slash = path.lastIndexOf('/');
+  return slash < 0 ? '.' : path.slice(0, slash);
 }
 
 function basename(path: string): string {
@@ -189,8 +206,9 @@ export function layerTemplate(graph: LayerGraph, layer: Layer, builder: BuilderN
   const isRootCloudImage = layer.parent === undefined && layer.sources[builder]?.type === 'cloud-image';
   return {
     '//': `boxcar: layer "${layer.name}" of profile "${graph.profile}" for the ${builder} builder. Generated; edit images/profiles/${graph.profile}/layers.json instead.`,
+    // build_cache only where it is used: the templates (and so the keys) of layers without builds stay as they were.
     variable: Object.fromEntries(
-      Object.entries(VARIABLES).map(([name, spec]) => [name, { type: spec.type, description: spec.description, ...(spec.default !== undefined ? { default: spec.default } : {}) }]),
+      Object.entries(VARIABLES).filter(([name]) => name !== 'build_cache' || layer.builds.length > 0).map(([name, spec]) => [name, { type: spec.type, description: spec.description, ...(spec.default !== undefined ? { default: spec.default } : {}) }]),
     ),
     source: { [sourceType]: { [layer.name]: sourceBlock(layer, builder, isRootCloudImage) } },
     build: {

@@ -57,7 +57,18 @@ function publicUrlOf(values: Values): string | undefined {
 }
 
 export function renderPlan(plan: BakePlan): string {
-  return table(
+  const builds = plan.builds.length
+    ? `${table(
+        plan.builds.map((build) => [
+          build.build,
+          build.key.slice(0, 12),
+          build.status === 'build' ? 'to build' : build.status,
+          build.status === 'build' ? `${build.reasons.join('; ')} (for ${build.neededBy.join(', ')})` : build.status === 'cached' ? `built on this machine (for ${build.neededBy.join(', ')})` : 'no layer to build needs it',
+        ]),
+        ['build stage', 'key', 'status', 'why'],
+      )}\n`
+    : '';
+  return builds + table(
     plan.layers.map((layer) => [
       layer.layer,
       layer.key.slice(0, 12),
@@ -191,6 +202,9 @@ the step, the last lines and the log); 130 interrupted (finished layers stay pub
           }
           (json ? process.stderr : process.stdout).write(
             `bake done in ${seconds} s: ${result.built.length} layer(s) baked (${result.packerRuns} packer run(s)), ${result.cached.length} cached\n` +
+              (result.builds ?? [])
+                .map((build) => `  build ${build.build}: ${build.seconds.toFixed(0)} s (${Object.entries(build.steps).map(([step, s]) => `${step} ${s} s`).join(', ')})\n`)
+                .join('') +
               result.built.filter((b) => b.box).map((b) => `  ${b.box!.name} ${b.box!.version}: vagrant box add ${session.store.catalogUrl(b.box!.name)}\n`).join(''),
           );
           return EXIT.ok;

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# etcd is installed on every worker box but runs only on the cluster's etcd node, which cluster:up
+# etcd is installed on every Kubernetes node but runs only on the cluster's etcd node, which cluster:up
 # chooses and configures. No member data may be baked in: a fresh data dir per node.
 set -euo pipefail
 
