@@ -28,6 +28,7 @@ packages=(
   "dnsmasq-base:DHCP of the libvirt management network"
   "shellcheck:lints the VM scripts (tests)"
   "python3-yaml:tests read rendered manifests back as YAML"
+  "kubernetes-client:kubectl 1.20 on the host, for the lab cluster (KUBECONFIG=.cluster/<name>/kubeconfig)"
 )
 
 check_only=false

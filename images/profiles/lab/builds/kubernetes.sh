@@ -33,16 +33,15 @@ rm -rf "$tree" && mkdir -p "$tree"
 step "unpacking $(basename "$(ls "$artifacts"/kubernetes_*.orig.tar.gz)")"
 tar -xzf "$artifacts"/kubernetes_*.orig.tar.gz -C "$tree" --strip-components=1
 
+# In name order, diffs (NAME.patch) and scripts (NAME.sh, for changes a diff cannot carry, such as
+# replacing a vendored package with Debian's newer copy of it) alike.
 shopt -s nullglob
-for patch in "$patches"/*.patch; do
-  step "patch $(basename "$patch")"
-  (cd "$tree" && patch -p1 --forward --batch --quiet <"$patch")
-done
-# A patch may also be a script (NAME.sh): for changes a diff cannot carry, such as replacing a
-# vendored package with Debian's newer copy of it.
-for script in "$patches"/*.sh; do
-  step "patch script $(basename "$script")"
-  (cd "$tree" && BOXCAR_ARTIFACTS="$artifacts" bash "$script")
+for patch in "$patches"/*; do
+  case "$patch" in
+    *.patch) step "patch $(basename "$patch")"; (cd "$tree" && patch -p1 --forward --batch --quiet <"$patch") ;;
+    *.sh) step "patch script $(basename "$patch")"; (cd "$tree" && BOXCAR_ARTIFACTS="$artifacts" bash "$patch") ;;
+    *) echo "kubernetes-build: $(basename "$patch") in the patch folder is neither NAME.patch nor NAME.sh" >&2; exit 1 ;;
+  esac
 done
 
 cd "$tree"
