@@ -6,6 +6,7 @@ import type { NodePlanSummary } from '@boxcar/cluster';
 import type { Cluster } from '@boxcar/model';
 import { sshRun } from '@boxcar/providers';
 import { expectCniAcrossNodes, expectEtcdHealthy, expectPingMatrix, type LabSsh } from './harness/lab-checks.ts';
+import { expectNodesReadyAgain, type KubeAccess } from './harness/kube-checks.ts';
 
 // Whole-cluster snapshots and stop/start on the lab cluster that is already up and configured (no boot
 // of its own): save, break the cluster three ways, restore, and the lab checks pass again without a
@@ -29,7 +30,7 @@ interface Status {
 }
 
 /** Registers the steps; the cluster must be up and configured (on qemu) when they run. */
-export function describeSnapshotSteps(lab: SnapshotLab, ssh: LabSsh, timings: Record<string, number>): void {
+export function describeSnapshotSteps(lab: SnapshotLab, ssh: LabSsh, timings: Record<string, number>, kubernetes: { access: KubeAccess; version: string; pods: string[] }): void {
   const { cluster, env, boxcar } = lab;
   const options = ['--profile', 'lab'];
   // cluster status exits 1 while a node is not running and configured (stopped-with-state): its JSON is still the answer.
@@ -80,6 +81,7 @@ export function describeSnapshotSteps(lab: SnapshotLab, ssh: LabSsh, timings: Re
       await expectPingMatrix(cluster, ssh);
       await expectEtcdHealthy(cluster, ssh);
       await expectCniAcrossNodes(cluster, ssh, 'e2e-restored');
+      await expectNodesReadyAgain(kubernetes.access, kubernetes.version, kubernetes.pods);
     });
 
     it('S3. stop saves every running state and ends every qemu; start resumes them (no boot), clocks set, and the checks pass', async () => {
@@ -97,6 +99,7 @@ export function describeSnapshotSteps(lab: SnapshotLab, ssh: LabSsh, timings: Re
       await expectPingMatrix(cluster, ssh);
       await expectEtcdHealthy(cluster, ssh);
       await expectCniAcrossNodes(cluster, ssh, 'e2e-started');
+      await expectNodesReadyAgain(kubernetes.access, kubernetes.version, kubernetes.pods);
     });
 
     it('S4. after a restore across a change in cni/, cluster plan replaces the configurations (not the VMs) and cluster up applies them', async () => {

@@ -1,4 +1,4 @@
-import { appendFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
@@ -10,6 +10,7 @@ import { resolveCacheDir } from '@boxcar/artifacts';
 import { BOXCAR, labWorkspace } from './harness/lab-workspace.ts';
 import { filesContaining, scanImage } from './harness/image-scan.ts';
 import { expectCniAcrossNodes, expectEtcdHealthy, expectPingMatrix, labSsh } from './harness/lab-checks.ts';
+import { expectNodesReady, expectPodsAcrossWorkers, kubectl, type KubeAccess } from './harness/kube-checks.ts';
 import { describeLibvirtBringUp } from './lab-libvirt.steps.ts';
 import { describeSnapshotSteps } from './lab-snapshots.steps.ts';
 
@@ -22,15 +23,15 @@ import { describeSnapshotSteps } from './lab-snapshots.steps.ts';
 // The debootstrap base and the artifact cache persist in ~/.cache/boxcar, keyed by content.
 
 const workspace = labWorkspace('boxcar-e2e-');
-const { work, profiles, env, cluster, stackDir, boxcar: run, publishCopy, withoutStoreA } = workspace;
+const { work, profiles, cni, env, cluster, stackDir, boxcar: run, publishCopy, withoutStoreA } = workspace;
 
 async function boxcar(args: string[]) {
   return run(...args);
 }
 
 interface BakeJson {
-  plan: { layers: { layer: string; status: string; reasons: string[] }[] };
-  result: { built: { layer: string; box?: { version: string } }[]; cached: string[]; packerRuns: number };
+  plan: { builds: { build: string; status: string; reasons: string[]; neededBy: string[] }[]; layers: { layer: string; status: string; reasons: string[] }[] };
+  result: { built: { layer: string; box?: { version: string } }[]; cached: string[]; packerRuns: number; builds?: { build: string; seconds: number; steps: Record<string, number> }[] };
 }
 
 async function bake(...extra: string[]): Promise<BakeJson & { seconds: number }> {
@@ -43,6 +44,10 @@ const ssh = labSsh({ cluster, stateDir: env.BOXCAR_STATE_DIR, bootstrapKey: env.
 const { nodeTarget, on } = ssh;
 
 const timings: Record<string, number> = {};
+
+// What the bake compiled: the profile's release with the mark of patches/kubernetes/02-version-mark.patch.
+const KUBERNETES_VERSION = 'v1.20.2-boxcar.1';
+const kube: KubeAccess = { cluster, kubeconfig: join(env.BOXCAR_STATE_DIR, cluster.name, 'kubeconfig') };
 
 interface UpReport {
   plan: NodePlanSummary[];
@@ -72,10 +77,20 @@ describe.sequential('lab profile, end to end', () => {
     expect(cold.plan.layers.map((l) => [l.layer, l.status])).toEqual([
       ['base', 'build'],
       ['node', 'build'],
+      ['kube', 'build'],
       ['master', 'build'],
       ['worker', 'build'],
     ]);
-    expect(cold.result.packerRuns).toBe(4);
+    expect(cold.result.packerRuns).toBe(5);
+    // The compile runs once per machine (its outputs are kept under its key in ~/.cache/boxcar/builds):
+    // on a fresh machine this bake compiled every binary; on another the plan says it was built here before.
+    const [compile] = cold.plan.builds;
+    expect(compile).toMatchObject({ build: 'kubernetes', neededBy: ['kube', 'master'] });
+    if (compile!.status === 'build') {
+      const built = cold.result.builds!.find((b) => b.build === 'kubernetes')!;
+      timings.kubernetesCompile = built.seconds;
+      expect(Object.keys(built.steps).sort()).toEqual(['kube-apiserver', 'kube-controller-manager', 'kube-proxy', 'kube-scheduler', 'kubelet']);
+    } else expect(compile!.status).toBe('cached');
     const store = await openStore(env.BOXCAR_STORE);
     const boxes = await store.listBoxes();
     expect(boxes.map((b) => b.name).sort()).toEqual(['boxcar/lab-master', 'boxcar/lab-worker']);
@@ -98,11 +113,32 @@ describe.sequential('lab profile, end to end', () => {
     expect(await filesContaining(env.BOXCAR_BUILD_DIR, 'PRIVATE KEY')).toEqual([]);
   });
 
-  it('2. bakes again without running packer', async () => {
+  it('2. bakes again without running packer or the compile', async () => {
     const again = await bake();
     timings.noopBake = again.seconds;
     expect(again.result.packerRuns).toBe(0);
-    expect(again.result.cached).toEqual(['base', 'node', 'master', 'worker']);
+    expect(again.result.cached).toEqual(['base', 'node', 'kube', 'master', 'worker']);
+    expect(again.plan.builds.map((b) => [b.build, b.status])).toEqual([['kubernetes', 'not needed']]);
+    expect(again.result.builds ?? []).toEqual([]);
+  });
+
+  it('2b. a patch added for Kubernetes rebuilds the compile and the layers under it, nothing else (the plan)', async () => {
+    const patch = join(profiles, 'lab', 'patches', 'kubernetes', '03-e2e.patch');
+    writeFileSync(patch, '--- a/README.md\n+++ b/README.md\n@@ -1 +1,2 @@\n # Kubernetes (K8s)\n+boxcar e2e\n');
+    try {
+      const dry = await bake('--dry-run');
+      expect(dry.plan.builds.map((b) => [b.build, b.status, b.reasons])).toEqual([['kubernetes', 'build', ['patch patches/kubernetes/03-e2e.patch added']]]);
+      expect(dry.plan.layers.map((l) => [l.layer, l.status])).toEqual([
+        ['base', 'cached'],
+        ['node', 'cached'],
+        ['kube', 'build'],
+        ['master', 'build'],
+        ['worker', 'build'],
+      ]);
+      expect(dry.plan.layers.find((l) => l.layer === 'kube')!.reasons).toEqual(['template', 'build kubernetes changed']);
+    } finally {
+      rmSync(patch);
+    }
   });
 
   it('3. brings the cluster up with the real terraform: its plan creates every resource, and every node ends configured', async () => {
@@ -127,6 +163,25 @@ describe.sequential('lab profile, end to end', () => {
   it('6. Calico etcd on cni-worker1 answers on :4001 and :2379, from the master and from cni-worker2', () => expectEtcdHealthy(cluster, ssh));
 
   it("7. a CNI ADD through each worker's installed conf gives an address in its range; the namespaces ping across nodes", () => expectCniAcrossNodes(cluster, ssh, 'e2e'));
+
+  it('7b. Kubernetes from the host: kubectl sees the three nodes Ready with the compiled, patched version; pods on both workers reach each other across nodes and through a Service; logs and exec work', async () => {
+    await expectNodesReady(kube, KUBERNETES_VERSION);
+    await expectPodsAcrossWorkers(kube, 'e2e');
+  });
+
+  it("7c. the CNI developer's loop: the pod network's conf changed in cni/, cluster up re-runs only the configurations (every node has that conf), and a new pod gets the new setting", async () => {
+    const file = join(cni, 'conf', '10-bridge.conf');
+    const conf = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+    writeFileSync(file, `${JSON.stringify({ ...conf, mtu: 1400 }, null, 2)}\n`);
+    const up = await clusterUp();
+    timings.cniChangeUp = up.seconds;
+    expect(actions(up.plan)).toEqual(cluster.nodes.map((n) => [n.name, 'keep', 'replace']));
+    const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'mtu-check' }, spec: { nodeSelector: { 'kubernetes.io/hostname': 'cni-worker1' }, terminationGracePeriodSeconds: 1, containers: [{ name: 'main', image: cluster.kubernetes!.images.test, imagePullPolicy: 'Never', command: ['sleep', '3600'] }] } };
+    await kubectl(kube, ['apply', '-f', '-'], JSON.stringify(pod));
+    await kubectl(kube, ['wait', '--for=condition=Ready', 'pod/mtu-check', '--timeout=300s']);
+    expect((await kubectl(kube, ['exec', 'mtu-check', '--', 'cat', '/sys/class/net/eth0/mtu'])).trim()).toBe('1400');
+    await kubectl(kube, ['delete', 'pod', 'mtu-check', '--wait=false']);
+  });
 
   it('8. the bootstrap key is refused and the cluster key works', async () => {
     for (const node of cluster.nodes) {
@@ -191,18 +246,23 @@ describe.sequential('lab profile, end to end', () => {
   });
 
   // Snapshots and stop/start of this cluster, up and configured here (no boot of their own).
-  describeSnapshotSteps(workspace, ssh, timings);
+  describeSnapshotSteps(workspace, ssh, timings, { access: kube, version: KUBERNETES_VERSION, pods: ['web-e2e', 'client-e2e'] });
 
   it('10. one byte changed in the worker layer rebuilds exactly that layer', async () => {
-    appendFileSync(join(profiles, 'lab', 'scripts', 'etcd-disabled.sh'), '#\n');
+    const layersFile = join(profiles, 'lab', 'layers.json');
+    const document = JSON.parse(readFileSync(layersFile, 'utf8')) as { layers: { name: string; env?: Record<string, string> }[] };
+    // One byte of the worker's template: a variable of its scripts' environment that nothing reads.
+    document.layers.find((layer) => layer.name === 'worker')!.env!.E2E = '1';
+    writeFileSync(layersFile, JSON.stringify(document, null, 2));
     const dry = await bake('--dry-run');
     expect(dry.plan.layers.map((l) => [l.layer, l.status])).toEqual([
       ['base', 'cached'],
       ['node', 'cached'],
+      ['kube', 'cached'],
       ['master', 'cached'],
       ['worker', 'build'],
     ]);
-    expect(dry.plan.layers.at(-1)!.reasons).toEqual(['script scripts/etcd-disabled.sh changed']);
+    expect(dry.plan.layers.at(-1)!.reasons).toEqual(['template']);
     const incremental = await bake();
     timings.incrementalBake = incremental.seconds;
     expect(incremental.result.packerRuns).toBe(1);

@@ -23,6 +23,16 @@ interface NodeJson {
   status: { conditions: { type: string; status: string }[]; nodeInfo: { kubeletVersion: string } };
 }
 
+/**
+ * After a restore or a resume the kubelets post their status again within seconds; the controller may
+ * have marked them NotReady meanwhile (its clock jumped with theirs). Waits for that, then checks.
+ */
+export async function expectNodesReadyAgain(access: KubeAccess, version: string, pods: string[]): Promise<void> {
+  await kubectl(access, ['wait', '--for=condition=Ready', 'node', '--all', '--timeout=300s']);
+  await expectNodesReady(access, version);
+  if (pods.length) await kubectl(access, ['wait', '--for=condition=Ready', ...pods.map((pod) => `pod/${pod}`), '--timeout=300s']);
+}
+
 /** Every node of the cluster is registered and Ready, each kubelet reporting `version`. */
 export async function expectNodesReady(access: KubeAccess, version: string): Promise<void> {
   const nodes = (JSON.parse(await kubectl(access, ['get', 'nodes', '-o', 'json'])) as { items: NodeJson[] }).items;

@@ -15,7 +15,8 @@ describe('the local Nx plugin', () => {
     const targets = JSON.parse(stdout).targets as Record<string, Target>;
     expect(targets['bake-lab-base']!.dependsOn).toEqual([]);
     expect(targets['bake-lab-node']!.dependsOn).toEqual(['bake-lab-base']);
-    expect(targets['bake-lab-worker']!.dependsOn).toEqual(['bake-lab-node']);
+    expect(targets['bake-lab-kube']!.dependsOn).toEqual(['bake-lab-node']);
+    expect(targets['bake-lab-worker']!.dependsOn).toEqual(['bake-lab-kube']);
     expect(targets['bake-lab-worker']!.options!.command).toContain('images bake --profile lab --only worker');
     expect(targets['bake-xenial-2016-worker']!.dependsOn).toEqual(['bake-xenial-2016-felix']);
     expect(targets['bake-xenial-2016-felix']!.dependsOn).toEqual(['bake-xenial-2016-vpp']);

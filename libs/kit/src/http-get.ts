@@ -151,6 +151,8 @@ export interface HttpGetOptions {
   deadlinePolicy?: DeadlinePolicy;
   /** Certificate authorities trusted for https (PEM), instead of Node's defaults. */
   ca?: string | Buffer;
+  /** A client certificate and its key (PEM) presented to an https server that asks for one (a Kubernetes API). */
+  clientCert?: { cert: string | Buffer; key: string | Buffer };
   signal?: AbortSignal;
 }
 
@@ -258,7 +260,13 @@ function send(url: string, options: HttpGetOptions, guard: Guard): Promise<Excha
     // agent: false gives each request its own connection, so a stalled keep-alive socket is never reused.
     const request = client.get(
       target,
-      { headers, agent: false, ...(options.signal && { signal: options.signal }), ...(options.ca !== undefined && { ca: options.ca }) },
+      {
+        headers,
+        agent: false,
+        ...(options.signal && { signal: options.signal }),
+        ...(options.ca !== undefined && { ca: options.ca }),
+        ...(options.clientCert !== undefined && { cert: options.clientCert.cert, key: options.clientCert.key }),
+      },
       (body) => resolve({ body, timedOut: () => timedOut }),
     );
     guard.onFail((error) => request.destroy(error));

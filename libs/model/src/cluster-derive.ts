@@ -40,6 +40,11 @@ export function deriveCluster(merged: MergedConfig, profile: Profile): Cluster {
   const workerConfigs = merged.nodes.filter((node) => node.role === 'worker');
   const ipamRanges = splitRange({ first: ipToInt(net.containerRange.start), last: ipToInt(net.containerRange.end) }, workerConfigs.length);
   const etcdNode = merged.nodes.find((node) => node.name === merged.etcd.node)!;
+  const podNetwork = profile.features.kubernetes ? profile.kubernetes?.podNetwork : undefined;
+  const pool = parseCidr(net.calicoPool.cidr);
+  /** The index-th block of the pool after `firstBlock` (validation checks that it fits). */
+  const podCidr = (index: number): string | undefined =>
+    podNetwork ? `${intToIp(pool.network + (podNetwork.firstBlock + index) * 2 ** (32 - podNetwork.blockPrefixLength))}/${podNetwork.blockPrefixLength}` : undefined;
 
   const nodes: ClusterNode[] = merged.nodes.map((node, index) => {
     const workerIndex = workerConfigs.indexOf(node);
@@ -61,9 +66,11 @@ export function deriveCluster(merged: MergedConfig, profile: Profile): Cluster {
       certificateSans: isMaster
         ? {
             dns: ['kubernetes', 'kubernetes.default', 'kubernetes.default.svc', `kubernetes.default.svc.${net.clusterDomain}`, node.name],
-            ip: [node.ip, kubernetesServiceIp],
+            // 127.0.0.1: kubectl on the host reaches the API through a port the provider forwards on the loopback.
+            ip: profile.kubernetes ? [node.ip, kubernetesServiceIp, '127.0.0.1'] : [node.ip, kubernetesServiceIp],
           }
         : { dns: [node.name], ip: [node.ip] },
+      ...(podCidr(index) ? { podCidr: podCidr(index) } : {}),
       ...(kubeletComponent ? { kubeletVersion: merged.versions[kubeletComponent] } : {}),
       box: profile.boxes[node.role],
     };
@@ -94,6 +101,7 @@ export function deriveCluster(merged: MergedConfig, profile: Profile): Cluster {
       insecurePort: net.apiInsecurePort,
       url: `https://${masterConfig.ip}:${net.apiSecurePort}`,
     },
+    ...(profile.features.kubernetes && profile.kubernetes ? { kubernetes: profile.kubernetes } : {}),
     etcd: {
       node: etcdNode.name,
       ip: etcdNode.ip,
@@ -108,6 +116,10 @@ export function deriveCluster(merged: MergedConfig, profile: Profile): Cluster {
     mirrors: merged.mirrors,
     libvirt: merged.libvirt,
     terraform: { resource: merged.terraform.resource ?? 'terraform_data' },
-    timeouts: { remoteCommandSeconds: merged.timeouts.remoteCommandSeconds ?? 600, sshReadySeconds: merged.timeouts.sshReadySeconds ?? 600 },
+    timeouts: {
+      remoteCommandSeconds: merged.timeouts.remoteCommandSeconds ?? 600,
+      sshReadySeconds: merged.timeouts.sshReadySeconds ?? 600,
+      kubernetesReadySeconds: merged.timeouts.kubernetesReadySeconds ?? 600,
+    },
   };
 }

@@ -55,6 +55,21 @@ export function validateCluster(merged: MergedConfig, profile: Profile, raw: Clu
       message: `${pool.cidr} contains the cluster subnet ${net.subnet}, as the 2016 setup did; Calico may hand pods addresses of the node network`,
     });
   }
+  const podNetwork = profile.features.kubernetes ? profile.kubernetes?.podNetwork : undefined;
+  if (podNetwork && poolCidr) {
+    // Every node's block lies in the pool, and none may hold the node or service addresses.
+    const blockSize = 2 ** (32 - podNetwork.blockPrefixLength);
+    const first = poolCidr.network + podNetwork.firstBlock * blockSize;
+    const last = first + merged.nodes.length * blockSize - 1;
+    const blocks = { first, last };
+    if (podNetwork.blockPrefixLength < poolCidr.prefix || last > cidrRange(poolCidr).last) {
+      add('network.calicoPool.cidr', `${pool.cidr} has no room for ${merged.nodes.length} pod range(s) of /${podNetwork.blockPrefixLength} from block ${podNetwork.firstBlock} on (profile "${profile.name}")`);
+    } else if (subnet && rangesOverlap(blocks, cidrRange(subnet))) {
+      add('network.calicoPool.cidr', `the nodes' pod ranges (blocks ${podNetwork.firstBlock}.. of ${pool.cidr}) overlap the cluster subnet ${net.subnet}`);
+    } else if (service && rangesOverlap(blocks, cidrRange(service))) {
+      add('network.calicoPool.cidr', `the nodes' pod ranges (blocks ${podNetwork.firstBlock}.. of ${pool.cidr}) overlap the service range ${net.serviceCidr}`);
+    }
+  }
   const uplink = checkCidr('network.uplinkSubnet', net.uplinkSubnet, add);
   if (uplink && subnet && rangesOverlap(cidrRange(uplink), cidrRange(subnet))) {
     add('network.uplinkSubnet', `${net.uplinkSubnet} overlaps the cluster subnet ${net.subnet}`);

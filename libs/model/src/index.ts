@@ -18,21 +18,23 @@ export { ClusterConfigError, resolveClusterOrThrow } from './resolve.ts';
 export { LIBVIRT_TRANSPORTS, libvirtUriProblem } from './cluster-semantics.ts';
 
 // Image profiles (images/profiles/<profile>/) and their layers.
-export { DEFAULT_PROFILE, DEFAULT_PROFILES_DIR, listProfiles, loadProfile } from './profile.ts';
+export { DEFAULT_PROFILE, DEFAULT_PROFILES_DIR, listProfiles, loadProfile, NATIVE_BUILD_SCRIPT } from './profile.ts';
 export {
   BOOTSTRAP_USER,
   BUILDER_OF_SOURCE,
   BUILDERS,
   type BaseSource,
   type BuilderName,
+  type BuildStage,
   type HashedFile,
   type Layer,
+  type LayerBuildUse,
   type LayerChecks,
   type LayerGraph,
 } from './layer.ts';
 
 // Addresses.
-export { ipToInt } from './ip.ts';
+export { cidrContainsIp, ipToInt, parseCidr } from './ip.ts';
 
 // JSON: reading with syntax errors located by line and column, and the canonical form that keys hash.
 export { JsonSyntaxError, parseJsonText, readJsonFile } from './json-file.ts';

@@ -83,6 +83,11 @@ export interface TimeoutsConfig {
   remoteCommandSeconds?: number;
   /** How long `node up` waits for a node to accept SSH. */
   sshReadySeconds?: number;
+  /**
+   * How long `cluster up` waits, after terraform's apply, for every node to be Ready in the Kubernetes API
+   * (profiles with a KubernetesSpec only).
+   */
+  kubernetesReadySeconds?: number;
 }
 
 export const LIBVIRT_MANAGEMENT_MODES = ['nat', 'none', 'route', 'open'] as const;
@@ -105,6 +110,22 @@ export interface ComponentVersions {
   default: string;
   supported: string[];
   note?: string;
+}
+
+/**
+ * How a profile runs Kubernetes when not the 2016 way (hyperkube static pods on docker, Calico): the lab's
+ * Kubernetes, compiled by the bake, as systemd units on containerd, pods routed between nodes by a BIRD
+ * mesh. Present only where `features.kubernetes` is true.
+ */
+export interface KubernetesSpec {
+  /** What the compiled binaries report (`kubectl get nodes` shows it with the patches' mark). */
+  version: string;
+  runtime: 'containerd';
+  controlPlane: 'systemd';
+  /** Each node routes its own block of `network.calicoPool.cidr` to its pods; BIRD (iBGP, full mesh) tells the others. */
+  podNetwork: { type: 'bird-mesh'; asn: number; blockPrefixLength: number; firstBlock: number };
+  /** Local images the bake imported into containerd (nothing is ever pulled). */
+  images: { pause: string; test: string };
 }
 
 export interface Profile {
@@ -131,6 +152,7 @@ export interface Profile {
   };
   vpp?: { hugepages: number; uplinkSwIfIndex: number };
   versions: Record<string, ComponentVersions>;
+  kubernetes?: KubernetesSpec;
   /** Per-role kubelet version component names (the 2016 master and workers ran different kubelets). */
   kubeletVersionComponent?: Record<Role, string>;
   cluster: Required<Pick<ClusterConfig, 'name' | 'network' | 'etcd' | 'nodes'>> & ClusterConfig;
@@ -150,6 +172,8 @@ export interface ClusterNode {
   /** Route-agent uplink address on VPP (CIDR notation); workers of VPP profiles only. */
   uplink?: string;
   certificateSans: { dns: string[]; ip: string[] };
+  /** This node's pod range (CIDR) where the profile routes pods between nodes (KubernetesSpec.podNetwork). */
+  podCidr?: string;
   kubeletVersion?: string;
   box: string;
 }
@@ -173,6 +197,8 @@ export interface Cluster {
     nics: Profile['nics'];
   };
   api: { host: string; securePort: number; insecurePort: number; url: string };
+  /** The profile's KubernetesSpec, where it has one. */
+  kubernetes?: KubernetesSpec;
   etcd: {
     node: string;
     ip: string;

@@ -68,6 +68,7 @@ const cases: Case[] = [
   { title: 'unknown terraform field', config: { terraform: { backend: 's3' } }, path: 'terraform.backend', message: /unknown field; allowed: resource/ },
   { title: 'timeout given as a string: a type error first', config: { timeouts: { remoteCommandSeconds: '600' } }, path: 'timeouts.remoteCommandSeconds', message: /must be a number of seconds, got string "600"/ },
   { title: 'timeout too short to be kept', config: { timeouts: { sshReadySeconds: 5 } }, path: 'timeouts.sshReadySeconds', message: /must be a whole number of seconds from 15 to 86400, got 5/ },
+  { title: 'Ready deadline too short', config: { timeouts: { kubernetesReadySeconds: 1 } }, path: 'timeouts.kubernetesReadySeconds', message: /must be a whole number of seconds from 15 to 86400, got 1/ },
   { title: 'timeouts not an object', config: { timeouts: 600 }, path: 'timeouts', message: /must be an object/ },
   { title: 'cluster name not a DNS label', config: { name: 'My Cluster' }, path: 'name', message: /lowercase DNS label/ },
   { title: 'non-boolean ipip', config: { network: { calicoPool: { ipip: 'yes' } } }, path: 'network.calicoPool.ipip', message: /must be true or false/ },
@@ -146,11 +147,11 @@ describe('user overrides', () => {
 
   it('terraform and timeouts default to terraform_data and 600 s, and take what the config says', () => {
     expect(resolveCluster({ profile: 'lab' }).cluster!.terraform).toEqual({ resource: 'terraform_data' });
-    expect(resolveCluster({ profile: 'lab' }).cluster!.timeouts).toEqual({ remoteCommandSeconds: 600, sshReadySeconds: 600 });
-    const custom = resolveCluster({ profile: 'lab', terraform: { resource: 'null_resource' }, timeouts: { sshReadySeconds: 900 } });
+    expect(resolveCluster({ profile: 'lab' }).cluster!.timeouts).toEqual({ remoteCommandSeconds: 600, sshReadySeconds: 600, kubernetesReadySeconds: 600 });
+    const custom = resolveCluster({ profile: 'lab', terraform: { resource: 'null_resource' }, timeouts: { sshReadySeconds: 900, kubernetesReadySeconds: 1200 } });
     expect(custom.problems).toEqual([]);
     expect(custom.cluster!.terraform).toEqual({ resource: 'null_resource' });
-    expect(custom.cluster!.timeouts).toEqual({ remoteCommandSeconds: 600, sshReadySeconds: 900 });
+    expect(custom.cluster!.timeouts).toEqual({ remoteCommandSeconds: 600, sshReadySeconds: 900, kubernetesReadySeconds: 1200 });
   });
 
   it('a config file is loaded, merged with the profile and its derived values follow', () => {
@@ -166,9 +167,9 @@ describe('user overrides', () => {
     expect(cluster!.name).toBe('team-a');
     expect(cluster!.provider).toBe('qemu');
     expect(cluster!.nodes.map((n) => [n.name, n.ip, n.memoryMb])).toEqual([
-      ['cni-master1', '10.9.0.10', 768],
-      ['cni-worker1', '10.9.0.21', 768],
-      ['cni-worker2', '10.9.0.22', 768],
+      ['cni-master1', '10.9.0.10', 1536],
+      ['cni-worker1', '10.9.0.21', 1024],
+      ['cni-worker2', '10.9.0.22', 1024],
       ['cni-worker3', '10.9.0.23', 1024],
     ]);
     expect(cluster!.etcd.endpoints).toEqual(['http://10.9.0.22:2379', 'http://10.9.0.22:4001']);

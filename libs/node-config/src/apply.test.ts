@@ -10,7 +10,7 @@ import { ed25519PublicKey } from './testing/keys.ts';
 import { text } from './testing/parse.ts';
 import { shellcheck } from './testing/shellcheck.ts';
 import { canSandbox, createSandbox, type Sandbox } from './testing/sandbox.ts';
-import type { Exec, NodePlan, StepEvent } from './types.ts';
+import type { Exec, KubernetesPems, NodePlan, PlanInputs, StepEvent } from './types.ts';
 
 // Plans applied for real (bash, coreutils, chown, mv, ln) to a directory that the commands see as `/`; see
 // testing/sandbox.ts. Only systemctl and networkctl are test doubles: no systemd runs in a chroot.
@@ -20,6 +20,16 @@ const cni = await readCniDir(join(REPO_ROOT, 'cni'));
 const clusterSshKey = ed25519PublicKey('boxcar-cluster-lab');
 const bootstrapKey = ed25519PublicKey('boxcar-bootstrap');
 const DEBIAN_PLUGINS = ['bridge', 'host-local', 'ipvlan', 'loopback'];
+const pem = (name: string) => ({ cert: `-----BEGIN CERTIFICATE-----\n${name}\n`, key: `-----BEGIN PRIVATE KEY-----\n${name}\n` });
+const pemsFor = (name: string): KubernetesPems => ({
+  ca: '-----BEGIN CERTIFICATE-----\nca\n',
+  kubelet: pem(name),
+  proxy: pem('kube-proxy'),
+  ...(name === cluster.master.name
+    ? { master: { apiserver: pem('apiserver'), admin: pem('admin'), controllerManager: pem('cm'), scheduler: pem('scheduler'), serviceAccount: pem('sa') } }
+    : {}),
+});
+const inputsFor = (name: string): PlanInputs => ({ clusterPublicKey: clusterSshKey, kubernetes: pemsFor(name), cni });
 
 async function nodeWithBootstrapKey(): Promise<Sandbox> {
   const sandbox = await createSandbox({ debianCniPlugins: DEBIAN_PLUGINS });
@@ -36,7 +46,7 @@ const allFiles = (plan: NodePlan) => plan.steps.flatMap((s) => s.files);
 
 describe.skipIf(!canSandbox)('applyPlan on a real directory tree (needs root for chroot and namespaces)', () => {
   describe('lab plan of cni-worker1, applied twice', () => {
-    const plan = planNode(cluster, 'cni-worker1', { clusterPublicKey: clusterSshKey, cni });
+    const plan = planNode(cluster, 'cni-worker1', inputsFor('cni-worker1'));
     let node: Sandbox;
     const events: StepEvent[] = [];
     let first: Awaited<ReturnType<typeof applyPlan>>;
@@ -69,33 +79,36 @@ describe.skipIf(!canSandbox)('applyPlan on a real directory tree (needs root for
       expect([s.uid, s.gid, (s.mode & 0o777).toString(8)]).toEqual([1000, 1000, '600']);
     });
     it('root files belong to root', async () => expect((await stat(join(node.root, 'etc/default/etcd'))).uid).toBe(0));
+    it('the BIRD configuration belongs to root, group bird (gid 120), mode 640', async () => {
+      const s = await stat(join(node.root, 'etc/bird/bird.conf'));
+      expect([s.uid, s.gid, (s.mode & 0o777).toString(8)]).toEqual([0, 120, '640']);
+    });
+    it('private keys are mode 600', async () => expect(((await stat(join(node.root, 'etc/kubernetes/ssl/kubelet-key.pem'))).mode & 0o777).toString(8)).toBe('600'));
     it('links every Debian plugin into /opt/cni/bin', async () => {
       const bin = join(node.root, 'opt/cni/bin');
       expect((await readdir(bin)).sort()).toEqual(DEBIAN_PLUGINS);
       for (const plugin of DEBIAN_PLUGINS) expect(await readlink(join(bin, plugin))).toBe(`/usr/lib/cni/${plugin}`);
     });
+    const certificateRestart = 'for unit in kubelet.service kube-proxy.service; do if systemctl is-active --quiet "$unit"; then systemctl restart "$unit"; fi; done';
+    // What the double of systemctl saw of it: it answers "active" for every unit.
+    const certificateCalls = ['kubelet', 'kube-proxy'].flatMap((unit) => [`systemctl is-active --quiet ${unit}.service`, `systemctl restart ${unit}.service`]);
+    const before = ['systemctl enable --now systemd-networkd', 'networkctl reload', 'networkctl reconfigure enp0s8'];
+    const restarts = [
+      'systemctl enable etcd.service',
+      'systemctl restart etcd.service',
+      'systemctl enable containerd.service',
+      'systemctl restart containerd.service',
+      'systemctl enable bird.service',
+      'systemctl restart bird.service',
+    ];
+    const units = ['kubelet', 'kube-proxy'].flatMap((unit) => ['systemctl daemon-reload', `systemctl enable ${unit}.service`, `systemctl restart ${unit}.service`]);
     it('runs the restart commands of changed steps, in order', () =>
-      expect(first.ranCommands).toEqual([
-        'hostname -F /etc/hostname',
-        'systemctl enable --now systemd-networkd',
-        'networkctl reload',
-        'networkctl reconfigure enp0s8',
-        'systemctl enable etcd.service',
-        'systemctl restart etcd.service',
-        step(plan, 'cni').commands[0],
-      ]));
-    it('systemctl and networkctl were really called', () =>
-      expect(callsAfterFirst).toEqual([
-        'systemctl enable --now systemd-networkd',
-        'networkctl reload',
-        'networkctl reconfigure enp0s8',
-        'systemctl enable etcd.service',
-        'systemctl restart etcd.service',
-      ]));
+      expect(first.ranCommands).toEqual(['hostname -F /etc/hostname', ...before, certificateRestart, ...restarts, step(plan, 'cni').commands[0], ...units]));
+    it('systemctl and networkctl were really called', () => expect(callsAfterFirst).toEqual([...before, ...certificateCalls, ...restarts, ...units]));
     it('reports each step as it starts and ends', () =>
       expect(events.map((e) => `${e.phase} ${e.step.id}`)).toEqual(plan.steps.flatMap((s) => [`start ${s.id}`, `done ${s.id}`])));
     it('leaves no temp files and no pending markers', async () => {
-      for (const dir of ['etc', 'etc/default', 'etc/systemd/network', 'etc/cni/net.d', 'home/vagrant/.ssh']) {
+      for (const dir of ['etc', 'etc/default', 'etc/systemd/network', 'etc/systemd/system', 'etc/cni/net.d', 'etc/kubernetes', 'etc/kubernetes/ssl', 'etc/bird', 'etc/containerd', 'home/vagrant/.ssh']) {
         expect((await readdir(join(node.root, dir))).filter((name) => name.startsWith('.boxcar.'))).toEqual([]);
       }
       expect(await readdir(join(node.root, 'var/lib/boxcar/pending'))).toEqual([]);
@@ -109,7 +122,7 @@ describe.skipIf(!canSandbox)('applyPlan on a real directory tree (needs root for
   });
 
   describe('changes after the first run', () => {
-    const plan = planNode(cluster, 'cni-worker1', { clusterPublicKey: clusterSshKey, cni });
+    const plan = planNode(cluster, 'cni-worker1', inputsFor('cni-worker1'));
     let node: Sandbox;
     beforeAll(async () => {
       node = await nodeWithBootstrapKey();
@@ -182,10 +195,23 @@ describe.skipIf(!canSandbox)('applyPlan on a real directory tree (needs root for
     it.each(cluster.nodes.map((n) => n.name))('%s: applies, and a second run changes nothing', async (name) => {
       const node = await nodeWithBootstrapKey();
       try {
-        const plan = planNode(cluster, name, { clusterPublicKey: clusterSshKey, cni });
+        const plan = planNode(cluster, name, inputsFor(name));
         expect((await applyPlan(plan, node.exec)).changedFiles).toHaveLength(allFiles(plan).length);
         expect(await readFile(join(node.root, 'etc/hostname'), 'utf8')).toBe(`${name}\n`);
         expect((await applyPlan(plan, node.exec)).changedFiles).toEqual([]);
+      } finally {
+        await node.remove();
+      }
+    });
+    it('cni-master1: root\'s kubectl reads the admin kubeconfig, and the node is labelled as the master', async () => {
+      const node = await nodeWithBootstrapKey();
+      try {
+        await applyPlan(planNode(cluster, 'cni-master1', inputsFor('cni-master1')), node.exec);
+        expect(await readlink(join(node.root, 'root/.kube/config'))).toBe('/etc/kubernetes/admin.kubeconfig');
+        expect((await node.doubleCalls()).filter((call) => call.startsWith('kubectl '))).toEqual([
+          'kubectl --kubeconfig=/etc/kubernetes/admin.kubeconfig get node cni-master1',
+          'kubectl --kubeconfig=/etc/kubernetes/admin.kubeconfig label --overwrite node cni-master1 node-role.kubernetes.io/master=',
+        ]);
       } finally {
         await node.remove();
       }

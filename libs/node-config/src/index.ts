@@ -6,7 +6,7 @@ export { applyPlan } from './apply.ts';
 export type { NodePlan } from './types.ts';
 
 // The cluster PKI on the host, and each node's certificates from it.
-export { ensureClusterPki, readNodeCertificates } from './certificates.ts';
+export { ensureClusterPki, readKubernetesPems, readNodeCertificates } from './certificates.ts';
 
 // The repository's cni/ files as plan input.
 export { readCniDir } from './cni-files.ts';

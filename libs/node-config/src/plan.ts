@@ -1,12 +1,16 @@
+import { posix } from 'node:path';
 import type { Cluster, ClusterNode } from '@boxcar/model';
-import { GUEST, SSL_FILES } from './guest-layout.ts';
+import { GUEST, KUBE_IDENTITIES, SSL_FILES, kubeconfigFile, sslFile } from './guest-layout.ts';
+import { renderBirdConfig } from './render/bird.ts';
 import { calicoBringUpCommands, renderFelixUnit, renderRouteAgentUnit, vppUplinkCommands } from './render/calico.ts';
 import { adaptCniConf } from './render/cni.ts';
+import { renderContainerdConfig } from './render/containerd.ts';
 import { renderEtcdDefaults } from './render/etcd.ts';
 import { checkEtcdPortsFree, renderKubeletUnit, renderMasterManifest, renderWorkerKubeconfig, renderWorkerProxyManifest } from './render/kubernetes.ts';
+import * as lab from './render/kubernetes-units.ts';
 import { clusterIpConfig, renderHostname, renderHosts } from './render/network.ts';
 import { authorizedKeysFor } from './render/ssh.ts';
-import type { NodePlan, PlanFile, PlanInputs, Step } from './types.ts';
+import type { NodePlan, PemPair, PlanFile, PlanInputs, Step } from './types.ts';
 
 /**
  * The final configuration of one booted node, derived from the cluster model alone (plus what only the host
@@ -17,21 +21,30 @@ export function planNode(cluster: Cluster, nodeName: string, inputs: PlanInputs)
   if (!node) throw new Error(`node "${nodeName}" is not in cluster "${cluster.name}"; allowed: ${cluster.nodes.map((n) => n.name).join(', ')}`);
   const features = cluster.profile.features;
   const worker = node.role === 'worker';
+  // The lab's Kubernetes (systemd units on containerd, pods routed by BIRD) where the profile describes one;
+  // otherwise, with features.kubernetes, the 2016 way (hyperkube static pods on docker, Calico).
+  const labKubernetes = cluster.kubernetes !== undefined;
+  const kubernetes2016 = features.kubernetes && !labKubernetes;
 
   const steps: Step[] = [hostnameStep(cluster, node), clusterIpStep(cluster, node)];
-  if (features.kubernetes) {
-    checkEtcdPortsFree(cluster);
+  if (features.kubernetes) checkEtcdPortsFree(cluster);
+  if (labKubernetes) steps.push(kubernetesPkiStep(node, inputs));
+  if (kubernetes2016) {
     steps.push(certificatesStep(node, inputs));
     steps.push(worker ? kubeconfigStep(cluster) : masterManifestsStep(cluster));
     if (worker) steps.push(workerManifestsStep(cluster));
   }
   steps.push(etcdStep(cluster, node));
+  if (labKubernetes && !worker) steps.push(...controlPlaneSteps(cluster));
+  if (labKubernetes) steps.push(containerdStep(cluster), birdStep(cluster, node));
   if (features.calico && node.etcd) steps.push(calicoPoolStep(cluster));
-  if (worker) steps.push(...optional(cniStep(cluster, node, inputs.cni)));
+  if (worker || labKubernetes) steps.push(...optional(cniStep(cluster, node, inputs.cni)));
   if (features.vpp && worker) steps.push(vppUplinkStep(cluster));
   if (features.felix && worker) steps.push(felixStep(cluster));
   if (features.vpp && features.calico && node.uplink) steps.push(routeAgentStep(cluster, node));
-  if (features.kubernetes) steps.push(kubeletStep(cluster, node));
+  if (kubernetes2016) steps.push(kubeletStep(cluster, node));
+  if (labKubernetes) steps.push(labKubeletStep(cluster, node), kubeProxyStep(cluster, node));
+  if (labKubernetes && !worker) steps.push(masterRoleStep(cluster, node));
   // Last: once this step is applied only the cluster key opens the node, so everything before it must be done.
   steps.push(sshKeysStep(inputs.clusterPublicKey));
 
@@ -99,6 +112,39 @@ function certificatesStep(node: ClusterNode, inputs: PlanInputs): Step {
   };
 }
 
+/** Every identity the node's components use, in /etc/kubernetes/ssl; the units read them at start only. */
+function kubernetesPkiStep(node: ClusterNode, inputs: PlanInputs): Step {
+  const pem = inputs.kubernetes;
+  if (!pem) throw new Error(`inputs.kubernetes: required for ${node.name} (the cluster runs the lab's Kubernetes); see ensureClusterPki and readKubernetesPems`);
+  const id = KUBE_IDENTITIES;
+  const pairs: [string, PemPair][] = [[id.kubelet, pem.kubelet], [id.proxy, pem.proxy]];
+  const units = ['kubelet.service', 'kube-proxy.service'];
+  if (node.role === 'master') {
+    const master = pem.master;
+    if (!master) throw new Error(`inputs.kubernetes.master: required for ${node.name}, the master (the control plane's identities)`);
+    pairs.push(
+      [id.apiserver, master.apiserver],
+      [id.admin, master.admin],
+      [id.controllerManager, master.controllerManager],
+      [id.scheduler, master.scheduler],
+      [id.serviceAccount, master.serviceAccount],
+    );
+    units.unshift('kube-apiserver.service', 'kube-controller-manager.service', 'kube-scheduler.service');
+  }
+  return {
+    id: 'certificates',
+    description: `CA and ${pairs.map(([stem]) => stem).join(', ')} in ${GUEST.sslDir}`,
+    files: [
+      file(`${GUEST.sslDir}/${SSL_FILES.ca}`, pem.ca),
+      ...pairs.flatMap(([stem, pair]) => [file(sslFile(stem, 'cert'), pair.cert), file(sslFile(stem, 'key'), pair.key, '0600', { secret: true })]),
+    ],
+    // Only what runs: on a first configure the units do not exist yet (later steps write and start them),
+    // and `systemctl try-restart` fails on a unit it does not know.
+    commands: [`for unit in ${units.join(' ')}; do if systemctl is-active --quiet "$unit"; then systemctl restart "$unit"; fi; done`],
+    onlyIfChanged: true,
+  };
+}
+
 function kubeconfigStep(cluster: Cluster): Step {
   return {
     id: 'kubeconfig',
@@ -144,6 +190,50 @@ function etcdStep(cluster: Cluster, node: ClusterNode): Step {
   };
 }
 
+/** The master's control plane, each component a unit restarted when its unit or kubeconfig changed. */
+function controlPlaneSteps(cluster: Cluster): Step[] {
+  const id = KUBE_IDENTITIES;
+  const local = lab.localApiServer(cluster);
+  const kubeconfigOf = (identity: typeof id.controllerManager | typeof id.scheduler | typeof id.admin) =>
+    file(kubeconfigFile(identity), lab.renderKubeconfig(cluster, identity, local));
+  const unit = (name: string, content: string) => file(`${GUEST.systemdUnitDir}/${name}`, content);
+  return [
+    unitStep('kube-etcd', `kube-etcd.service: the API server's etcd on ${GUEST.kubeEtcdDataDir}`, 'kube-etcd.service', [
+      unit('kube-etcd.service', lab.renderKubeEtcdUnit(cluster)),
+    ]),
+    unitStep('kube-apiserver', `kube-apiserver.service on ${cluster.master.ip}:${cluster.api.securePort}`, 'kube-apiserver.service', [
+      unit('kube-apiserver.service', lab.renderApiServerUnit(cluster)),
+    ]),
+    unitStep('kube-controller-manager', 'kube-controller-manager.service', 'kube-controller-manager.service', [
+      kubeconfigOf(id.controllerManager),
+      unit('kube-controller-manager.service', lab.renderControllerManagerUnit(cluster)),
+    ]),
+    unitStep('kube-scheduler', 'kube-scheduler.service', 'kube-scheduler.service', [
+      kubeconfigOf(id.scheduler),
+      unit('kube-scheduler.service', lab.renderSchedulerUnit(cluster)),
+    ]),
+    {
+      id: 'kubectl',
+      description: `${kubeconfigFile(id.admin)} (system:masters), kubectl's default as root`,
+      files: [kubeconfigOf(id.admin)],
+      commands: [`mkdir -p ${posix.dirname(GUEST.rootKubeconfig)} && ln -sfn ${kubeconfigFile(id.admin)} ${GUEST.rootKubeconfig}`],
+    },
+  ];
+}
+
+function containerdStep(cluster: Cluster): Step {
+  return unitStep('containerd', `${GUEST.containerdConfig}: CRI with the local pause image, CNI from ${GUEST.cniConfDir}`, 'containerd.service', [
+    file(GUEST.containerdConfig, renderContainerdConfig(cluster)),
+  ]);
+}
+
+function birdStep(cluster: Cluster, node: ClusterNode): Step {
+  // bird.service drops to the bird user before it reads its configuration (as Debian's package sets it up).
+  return unitStep('bird', `BIRD: this node's pod range to the ${cluster.nodes.length - 1} other node(s) over iBGP, theirs into the kernel`, 'bird.service', [
+    file(GUEST.birdConfig, renderBirdConfig(cluster, node), '0640', { owner: 'root:bird' }),
+  ]);
+}
+
 function calicoPoolStep(cluster: Cluster): Step {
   const pool = cluster.network.calicoPool;
   return {
@@ -162,15 +252,16 @@ function cniStep(cluster: Cluster, node: ClusterNode, cni: PlanInputs['cni']): S
   ];
   const commands: string[] = [];
   if (cni.bin.length === 0 && cluster.profile.os.distribution === 'debian') commands.push(linkDebianPlugins());
-  // The 2016 kubelet reads CNI configuration at start.
-  if (cluster.profile.features.kubernetes) commands.push('systemctl try-restart kubelet.service');
+  // The 2016 kubelet reads CNI configuration at start; containerd reads it again for each new pod.
+  const restartKubelet = cluster.profile.features.kubernetes && !cluster.kubernetes;
+  if (restartKubelet) commands.push('systemctl try-restart kubelet.service');
   if (files.length === 0 && commands.length === 0) return undefined;
   return {
     id: 'cni',
     description: `${confs.length} conf file(s) in ${GUEST.cniConfDir}; ${pluginSource(cluster, cni.bin.length)}`,
     files,
     commands,
-    onlyIfChanged: cluster.profile.features.kubernetes,
+    onlyIfChanged: restartKubelet,
   };
 }
 
@@ -213,6 +304,32 @@ function routeAgentStep(cluster: Cluster, node: ClusterNode): Step {
 
 function kubeletStep(cluster: Cluster, node: ClusterNode): Step {
   return unitStep('kubelet', `kubelet.service (${node.role})`, 'kubelet.service', [file(`${GUEST.systemdUnitDir}/kubelet.service`, renderKubeletUnit(cluster, node))]);
+}
+
+function labKubeletStep(cluster: Cluster, node: ClusterNode): Step {
+  return unitStep('kubelet', `kubelet.service (${node.role}) on containerd, registering as ${node.name}`, 'kubelet.service', [
+    file(kubeconfigFile(KUBE_IDENTITIES.kubelet), lab.renderKubeconfig(cluster, KUBE_IDENTITIES.kubelet, cluster.api.url)),
+    file(`${GUEST.systemdUnitDir}/kubelet.service`, lab.renderKubeletUnit(cluster, node)),
+  ]);
+}
+
+function kubeProxyStep(cluster: Cluster, node: ClusterNode): Step {
+  return unitStep('kube-proxy', 'kube-proxy.service, iptables mode', 'kube-proxy.service', [
+    file(kubeconfigFile(KUBE_IDENTITIES.proxy), lab.renderKubeconfig(cluster, KUBE_IDENTITIES.proxy, cluster.api.url)),
+    file(`${GUEST.systemdUnitDir}/kube-proxy.service`, lab.renderKubeProxyUnit(cluster, node)),
+  ]);
+}
+
+/** Seconds the master's kubelet gets to register; the control plane may have just started, under software emulation. */
+const MASTER_REGISTRATION_WAIT = 300;
+
+function masterRoleStep(cluster: Cluster, node: ClusterNode): Step {
+  return {
+    id: 'master-role',
+    description: `${node.name} labelled ${lab.MASTER_ROLE} once registered`,
+    files: [],
+    commands: [lab.masterRoleCommand(cluster, node, MASTER_REGISTRATION_WAIT)],
+  };
 }
 
 function sshKeysStep(publicKey: string): Step {

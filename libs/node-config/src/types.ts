@@ -44,12 +44,39 @@ export interface NodeCertificates {
   key: string;
 }
 
+/** PEM texts of one identity: its certificate (for the service-account pair, the public key) and private key. */
+export interface PemPair {
+  cert: string;
+  key: string;
+}
+
+/** PEM texts one node of the lab's Kubernetes (cluster.kubernetes) needs, from the host's cluster PKI. */
+export interface KubernetesPems {
+  ca: string;
+  /** system:node:<name> in system:nodes: the kubelet's client identity and its serving certificate. */
+  kubelet: PemPair;
+  /** system:kube-proxy, the same on every node. */
+  proxy: PemPair;
+  /** The control plane's, given to the master only. */
+  master?: {
+    apiserver: PemPair;
+    /** system:masters: kubectl's, and the apiserver's client identity towards the kubelets. */
+    admin: PemPair;
+    controllerManager: PemPair;
+    scheduler: PemPair;
+    /** Signs (controller-manager) and checks (apiserver) service-account tokens; `cert` holds the public key. */
+    serviceAccount: PemPair;
+  };
+}
+
 /** What a node plan needs from the host, beyond the cluster model. */
 export interface PlanInputs {
   /** OpenSSH public key line of the per-cluster key that replaces the bootstrap key. */
   clusterPublicKey: string;
-  /** Required when the profile runs Kubernetes: apiserver pair for the master, the node's pair for a worker. */
+  /** Required when the profile runs the 2016 Kubernetes: apiserver pair for the master, the node's pair for a worker. */
   certificates?: NodeCertificates;
+  /** Required instead of `certificates` where the cluster runs the lab's Kubernetes (cluster.kubernetes). */
+  kubernetes?: KubernetesPems;
   cni: { conf: CniFile[]; bin: CniFile[] };
 }
 

@@ -6,8 +6,9 @@ import { join } from 'node:path';
 import type { BoxStore } from '@boxcar/box-store';
 import { shellQuote } from '@boxcar/kit';
 import { BOOTSTRAP_USER, canonicalJson, findNode, DEFAULT_CNI_DIR, PROVIDERS, type Cluster, type ClusterNode, type ProviderName } from '@boxcar/model';
-import { applyPlan, ensureClusterPki, planNode, readCniDir, readNodeCertificates, type NodePlan } from '@boxcar/node-config';
+import { applyPlan, ensureClusterPki, planNode, readCniDir, readKubernetesPems, readNodeCertificates, type NodePlan } from '@boxcar/node-config';
 import { bootstrapKeyPath, ensureKeyPair, existingBootstrapKey, HostKeyMismatchError, NodeBootError, nodeProvider, sshRun, waitForSsh, type NodeBoot, type NodeRunState, type ProviderContext, type SshTarget } from '@boxcar/providers';
+import { kubernetesReadiness, withReadiness } from './kubeconfig.ts';
 import { closeAllConnections, forgetNode, hostKeyFromConsole, nodeTarget, pinHostKey, pinnedHostKey, type KeyName } from './ssh-access.ts';
 import { clusterPaths, listNodeRecords, providerDir, readNodeRecord, removeNodeRecord, writeNodeRecord, type ClusterPaths, type NodeRecord } from './state.ts';
 
@@ -60,13 +61,14 @@ export async function clusterSshKey(paths: ClusterPaths, cluster: Cluster) {
 export async function planFor(context: NodeContext, nodeName: string): Promise<NodePlan> {
   const { cluster, paths } = context;
   const key = await clusterSshKey(paths, cluster);
-  
-  const certificates = cluster.profile.features.kubernetes
-    ? readNodeCertificates(await ensureClusterPki(paths.pki, cluster), cluster, nodeName)
-    : undefined;
+  const pki = cluster.profile.features.kubernetes ? await ensureClusterPki(paths.pki, cluster) : undefined;
+  // The lab's Kubernetes (cluster.kubernetes) installs every identity of its components; the 2016 way one pair per node.
+  const pem = pki && (cluster.kubernetes
+    ? { kubernetes: await readKubernetesPems(pki, cluster, nodeName) }
+    : { certificates: await readNodeCertificates(pki, cluster, nodeName) });
   return planNode(cluster, nodeName, {
     clusterPublicKey: (await readFile(key.publicKey, 'utf8')).trim(),
-    ...(certificates ? { certificates: await certificates } : {}),
+    ...pem,
     cni: await readCniDir(DEFAULT_CNI_DIR),
   });
 }
@@ -184,6 +186,7 @@ export async function nodeUp(context: NodeContext, nodeName: string, boxVersion?
     provider: cluster.provider,
     box: { name: box.name, version: box.version, contentKey: box.contentKey },
     ssh: { ...booted.ssh, user: BOOTSTRAP_USER },
+    ...(booted.api ? { api: booted.api } : {}),
     ...(hostKey ? { hostKey } : {}),
   };
   await writeNodeRecord(paths, record);
@@ -345,6 +348,13 @@ export interface NodeStatus {
   snapshot?: string;
   reachable: boolean;
   configured: boolean;
+  /**
+   * Ready in the Kubernetes API (its Ready condition True), asked through the master's forwarded port; null
+   * when the profile runs no Kubernetes as the lab does or the API could not be asked (detail says why).
+   */
+  ready: boolean | null;
+  /** The kubelet version the node reports to the API (status.nodeInfo.kubeletVersion). */
+  kubeletVersion?: string;
   box?: string;
   detail: string;
 }
@@ -353,9 +363,11 @@ export async function clusterStatus(context: NodeContext): Promise<NodeStatus[]>
   const { cluster, paths } = context;
   const machines = await nodeProvider(cluster.provider).status(providerContext(context, cluster.provider));
   const clusterPrivate = (await clusterSshKey(paths, cluster)).privateKey;
+  // The API is asked beside the SSH probes (one attempt and a retry, 4 s each), where the profile runs Kubernetes as the lab does.
+  const kubernetes = cluster.kubernetes ? kubernetesReadiness(context, { attempts: 2, timeoutMs: 4_000, retryDelayMs: 500 }) : undefined;
   // Every node at once, each over its shared SSH connection (one opened by configure is reused): the
   // status of three nodes costs one round trip, not three key exchanges in a row.
-  return Promise.all(cluster.nodes.map(async (node): Promise<NodeStatus> => {
+  const statuses = await Promise.all(cluster.nodes.map(async (node): Promise<NodeStatus> => {
     const record = await readNodeRecord(paths, node.name);
     const state = machines[node.name] ?? 'absent';
     // A paused node would not answer the probe below before its deadline.
@@ -378,9 +390,11 @@ export async function clusterStatus(context: NodeContext): Promise<NodeStatus[]>
       state,
       reachable,
       configured,
+      ready: null,
       ...(record ? { box: `${record.box.name} ${record.box.version}` } : {}),
       ...(record?.snapshot ? { snapshot: record.snapshot.name } : {}),
       detail,
     };
   }));
+  return kubernetes ? withReadiness(statuses, await kubernetes) : statuses;
 }

@@ -256,7 +256,8 @@ export async function clusterStart(context: NodeContext): Promise<{ seconds: num
     await together(names(records), 'start', async (node) => {
       const woken = await provider.wake(where, node);
       const record = (await readNodeRecord(context.paths, node))!;
-      if (woken && (record.ssh.host !== woken.ssh.host || record.ssh.port !== woken.ssh.port)) await writeNodeRecord(context.paths, { ...record, ssh: { ...record.ssh, ...woken.ssh } });
+      const moved = woken && (record.ssh.host !== woken.ssh.host || record.ssh.port !== woken.ssh.port || (woken.api && (record.api?.host !== woken.api.host || record.api.port !== woken.api.port)));
+      if (woken && moved) await writeNodeRecord(context.paths, { ...record, ssh: { ...record.ssh, ...woken.ssh }, ...(woken.api ? { api: woken.api } : {}) });
     });
   } finally {
     // Those that woke run on, even if another failed: a half-started cluster is visible in status, a frozen one is not.

@@ -20,6 +20,8 @@ export interface ClusterPaths {
   /** Control sockets of the multiplexed SSH connections to the nodes. */
   sshControl: string;
   pki: string;
+  /** The host's kubeconfig for the cluster's Kubernetes API (mode 600; written by cluster up where the profile runs Kubernetes as the lab does). */
+  kubeconfig: string;
   provider: string;
   nodes: string;
   logs: string;
@@ -34,6 +36,7 @@ export function clusterPaths(cluster: Cluster, env: NodeJS.ProcessEnv = process.
     knownHosts: join(dir, 'ssh', 'known_hosts'),
     sshControl: join(dir, 'ssh', 'control'),
     pki: join(dir, 'pki'),
+    kubeconfig: join(dir, 'kubeconfig'),
     provider: join(dir, cluster.provider),
     nodes: join(dir, 'nodes'),
     logs: join(dir, 'logs'),
@@ -51,6 +54,8 @@ export interface NodeRecord {
   provider: string;
   box: { name: string; version: string; contentKey: string };
   ssh: { host: string; port: number; user: string };
+  /** Where the node's Kubernetes API answers on the host (127.0.0.1 and the port its provider forwards): the master of a Kubernetes cluster only. */
+  api?: { host: string; port: number };
   configHash?: string;
   /** The host key pinned for the node: learned on its serial console at boot, or at the first contact where the provider has no console file. */
   hostKey?: string;

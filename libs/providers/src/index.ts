@@ -2,7 +2,7 @@
 
 // Every provider behind one interface (qemu/, vagrant/), by name.
 export { nodeProvider } from './registry.ts';
-export { HOST_KEY_LINE, NodeBootError, type BootedNode, type BoxRef, type NodeBoot, type NodeProvider, type ProviderContext } from './provider.ts';
+export { forwardsKubernetesApi, HOST_KEY_LINE, NodeBootError, type BootedNode, type BoxRef, type NodeBoot, type NodeProvider, type ProviderContext } from './provider.ts';
 // Snapshots and stop/start with the running state kept, per node (libs/nodes does it cluster-wide).
 export { type NodeRunState, type NodeSnapshots, type SnapshotInfo } from './provider.ts';
 

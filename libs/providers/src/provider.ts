@@ -55,12 +55,26 @@ export function firstBootStrings(data: { authorizedKey: string }): string[] {
   return [`boxcar.authorized_key=${key}`];
 }
 
+/**
+ * Whether a provider forwards a port on 127.0.0.1 to this node's Kubernetes API: the master of a cluster
+ * whose profile runs Kubernetes as the lab does (`cluster.kubernetes`). Every provider asks this one question.
+ */
+export function forwardsKubernetesApi(cluster: Cluster, nodeName: string): boolean {
+  return cluster.kubernetes !== undefined && nodeName === cluster.master.name;
+}
+
 /** The line the image's first-boot unit prints on the serial console: the node's SSH host key (whole lines only). */
 export const HOST_KEY_LINE = /^boxcar-host-key: (ssh-ed25519 [A-Za-z0-9+/=]+)\r?\n/gm;
 
 export interface BootedNode {
   /** Where the node answers SSH, as seen from where boxcar runs. */
   ssh: { host: string; port: number };
+  /**
+   * Where the node's Kubernetes API answers, as seen from where boxcar runs: a port the provider forwards
+   * on 127.0.0.1 to the guest's `cluster.api.securePort` (the host never reaches the cluster network).
+   * Only for the master of a cluster that runs Kubernetes as the lab does (forwardsKubernetesApi).
+   */
+  api?: { host: string; port: number };
   /**
    * The node's serial console output, when the provider keeps it in a file the host alone writes: named
    * in a boot failure, and where the node's host key is learned (HOST_KEY_LINE).

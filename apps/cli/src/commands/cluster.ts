@@ -27,6 +27,8 @@ import {
   snapshotRestore,
   snapshotSave,
   stateRoot,
+  waitForKubernetes,
+  writeKubeconfig,
   type NodeContext,
   type NodeStatus,
   type SnapshotRecord,
@@ -96,10 +98,21 @@ export async function synthesize(values: Values, context?: NodeContext): Promise
     command: stepCommand(values, context),
     stateDir: paths.dir,
     sshCommand: (node) => `${process.execPath} ${CLI_ENTRY} cluster ssh ${node}${userOptions(values)}`,
-    ...(cluster.profile.features.kubernetes ? { kubeconfigPath: `${paths.pki}/admin-kubeconfig.yaml` } : {}),
+    ...(kubeconfigOutput(context) ? { kubeconfigPath: kubeconfigOutput(context)! } : {}),
   });
   process.stderr.write(`synthesized ${stackDir}/cdk.tf.json (${cluster.terraform.resource} resources)\n`);
   return { context, stackDir, nodes };
+}
+
+/**
+ * The stack's `kubeconfig` output. The lab's Kubernetes (cluster.kubernetes): the file cluster up writes,
+ * pointing at the port the master forwards on 127.0.0.1. The 2016 profile keeps the path its stack always
+ * named in the PKI directory (nothing writes that file; its API is on the cluster network only).
+ */
+function kubeconfigOutput(context: NodeContext): string | undefined {
+  const { cluster, paths } = context;
+  if (cluster.kubernetes) return resolve(paths.kubeconfig);
+  return cluster.profile.features.kubernetes ? `${paths.pki}/admin-kubeconfig.yaml` : undefined;
 }
 
 const NO_TERRAFORM = `neither terraform nor tofu is installed, and cluster:up applies the synthesized stack with one of them.
@@ -131,8 +144,11 @@ function planTable(rows: NodePlanSummary[]): string {
 }
 
 function statusTable(statuses: NodeStatus[]): string {
-  const yes = (flag: boolean) => (flag ? 'yes' : 'no');
-  const rows = table(statuses.map((s) => [s.name, s.state, yes(s.reachable), yes(s.configured), s.box ?? '', s.detail]), ['node', 'state', 'reachable', 'configured', 'box', 'detail']);
+  const yes = (flag: boolean | null) => (flag === null ? '-' : flag ? 'yes' : 'no');
+  const rows = table(
+    statuses.map((s) => [s.name, s.state, yes(s.reachable), yes(s.configured), yes(s.ready), s.box ?? '', s.detail]),
+    ['node', 'state', 'reachable', 'configured', 'ready', 'box', 'detail'],
+  );
   const snapshots = [...new Set(statuses.flatMap((s) => (s.snapshot ? [s.snapshot] : [])))];
   return snapshots.length ? `${rows}restored from snapshot ${snapshots.join(', ')}\n` : rows;
 }
@@ -153,6 +169,39 @@ async function planned(values: Values, context: NodeContext) {
   process.stderr.write(`${terraform.binary} plan (full output: ${context.paths.logs}/terraform-plan.log)\n`);
   const plan = await terraform.plan(replaceArgs(replacements));
   return { terraform, stackDir, plan, summary: summarizePlan(plan, Object.fromEntries(replacements.map((r) => [r.address, r.reason]))) };
+}
+
+/** The commands `cluster up` ends with; first, where the profile runs Kubernetes as the lab does, the host's kubeconfig. */
+export function nextCommands(cluster: Cluster, options: string, kubernetes?: { kubeconfig: string; server: string }): string {
+  return table([
+    ...(kubernetes ? [[`  export KUBECONFIG=${shellQuoteForPeople(kubernetes.kubeconfig)}`, `kubectl on this host reaches the API (${kubernetes.server})`]] : []),
+    [`  npx nx run cluster:ssh ${cluster.nodes[0]!.name}${options}`, 'a shell on a node'],
+    [`  npx nx run cluster:status${options}`, `per node: running, reachable, configured${cluster.kubernetes ? ', Ready' : ''}`],
+    [`  npx nx run cluster:plan${options}`, 'what the next up would change, and why'],
+    [`  npx nx run cluster:down${options}`, 'take it all down'],
+  ]);
+}
+
+/**
+ * After the apply, where the profile runs Kubernetes as the lab does: the host's kubeconfig written (the master
+ * is up), then every node Ready within timeouts.kubernetesReadySeconds, else the error names the late nodes
+ * and the end of their kubelet journals.
+ */
+async function kubernetesAfterApply(context: NodeContext) {
+  const written = await writeKubeconfig(context);
+  if ('problem' in written) throw new ExitError(EXIT.failure, `cluster ${context.cluster.name}: no kubeconfig for the host: ${written.problem}`);
+  const kubeconfig = resolve(written.path);
+  const server = await readMasterApi(context);
+  process.stderr.write(`kubeconfig for the host: ${kubeconfig} (${server})\n`);
+  const started = Date.now();
+  const nodes = await waitForKubernetes(context, { onProgress: (message) => process.stderr.write(`${message}\n`) });
+  process.stderr.write(`every node Ready after ${((Date.now() - started) / 1000).toFixed(0)} s: ${nodes.map((node) => `${node.name} ${node.kubeletVersion ?? ''}`.trim()).join(', ')}\n`);
+  return { kubeconfig, server, nodes };
+}
+
+async function readMasterApi(context: NodeContext): Promise<string> {
+  const api = (await readNodeRecord(context.paths, context.cluster.master.name))?.api;
+  return api ? `https://${api.host}:${api.port}` : 'no API port';
 }
 
 /** Nodes still running on a provider the configuration no longer names: refused, with what to do. */
@@ -217,17 +266,18 @@ const commands: Command[] = [
       process.stderr.write(`\nplan for cluster ${context.cluster.name}:\n${planTable(summary)}\n`);
       const started = Date.now();
       await terraform.apply();
+      const kubernetes = context.cluster.kubernetes ? await kubernetesAfterApply(context) : undefined;
       const statuses = await clusterStatus(context);
-      const report = { plan: summary, departed: departed.map((record) => record.name), status: statuses, seconds: (Date.now() - started) / 1000 };
+      const report = {
+        plan: summary,
+        departed: departed.map((record) => record.name),
+        status: statuses,
+        ...(kubernetes ? { kubeconfig: kubernetes.kubeconfig, kubernetes: kubernetes.nodes } : {}),
+        seconds: (Date.now() - started) / 1000,
+      };
       if (values.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
       else {
-        const options = userOptions(values);
-        const next = table([
-          [`  npx nx run cluster:ssh ${context.cluster.nodes[0]!.name}${options}`, 'a shell on a node'],
-          [`  npx nx run cluster:status${options}`, 'per node: running, reachable, configured'],
-          [`  npx nx run cluster:plan${options}`, 'what the next up would change, and why'],
-          [`  npx nx run cluster:down${options}`, 'take it all down'],
-        ]);
+        const next = nextCommands(context.cluster, userOptions(values), kubernetes);
         process.stdout.write(`\n${statusTable(statuses)}\ncluster ${context.cluster.name} applied in ${report.seconds.toFixed(0)} s. Next:\n${next}`);
       }
       return statuses.every((s) => s.configured) ? EXIT.ok : EXIT.failure;
@@ -255,7 +305,7 @@ const commands: Command[] = [
   },
   {
     name: 'status',
-    summary: 'Per node: running, reachable over SSH, configured (and up to date), box version.',
+    summary: 'Per node: running, reachable over SSH, configured (and up to date), Ready in Kubernetes (lab), box version.',
     options: { ...OPTIONS, ...JSON_OPTION },
     async run(values) {
       const context = await contextOf(values);

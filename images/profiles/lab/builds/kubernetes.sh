@@ -88,5 +88,6 @@ mkdir -p /build/images
 gcc -Os -static -Wall -Werror -o /build/images/pause build/pause/linux/pause.c
 strip /build/images/pause
 step "images"
-bash /build/scripts/oci-images.sh "$artifacts" /build/images "$out/images" "$version"
+# The pause image is tagged with the release (the profile names it so), whatever mark a patch stamped.
+bash /build/scripts/oci-images.sh "$artifacts" /build/images "$out/images" "${BOXCAR_VERSION}"
 step "done"

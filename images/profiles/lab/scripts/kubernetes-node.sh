@@ -40,7 +40,9 @@ for _ in $(seq 1 30); do
 done
 while read -r archive ref; do
   ctr --namespace k8s.io images import "$builds/images/$archive" >/dev/null
-  ctr --namespace k8s.io images ls --quiet | grep -qxF "$ref" || { echo "kubernetes-node: $ref missing after importing $archive" >&2; exit 1; }
+  # Listed first, then searched: grep -q would stop reading early and fail the pipe under pipefail.
+  listed="$(ctr --namespace k8s.io images ls --quiet)"
+  grep -qxF "$ref" <<<"$listed" || { echo "kubernetes-node: $ref missing after importing $archive" >&2; exit 1; }
   echo "kubernetes-node: image $ref"
 done <"$builds/images/refs"
 systemctl stop containerd.service

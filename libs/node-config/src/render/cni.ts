@@ -7,7 +7,8 @@ type Conf = Record<string, unknown>;
 
 /**
  * A conf file of the repository's cni/conf, fitted to one node: the cluster values in it come from the model,
- * whatever the file says. Returns undefined when the profile does not run that plugin (the lab has no Calico).
+ * whatever the file says. Returns undefined when the profile does not run that plugin (the lab has no Calico),
+ * or the node has no addresses for it.
  */
 export function adaptCniConf(cluster: Cluster, node: ClusterNode, file: CniFile): CniFile | undefined {
   const conf = parseConf(file);
@@ -15,7 +16,13 @@ export function adaptCniConf(cluster: Cluster, node: ClusterNode, file: CniFile)
   switch (conf.type) {
     case 'ipvlan':
       if (!features.ipvlanDemo) return undefined;
+      // The lab's master runs pods too (its kubelet needs a CNI conf), but has no share of the container range.
+      if (!node.ipamRange && cluster.kubernetes) return undefined;
       return withContent(file, ipvlanConf(cluster, node, conf, file.name));
+    case 'bridge':
+      // Pods on a bridge get the node's own pod range, which BIRD routes to (KubernetesSpec.podNetwork).
+      if (!node.podCidr) return undefined;
+      return withContent(file, { ...conf, ipam: { ...hostLocalIpam(conf, file.name), subnet: node.podCidr } });
     case 'calico':
       if (!features.calico) return undefined;
       return withContent(file, {
@@ -30,14 +37,19 @@ export function adaptCniConf(cluster: Cluster, node: ClusterNode, file: CniFile)
 
 function ipvlanConf(cluster: Cluster, node: ClusterNode, conf: Conf, name: string): Conf {
   if (!node.ipamRange) throw new Error(`cni/conf/${name}: node ${node.name} has no share of the container range (only workers do)`);
-  if (!isRecord(conf.ipam) || conf.ipam.type !== 'host-local') {
-    throw new Error(`cni/conf/${name}: ipam.type must be "host-local" (each node hands out its own share of the container range)`);
-  }
   return {
     ...conf,
     master: cluster.network.nics.cluster.name,
-    ipam: { ...conf.ipam, subnet: cluster.network.subnet, rangeStart: node.ipamRange.start, rangeEnd: node.ipamRange.end },
+    ipam: { ...hostLocalIpam(conf, name), subnet: cluster.network.subnet, rangeStart: node.ipamRange.start, rangeEnd: node.ipamRange.end },
   };
+}
+
+/** Each node hands out addresses of its own range: only host-local IPAM does that without a shared store. */
+function hostLocalIpam(conf: Conf, name: string): Conf {
+  if (!isRecord(conf.ipam) || conf.ipam.type !== 'host-local') {
+    throw new Error(`cni/conf/${name}: ipam.type must be "host-local" (each node hands out addresses of its own range)`);
+  }
+  return conf.ipam;
 }
 
 function parseConf(file: CniFile): Conf {

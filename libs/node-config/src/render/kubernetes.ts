@@ -4,7 +4,7 @@ import { execStart, renderUnit } from './systemd.ts';
 import { toYaml } from './yaml.ts';
 
 /** The master's own etcd (Kubernetes data only), reachable on the master alone. */
-const KUBE_ETCD = { clientPort: 2379, peerPort: 2380, clientUrl: 'http://127.0.0.1:2379', peerUrl: 'http://127.0.0.1:2380', dataDir: '/var/lib/etcd' };
+export const KUBE_ETCD = { clientPort: 2379, peerPort: 2380, clientUrl: 'http://127.0.0.1:2379', peerUrl: 'http://127.0.0.1:2380', dataDir: '/var/lib/etcd' };
 
 /** The Calico etcd may run on the master only on ports the master's own etcd leaves free. */
 export function checkEtcdPortsFree(cluster: Cluster): void {
@@ -218,15 +218,34 @@ export function workerProxyPod(cluster: Cluster): Record<string, unknown> {
   };
 }
 
-export function workerKubeconfig(cluster: Cluster): Record<string, unknown> {
+export interface KubeconfigSpec {
+  server: string;
+  user: string;
+  context: string;
+  /** Paths on the node: the kubeconfig refers to the files, so that no private key is copied into it. */
+  clientCertificate: string;
+  clientKey: string;
+}
+
+export function kubeconfig(cluster: Cluster, spec: KubeconfigSpec): Record<string, unknown> {
   return {
     apiVersion: 'v1',
     kind: 'Config',
-    clusters: [{ name: cluster.name, cluster: { server: cluster.api.url, 'certificate-authority': ssl(SSL_FILES.ca) } }],
-    users: [{ name: 'kubelet', user: { 'client-certificate': ssl(SSL_FILES.worker.cert), 'client-key': ssl(SSL_FILES.worker.key) } }],
-    contexts: [{ name: 'kubelet-context', context: { cluster: cluster.name, user: 'kubelet' } }],
-    'current-context': 'kubelet-context',
+    clusters: [{ name: cluster.name, cluster: { server: spec.server, 'certificate-authority': ssl(SSL_FILES.ca) } }],
+    users: [{ name: spec.user, user: { 'client-certificate': spec.clientCertificate, 'client-key': spec.clientKey } }],
+    contexts: [{ name: spec.context, context: { cluster: cluster.name, user: spec.user } }],
+    'current-context': spec.context,
   };
+}
+
+export function workerKubeconfig(cluster: Cluster): Record<string, unknown> {
+  return kubeconfig(cluster, {
+    server: cluster.api.url,
+    user: 'kubelet',
+    context: 'kubelet-context',
+    clientCertificate: ssl(SSL_FILES.worker.cert),
+    clientKey: ssl(SSL_FILES.worker.key),
+  });
 }
 
 export const renderMasterManifest = (cluster: Cluster): string => toYaml(masterPod(cluster));

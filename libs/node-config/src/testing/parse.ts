@@ -81,3 +81,9 @@ export async function parseYaml(documents: string[]): Promise<unknown[]> {
   });
   return JSON.parse(stdout) as unknown[];
 }
+
+/** TOML read by Python's tomllib (TOML 1.0), as containerd's own parser would read it. */
+export async function parseToml(source: string): Promise<Record<string, unknown>> {
+  const { stdout } = await execa('python3', ['-c', 'import json, sys, tomllib; print(json.dumps(tomllib.loads(sys.stdin.read())))'], { input: source });
+  return JSON.parse(stdout) as Record<string, unknown>;
+}

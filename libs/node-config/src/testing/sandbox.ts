@@ -2,8 +2,8 @@
 // private mount, UTS, network and IPC namespaces, so that `hostname` or a stray path can never touch the
 // host. /usr is the host's /usr under an overlay, so Debian's /usr/lib/cni can be given without installing it.
 //
-// systemctl and networkctl are TEST DOUBLES (there is no systemd running a chroot here): scripts on the
-// sandbox's PATH that log each call to /test-doubles/calls.log and succeed.
+// systemctl and networkctl are TEST DOUBLES (there is no systemd running a chroot here), and so is kubectl
+// (there is no API server): scripts on the sandbox's PATH that log each call to /test-doubles/calls.log and succeed.
 
 import { chmod, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -15,7 +15,7 @@ export interface Sandbox {
   /** The directory the commands see as `/`. */
   root: string;
   exec: Exec;
-  /** Calls of the systemctl/networkctl doubles so far, one `name args...` line each. */
+  /** Calls of the systemctl/networkctl/kubectl doubles so far, one `name args...` line each. */
   doubleCalls(): Promise<string[]>;
   remove(): Promise<void>;
 }
@@ -50,9 +50,10 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
   await chmod(join(root, 'tmp'), 0o1777);
   for (const dir of ['bin', 'sbin', 'lib', 'lib64']) await symlink(`usr/${dir}`, join(root, dir));
   await writeFile(join(root, 'dev/null'), '');
-  await writeFile(join(root, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/bash\nvagrant:x:1000:1000::/home/vagrant:/bin/bash\n');
-  await writeFile(join(root, 'etc/group'), 'root:x:0:\nvagrant:x:1000:\n');
-  for (const name of ['systemctl', 'networkctl']) {
+  // bird: the system user Debian's bird2 package adds, which owns the BIRD configuration's group.
+  await writeFile(join(root, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/bash\nvagrant:x:1000:1000::/home/vagrant:/bin/bash\nbird:x:120:120::/run/bird:/usr/sbin/nologin\n');
+  await writeFile(join(root, 'etc/group'), 'root:x:0:\nvagrant:x:1000:\nbird:x:120:\n');
+  for (const name of ['systemctl', 'networkctl', 'kubectl']) {
     await writeFile(join(root, 'test-doubles/bin', name), DOUBLE, { mode: 0o755 });
   }
   if (options.debianCniPlugins) {

@@ -1,15 +1,25 @@
 import { resolveClusterOrThrow, type Cluster } from '@boxcar/model';
 import { describe, expect, it } from 'vitest';
 import { TCG_ARGS } from '../accel.ts';
+import { forwardsKubernetesApi } from '../provider.ts';
 import { nicDevice, qemuNodeArgs, qemuValue, vdeSwitchArgs, type QemuNodeSpec } from './args.ts';
 import { stateLayout } from './layout.ts';
 
 const cluster = resolveClusterOrThrow({ profile: 'lab' });
 const layout = stateLayout('/srv/boxcar/.cluster/lab/qemu');
+/** The lab as it runs Kubernetes (cluster.kubernetes), and the same cluster without (as the lab was before). */
+const TEST_KUBERNETES: NonNullable<Cluster['kubernetes']> = {
+  version: 'v1.20.2', runtime: 'containerd', controlPlane: 'systemd', podNetwork: { type: 'bird-mesh', asn: 64512, blockPrefixLength: 24, firstBlock: 100 }, images: { pause: 'pause:3.2', test: 'test:1' },
+};
+const k8s: Cluster = { ...cluster, kubernetes: cluster.kubernetes ?? TEST_KUBERNETES };
+const { kubernetes: _none, ...plain } = cluster;
 
+/** A node's spec; the master of a Kubernetes cluster gets its API port (41000 + index) unless the overrides say otherwise. */
 function spec(nodeIndex: number, overrides: Partial<QemuNodeSpec> = {}): QemuNodeSpec {
-  const node = cluster.nodes[nodeIndex]!;
-  return { cluster, node, paths: layout.node(node.name), sshPort: 40_000 + nodeIndex, switchSockets: layout.switchSocket, accelArgs: TCG_ARGS, ...overrides };
+  const of = overrides.cluster ?? cluster;
+  const node = of.nodes[nodeIndex]!;
+  const api = forwardsKubernetesApi(of, node.name) ? { apiPort: 41_000 + nodeIndex } : {};
+  return { cluster: of, node, paths: layout.node(node.name), sshPort: 40_000 + nodeIndex, ...api, switchSockets: layout.switchSocket, accelArgs: TCG_ARGS, ...overrides };
 }
 
 /** The values of every occurrence of an option, e.g. all `-device` arguments. */
@@ -46,11 +56,16 @@ describe('qemuNodeArgs (lab profile)', () => {
   });
 
   it('forwards SSH from 127.0.0.1 only, on a restricted user network', () => {
-    const argv = qemuNodeArgs(spec(0, { sshPort: 45_678 }));
+    // A profile without Kubernetes: SSH is the only forward (the lab's master also forwards its API, below).
+    const argv = qemuNodeArgs(spec(0, { cluster: plain, sshPort: 45_678 }));
     const netdevs = values(argv, '-netdev');
     expect(netdevs).toContain('user,id=nat,restrict=on,hostfwd=tcp:127.0.0.1:45678-:22');
     expect(netdevs.filter((value) => value.includes('hostfwd'))).toHaveLength(1);
-    expect(argv.join(' ')).not.toMatch(/hostfwd=tcp::|hostfwd=tcp:0\.0\.0\.0/);
+    for (const index of [0, 1, 2]) {
+      const all = qemuNodeArgs(spec(index, { cluster: k8s })).join(' ');
+      expect(all).not.toMatch(/hostfwd=tcp::|hostfwd=tcp:0\.0\.0\.0/);
+      expect([...all.matchAll(/hostfwd=tcp:([^:]*):/g)].map((match) => match[1])).toEqual(index === 0 ? ['127.0.0.1', '127.0.0.1'] : ['127.0.0.1']);
+    }
   });
 
   it('connects the cluster and VPP NICs to the two vde switches of the state dir', () => {
@@ -101,6 +116,32 @@ describe('qemuNodeArgs (lab profile)', () => {
     const onDisk: Cluster = { ...cluster, network: { ...cluster.network, nics: { ...cluster.network.nics, vpp: { ...cluster.network.nics.vpp, pciSlot: 4 } } } };
     expect(() => qemuNodeArgs({ ...spec(0), cluster: onDisk })).toThrow(/network\.nics\.vpp\.pciSlot: must be a free PCI slot/);
     expect(() => qemuNodeArgs(spec(0, { sshPort: 22 }))).toThrow(/sshPort must be from 1024 to 65535/);
+  });
+});
+
+describe('the Kubernetes API forward (clusters with cluster.kubernetes)', () => {
+  const hostfwds = (argv: string[]) => values(argv, '-netdev').flatMap((value) => value.split(',').filter((part) => part.startsWith('hostfwd=')));
+
+  it("forwards 127.0.0.1:<apiPort> to the master's secure port, beside SSH, on the restricted user network", () => {
+    const argv = qemuNodeArgs(spec(0, { cluster: k8s, sshPort: 45_678, apiPort: 45_679 }));
+    expect(values(argv, '-netdev')).toContain('user,id=nat,restrict=on,hostfwd=tcp:127.0.0.1:45678-:22,hostfwd=tcp:127.0.0.1:45679-:443');
+    expect(hostfwds(argv)).toEqual(['hostfwd=tcp:127.0.0.1:45678-:22', 'hostfwd=tcp:127.0.0.1:45679-:443']);
+    // The guest side follows the model's secure port.
+    const moved: Cluster = { ...k8s, api: { ...k8s.api, securePort: 6443 } };
+    expect(hostfwds(qemuNodeArgs(spec(0, { cluster: moved, apiPort: 45_679 })))).toContain('hostfwd=tcp:127.0.0.1:45679-:6443');
+  });
+
+  it('forwards no API on the workers, nor on the master of a profile without Kubernetes', () => {
+    for (const index of [1, 2]) expect(hostfwds(qemuNodeArgs(spec(index, { cluster: k8s }))), `node ${index}`).toEqual([`hostfwd=tcp:127.0.0.1:${40_000 + index}-:22`]);
+    expect(hostfwds(qemuNodeArgs(spec(0, { cluster: plain })))).toEqual(['hostfwd=tcp:127.0.0.1:40000-:22']);
+  });
+
+  it('wants the API port exactly where it is forwarded', () => {
+    const { apiPort: _port, ...withoutPort } = spec(0, { cluster: k8s });
+    expect(() => qemuNodeArgs(withoutPort)).toThrow('qemu node cni-master1: apiPort is required');
+    expect(() => qemuNodeArgs(spec(1, { cluster: k8s, apiPort: 45_679 }))).toThrow('qemu node cni-worker1: apiPort is only for the master of a cluster that runs Kubernetes (cni-master1)');
+    expect(() => qemuNodeArgs(spec(0, { cluster: plain, apiPort: 45_679 }))).toThrow('apiPort is only for the master of a cluster that runs Kubernetes (cni-master1, and this profile runs none)');
+    expect(() => qemuNodeArgs(spec(0, { cluster: k8s, apiPort: 40_000 }))).toThrow('apiPort must be from 1024 to 65535 and not the SSH port 40000, got 40000');
   });
 });
 

@@ -1,4 +1,5 @@
 import type { Cluster, ClusterNode, NicSpec } from '@boxcar/model';
+import { forwardsKubernetesApi } from '../provider.ts';
 import type { NodePaths, SwitchName } from './layout.ts';
 
 // QEMU command lines from the cluster model (pure).
@@ -27,6 +28,11 @@ export interface QemuNodeSpec {
   paths: NodePaths;
   /** Port on 127.0.0.1 forwarded to the guest's SSH port. */
   sshPort: number;
+  /**
+   * Port on 127.0.0.1 forwarded to the guest's Kubernetes API (cluster.api.securePort): required for the
+   * master of a cluster with `cluster.kubernetes`, refused for any other node (forwardsKubernetesApi).
+   */
+  apiPort?: number;
   switchSockets: Record<SwitchName, string>;
   /** From detectAccelerator(). */
   accelArgs: readonly string[];
@@ -56,6 +62,7 @@ export function qemuNodeArgs(spec: QemuNodeSpec): string[] {
   const slots = [nics.nat.pciSlot, nics.cluster.pciSlot, nics.vpp.pciSlot];
   if (new Set(slots).size !== slots.length) throw new Error(`profile ${cluster.profile.name}: nics use the same PCI slot twice (${slots.join(', ')})`);
   if (!Number.isInteger(sshPort) || sshPort < 1024 || sshPort > 65535) throw new Error(`qemu node ${node.name}: sshPort must be from 1024 to 65535, got ${sshPort}`);
+  const apiForward = apiHostForward(spec);
   if (Buffer.byteLength(paths.qmpSocket) > MAX_SOCKET_PATH) {
     throw new Error(`qemu node ${node.name}: its monitor socket ${paths.qmpSocket} has ${Buffer.byteLength(paths.qmpSocket)} bytes, at most ${MAX_SOCKET_PATH} fit in a unix socket path; use a shorter state dir`);
   }
@@ -70,8 +77,8 @@ export function qemuNodeArgs(spec: QemuNodeSpec): string[] {
     '-rtc', 'base=utc',
     '-drive', `file=${qemuValue(paths.overlay)},if=none,id=disk0,format=qcow2,discard=unmap`,
     '-device', `virtio-blk-pci,drive=disk0,addr=0x${DISK_PCI_SLOT.toString(16)}`,
-    // restrict=on: the guest reaches nothing outside; only SSH comes in, and only from 127.0.0.1.
-    '-netdev', `user,id=nat,restrict=on,hostfwd=tcp:127.0.0.1:${sshPort}-:22`,
+    // restrict=on: the guest reaches nothing outside; only SSH (and on a Kubernetes master its API) comes in, and only from 127.0.0.1.
+    '-netdev', `user,id=nat,restrict=on,hostfwd=tcp:127.0.0.1:${sshPort}-:22${apiForward}`,
     '-device', `${nicDevice(nics.nat.model, 'network.nics.nat.model')},netdev=nat,addr=${slot(nics.nat, 'network.nics.nat')}`,
     '-netdev', `vde,id=cluster,sock=${qemuValue(spec.switchSockets.cluster)}`,
     '-device', `${nicDevice(nics.cluster.model, 'network.nics.cluster.model')},netdev=cluster,addr=${slot(nics.cluster, 'network.nics.cluster')},mac=${node.macs.cluster}`,
@@ -86,6 +93,20 @@ export function qemuNodeArgs(spec: QemuNodeSpec): string[] {
     '-daemonize',
     '-pidfile', paths.pidFile,
   ];
+}
+
+/** The NAT netdev's second hostfwd, to the API server's secure port, on the master of a Kubernetes cluster only. */
+function apiHostForward(spec: QemuNodeSpec): string {
+  const { cluster, node, apiPort, sshPort } = spec;
+  if (!forwardsKubernetesApi(cluster, node.name)) {
+    if (apiPort !== undefined) throw new Error(`qemu node ${node.name}: apiPort is only for the master of a cluster that runs Kubernetes (${cluster.master.name}${cluster.kubernetes ? '' : ', and this profile runs none'})`);
+    return '';
+  }
+  if (apiPort === undefined) throw new Error(`qemu node ${node.name}: apiPort is required: the host reaches the Kubernetes API of the master only through a port forwarded on 127.0.0.1`);
+  if (!Number.isInteger(apiPort) || apiPort < 1024 || apiPort > 65535 || apiPort === sshPort) {
+    throw new Error(`qemu node ${node.name}: apiPort must be from 1024 to 65535 and not the SSH port ${sshPort}, got ${apiPort}`);
+  }
+  return `,hostfwd=tcp:127.0.0.1:${apiPort}-:${cluster.api.securePort}`;
 }
 
 /** vde_switch as a daemon: one per network segment of a cluster, reachable only through its socket directory. */

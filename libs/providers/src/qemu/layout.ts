@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 // Where the qemu provider keeps a cluster's running state (pure: paths only).
 //
 //   <stateDir>/ports.json            node name -> SSH port on 127.0.0.1
+//   <stateDir>/api-ports.json        node name -> Kubernetes API port on 127.0.0.1 (the master of a cluster with cluster.kubernetes)
 //   <stateDir>/.lock                 held while switches, ports and launches change (@boxcar/kit's lock)
 //   <stateDir>/switch-cluster/       vde_switch socket directory of the cluster network (enp0s8)
 //   <stateDir>/switch-vpp/           vde_switch socket directory of the VPP network (enp0s9)
@@ -23,13 +24,15 @@ export interface NodePaths {
   serialLog: string;
   /** QEMU's QMP monitor socket: pause, savevm/loadvm, resume, quit. */
   qmpSocket: string;
-  /** The argv and SSH port of the running qemu: `cluster start` relaunches exactly that machine from its saved state. */
+  /** The argv, SSH port (and API port) of the running qemu: `cluster start` relaunches exactly that machine from its saved state. */
   launchArgs: string;
 }
 
 export interface StateLayout {
   stateDir: string;
   portsFile: string;
+  /** The ports forwarded to a node's Kubernetes API, by node name (the master only). */
+  apiPortsFile: string;
   lockFile: string;
   nodesDir: string;
   switchSocket: Record<SwitchName, string>;
@@ -58,6 +61,7 @@ export function stateLayout(stateDir: string): StateLayout {
   return {
     stateDir: root,
     portsFile: join(root, 'ports.json'),
+    apiPortsFile: join(root, 'api-ports.json'),
     lockFile: join(root, '.lock'),
     nodesDir,
     switchSocket,

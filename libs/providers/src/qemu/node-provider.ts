@@ -17,7 +17,7 @@ const options = (context: ProviderContext) => ({
   onProgress: (event: QemuProgress) => context.onProgress?.(event.node ?? '', `${event.step}: ${event.message}`),
 });
 
-/** qemu run directly: a qcow2 overlay of the box's disk per node, SSH forwarded from 127.0.0.1. */
+/** qemu run directly: a qcow2 overlay of the box's disk per node, SSH (and a Kubernetes master's API) forwarded from 127.0.0.1. */
 export const qemuProvider: NodeProvider = {
   name: 'qemu',
   firstBootChannel: true,
@@ -30,7 +30,7 @@ export const qemuProvider: NodeProvider = {
       oemStrings: firstBootStrings({ authorizedKey: (await boot.clusterKey()).publicKey }),
       onProgress: (event) => context.onProgress?.(nodeName, `${event.step}: ${event.message}`),
     });
-    return { ssh: { host: info.sshHost, port: info.sshPort }, serialLog: info.serialLog };
+    return { ssh: { host: info.sshHost, port: info.sshPort }, ...(info.apiPort !== undefined ? { api: { host: info.sshHost, port: info.apiPort } } : {}), serialLog: info.serialLog };
   },
 
   down: (context, nodeName) =>
@@ -59,7 +59,7 @@ export const qemuProvider: NodeProvider = {
     suspend: (context, node) => qemuSuspend(options(context), node),
     async wake(context, node) {
       const woken = await qemuWake(options(context), node);
-      return { ssh: { host: '127.0.0.1', port: woken.sshPort }, serialLog: woken.serialLog };
+      return { ssh: { host: '127.0.0.1', port: woken.sshPort }, ...(woken.apiPort !== undefined ? { api: { host: '127.0.0.1', port: woken.apiPort } } : {}), serialLog: woken.serialLog };
     },
   },
 };

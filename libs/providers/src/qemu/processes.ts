@@ -47,7 +47,8 @@ export async function freePort(preferred?: number, avoid: ReadonlySet<number> = 
   throw new Error('no free TCP port on 127.0.0.1');
 }
 
-async function canListen(port: number): Promise<boolean> {
+/** Whether a listener on 127.0.0.1:`port` could be opened now (nothing holds the port). */
+export async function canListen(port: number): Promise<boolean> {
   try {
     await listenAndClose(port);
     return true;

@@ -81,6 +81,29 @@ describe('qemu provider with blank disks', () => {
     expect((await listeners()).filter((address) => address.endsWith(`:${node.sshPort}`))).toEqual([]);
   });
 
+  it("forwards the master's Kubernetes API on 127.0.0.1 beside SSH, records the port, keeps it and drops it with the node", async () => {
+    expect(cluster.kubernetes, 'the lab runs Kubernetes').toBeDefined();
+    const stateDir = join(work, 'api');
+    const layout = stateLayout(stateDir);
+    const master = await qemuNodeUp(cluster, 'cni-master1', { stateDir, image: blank, accel: tcg });
+    const worker = await qemuNodeUp(cluster, 'cni-worker1', { stateDir, image: blank, accel: tcg });
+    expect(master.apiPort).toBeGreaterThanOrEqual(1024);
+    expect(worker.apiPort).toBeUndefined();
+    expect(new Set([master.sshPort, master.apiPort, worker.sshPort]).size).toBe(3);
+    expect(JSON.parse(await readFile(layout.apiPortsFile, 'utf8'))).toEqual({ 'cni-master1': master.apiPort });
+    expect(JSON.parse(await readFile(layout.node('cni-master1').launchArgs, 'utf8'))).toMatchObject({ sshPort: master.sshPort, apiPort: master.apiPort });
+    // Both forwards of the master listen on loopback only (qemu's user network binds them at launch).
+    for (const port of [master.sshPort, master.apiPort!]) expect((await listeners()).filter((address) => address.endsWith(`:${port}`))).toEqual([`127.0.0.1:${port}`]);
+
+    expect(await qemuNodeUp(cluster, 'cni-master1', { stateDir, image: blank, accel: tcg })).toMatchObject({ started: false, apiPort: master.apiPort });
+    expect((await qemuStatus(cluster, { stateDir })).nodes.map((n) => [n.name, n.apiPort])).toEqual([['cni-master1', master.apiPort], ['cni-worker1', undefined], ['cni-worker2', undefined]]);
+
+    expect(await qemuNodeDown(cluster, 'cni-master1', { stateDir })).toBe(true);
+    expect(JSON.parse(await readFile(layout.apiPortsFile, 'utf8'))).toEqual({});
+    expect((await listeners()).filter((address) => address.endsWith(`:${master.apiPort}`))).toEqual([]);
+    await qemuDown(cluster, { stateDir });
+  });
+
   it('brings the whole cluster up with one port each, and qemuDown leaves nothing behind', async () => {
     const stateDir = join(work, 'all');
     const up = await qemuUp(cluster, { stateDir, images: Object.fromEntries(cluster.nodes.map((n) => [n.name, blank])), accel: tcg });

@@ -5,6 +5,7 @@ import { atomicWriteFile, pathExists, sha256File, withLock } from '@boxcar/kit';
 import { findNode, type Cluster, type ClusterNode } from '@boxcar/model';
 import { execa } from 'execa';
 import { detectAccelerator, QEMU_BINARY, type AcceleratorChoice } from '../accel.ts';
+import { forwardsKubernetesApi } from '../provider.ts';
 import { waitForSsh } from '../ssh.ts';
 import { qemuNodeArgs, vdeSwitchArgs } from './args.ts';
 import { SWITCHES, stateLayout, type NodePaths, type StateLayout, type SwitchName } from './layout.ts';
@@ -12,7 +13,8 @@ import { freePort, livePid, processesMentioning, stopProcess } from './processes
 
 // The qemu provider: each node is a daemonized qemu on a qcow2 overlay of its base image; the cluster
 // and VPP networks are two vde_switch segments (unix sockets: nothing touches the host network);
-// SSH reaches a node through a port forwarded from 127.0.0.1 only.
+// SSH reaches a node through a port forwarded from 127.0.0.1 only, and so does the Kubernetes API of the
+// master of a cluster that runs Kubernetes as the lab does.
 
 export type QemuStep = 'accelerator' | 'switch' | 'overlay' | 'launch' | 'boot' | 'ssh' | 'ready' | 'stop' | 'clean' | 'snapshot';
 
@@ -60,6 +62,8 @@ export interface QemuNodeInfo {
   name: string;
   sshHost: '127.0.0.1';
   sshPort: number;
+  /** The port on 127.0.0.1 forwarded to the guest's Kubernetes API (forwardsKubernetesApi: the master of a Kubernetes cluster). */
+  apiPort?: number;
   serialLog: string;
   pid: number;
   /** False when the node was already running and was left alone. */
@@ -119,10 +123,14 @@ async function launchNode(
 
   return withLock(layout.lockFile, async () => {
     const ports = await readPorts(layout);
+    const apiPorts = await readPorts(layout, 'api');
+    const forwardApi = forwardsKubernetesApi(cluster, node.name);
     const running = await livePid(paths.pidFile, paths.pidFile);
     if (running !== undefined && ports[node.name] !== undefined) {
-      progress('ready', `already running (pid ${running}), SSH on 127.0.0.1:${ports[node.name]}`);
-      return { name: node.name, sshHost: '127.0.0.1', sshPort: ports[node.name]!, serialLog: paths.serialLog, pid: running, started: false };
+      // A master launched before its API was forwarded keeps running without it (status says so), rather than being restarted here.
+      const apiPort = forwardApi ? apiPorts[node.name] : undefined;
+      progress('ready', `already running (pid ${running}), SSH on 127.0.0.1:${ports[node.name]}${apiPort !== undefined ? `, Kubernetes API on 127.0.0.1:${apiPort}` : ''}`);
+      return { name: node.name, sshHost: '127.0.0.1', sshPort: ports[node.name]!, ...(apiPort !== undefined ? { apiPort } : {}), serialLog: paths.serialLog, pid: running, started: false };
     }
     if (running !== undefined) await stopProcess(running);
 
@@ -131,21 +139,27 @@ async function launchNode(
     await mkdir(paths.dir, { recursive: true });
     await ensureOverlay({ node: node.name, base, ...(options.imageSha256 ? { baseSha256: options.imageSha256 } : {}), paths, progress });
 
-    const taken = new Set(Object.entries(ports).filter(([name]) => name !== node.name).map(([, port]) => port));
+    // Every port another node of the cluster forwards, SSH or API.
+    const others = (recorded: Record<string, number>) => Object.entries(recorded).filter(([name]) => name !== node.name).map(([, port]) => port);
+    const taken = new Set([...others(ports), ...others(apiPorts)]);
     let lastError = '';
-    // A port found free can be taken by someone else before qemu binds it: try another once.
+    // A port found free can be taken by someone else before qemu binds it: try others once.
     for (let attempt = 0; attempt < 2; attempt += 1) {
       const sshPort = await freePort(attempt === 0 ? ports[node.name] : undefined, taken);
-      const args = qemuNodeArgs({ cluster, node, paths, sshPort, switchSockets: layout.switchSocket, accelArgs: options.accel.qemuArgs, ...(options.oemStrings ? { oemStrings: options.oemStrings } : {}) });
-      progress('launch', `qemu (${options.accel.accel}, ${node.memoryMb} MB, ${node.cpus} CPU), SSH on 127.0.0.1:${sshPort}`);
+      const apiPort = forwardApi ? await freePort(attempt === 0 ? apiPorts[node.name] : undefined, new Set([...taken, sshPort])) : undefined;
+      const args = qemuNodeArgs({
+        cluster, node, paths, sshPort, ...(apiPort !== undefined ? { apiPort } : {}), switchSockets: layout.switchSocket, accelArgs: options.accel.qemuArgs, ...(options.oemStrings ? { oemStrings: options.oemStrings } : {}),
+      });
+      progress('launch', `qemu (${options.accel.accel}, ${node.memoryMb} MB, ${node.cpus} CPU), SSH on 127.0.0.1:${sshPort}${apiPort !== undefined ? `, Kubernetes API on 127.0.0.1:${apiPort}` : ''}`);
       await rm(paths.pidFile, { force: true });
       const result = await execa(QEMU_BINARY, args, { reject: false, stdin: 'ignore', timeout: 60_000 });
       const pid = await livePid(paths.pidFile, paths.pidFile);
       if (result.exitCode === 0 && pid !== undefined) {
         await writePorts(layout, { ...(await readPorts(layout)), [node.name]: sshPort });
+        if (apiPort !== undefined) await writePorts(layout, { ...(await readPorts(layout, 'api')), [node.name]: apiPort }, 'api');
         // `cluster start` relaunches the node from its saved state: that needs the very same machine.
-        await atomicWriteFile(paths.launchArgs, `${JSON.stringify({ args, sshPort }, null, 2)}\n`);
-        return { name: node.name, sshHost: '127.0.0.1', sshPort, serialLog: paths.serialLog, pid, started: true };
+        await atomicWriteFile(paths.launchArgs, `${JSON.stringify({ args, sshPort, ...(apiPort !== undefined ? { apiPort } : {}) }, null, 2)}\n`);
+        return { name: node.name, sshHost: '127.0.0.1', sshPort, ...(apiPort !== undefined ? { apiPort } : {}), serialLog: paths.serialLog, pid, started: true };
       }
       lastError = String(result.stderr || result.stdout || `exit status ${result.exitCode}`).trim();
       if (!/host forwarding rule|Address already in use/i.test(lastError)) break;
@@ -326,10 +340,12 @@ async function removeNode(layout: StateLayout, name: string, options: QemuOption
     await stopProcess(pid);
   }
   await rm(paths.dir, { recursive: true, force: true });
-  const ports = await readPorts(layout);
-  if (name in ports) {
-    delete ports[name];
-    await writePorts(layout, ports);
+  for (const which of ['ssh', 'api'] as const) {
+    const ports = await readPorts(layout, which);
+    if (name in ports) {
+      delete ports[name];
+      await writePorts(layout, ports, which);
+    }
   }
   return pid !== undefined;
 }
@@ -352,13 +368,14 @@ async function nodeDirs(layout: StateLayout): Promise<string[]> {
 
 export interface QemuStatus {
   switches: Record<SwitchName, boolean>;
-  nodes: { name: string; state: 'running' | 'stopped' | 'absent'; pid?: number; sshPort?: number; serialLog: string }[];
+  nodes: { name: string; state: 'running' | 'stopped' | 'absent'; pid?: number; sshPort?: number; apiPort?: number; serialLog: string }[];
 }
 
 /** What runs: per node running (qemu alive), stopped (overlay kept) or absent; model nodes first, then any other node left on disk. */
 export async function qemuStatus(cluster: Cluster, options: Pick<QemuOptions, 'stateDir'>): Promise<QemuStatus> {
   const layout = stateLayout(options.stateDir);
   const ports = await readPorts(layout);
+  const apiPorts = await readPorts(layout, 'api');
   const switches = { cluster: false, vpp: false };
   for (const name of SWITCHES) switches[name] = (await livePid(layout.switchPidFile[name], layout.switchSocket[name])) !== undefined;
   const nodes: QemuStatus['nodes'] = [];
@@ -374,28 +391,35 @@ export async function qemuStatus(cluster: Cluster, options: Pick<QemuOptions, 's
       state,
       ...(pid !== undefined ? { pid } : {}),
       ...(pid !== undefined && ports[node.name] !== undefined ? { sshPort: ports[node.name] } : {}),
+      ...(pid !== undefined && apiPorts[node.name] !== undefined ? { apiPort: apiPorts[node.name] } : {}),
       serialLog: paths.serialLog,
     });
   }
   return { switches, nodes };
 }
 
-export async function readPorts(layout: StateLayout): Promise<Record<string, number>> {
+/** Which forwarded ports: SSH (ports.json) or the Kubernetes API (api-ports.json). */
+export type PortKind = 'ssh' | 'api';
+
+const portsFile = (layout: StateLayout, which: PortKind) => (which === 'api' ? layout.apiPortsFile : layout.portsFile);
+
+export async function readPorts(layout: StateLayout, which: PortKind = 'ssh'): Promise<Record<string, number>> {
+  const file = portsFile(layout, which);
   let text: string;
   try {
-    text = await readFile(layout.portsFile, 'utf8');
+    text = await readFile(file, 'utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return {};
     throw error;
   }
   const parsed = JSON.parse(text) as unknown;
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed) || !Object.values(parsed).every((port) => Number.isInteger(port))) {
-    throw new Error(`${layout.portsFile}: must map node names to port numbers; delete it to start over`);
+    throw new Error(`${file}: must map node names to port numbers; delete it to start over`);
   }
   return parsed as Record<string, number>;
 }
 
-export async function writePorts(layout: StateLayout, ports: Record<string, number>): Promise<void> {
-  await atomicWriteFile(layout.portsFile, `${JSON.stringify(ports, null, 2)}\n`);
+export async function writePorts(layout: StateLayout, ports: Record<string, number>, which: PortKind = 'ssh'): Promise<void> {
+  await atomicWriteFile(portsFile(layout, which), `${JSON.stringify(ports, null, 2)}\n`);
 }
 

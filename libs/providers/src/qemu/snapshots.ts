@@ -126,13 +126,13 @@ export async function qemuSuspend(options: QemuSnapshotOptions, node: string): P
 
 /**
  * Relaunches a node stopped with its state with its saved argv, loading STOPPED_SNAPSHOT and left paused (-S), so
- * that the caller resumes every node at the same moment. Returns its SSH port on 127.0.0.1.
+ * that the caller resumes every node at the same moment. Returns its SSH port (and Kubernetes API port) on 127.0.0.1.
  */
-export async function qemuWake(options: QemuSnapshotOptions, node: string): Promise<{ sshPort: number; serialLog: string }> {
+export async function qemuWake(options: QemuSnapshotOptions, node: string): Promise<{ sshPort: number; apiPort?: number; serialLog: string }> {
   const layout = stateLayout(options.stateDir);
   const paths = layout.node(node);
   const progress = (step: QemuProgress['step'], message: string) => options.onProgress?.({ node, step, message });
-  const launch = await readFile(paths.launchArgs, 'utf8').then((text) => JSON.parse(text) as { args: string[]; sshPort: number }, () => undefined);
+  const launch = await readFile(paths.launchArgs, 'utf8').then((text) => JSON.parse(text) as { args: string[]; sshPort: number; apiPort?: number }, () => undefined);
   if (!launch) throw new QemuNodeError(node, 'launch', paths.serialLog, `${paths.launchArgs} is missing: the node was launched by an older boxcar; bring it up again (cluster down, cluster up)`);
   if (!(await qemuListSnapshots(options, node, { includeStopped: true })).some((snapshot) => snapshot.name === STOPPED_SNAPSHOT)) {
     throw new QemuNodeError(node, 'launch', paths.serialLog, `its overlay has no saved state (${STOPPED_SNAPSHOT}): it was not stopped with cluster stop`);
@@ -148,10 +148,14 @@ export async function qemuWake(options: QemuSnapshotOptions, node: string): Prom
   const result = await execa(QEMU_BINARY, [...launch.args, '-loadvm', STOPPED_SNAPSHOT, '-S'], { reject: false, stdin: 'ignore', timeout: SNAPSHOT_TIMEOUT_MS });
   if (result.exitCode !== 0 || (await runningPid(paths)) === undefined) {
     const detail = String(result.stderr || result.stdout || `exit status ${result.exitCode}`).trim();
-    const hint = /host forwarding rule|Address already in use/i.test(detail) ? ` (port ${launch.sshPort} on 127.0.0.1 is taken by another program: free it and start again)` : '';
+    const ports = [launch.sshPort, ...(launch.apiPort !== undefined ? [launch.apiPort] : [])].join(' or ');
+    const hint = /host forwarding rule|Address already in use/i.test(detail) ? ` (port ${ports} on 127.0.0.1 is taken by another program: free it and start again)` : '';
     throw new QemuNodeError(node, 'launch', paths.serialLog, `${detail}${hint}; last serial lines:\n${await serialTail(paths.serialLog)}`);
   }
-  await withLock(layout.lockFile, async () => writePorts(layout, { ...(await readPorts(layout)), [node]: launch.sshPort }));
-  return { sshPort: launch.sshPort, serialLog: paths.serialLog };
+  await withLock(layout.lockFile, async () => {
+    await writePorts(layout, { ...(await readPorts(layout)), [node]: launch.sshPort });
+    if (launch.apiPort !== undefined) await writePorts(layout, { ...(await readPorts(layout, 'api')), [node]: launch.apiPort }, 'api');
+  });
+  return { sshPort: launch.sshPort, ...(launch.apiPort !== undefined ? { apiPort: launch.apiPort } : {}), serialLog: paths.serialLog };
 }
 

@@ -2,7 +2,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Cluster } from '@boxcar/model';
 import { detectAccelerator } from '../accel.ts';
-import { firstBootStrings, type NodeProvider, type NodeRunState, type ProviderContext } from '../provider.ts';
+import { firstBootStrings, forwardsKubernetesApi, type NodeProvider, type NodeRunState, type ProviderContext } from '../provider.ts';
+import { API_FORWARD_WAIT_MS, kubernetesApiPort, listening } from './api-port.ts';
 import { dropLibvirtState, libvirtRunState, libvirtSnapshots } from './libvirt-snapshots.ts';
 import { vagrantNodeDown, vagrantNodeUp, vagrantSshConfig, vagrantStatus, type VagrantRunOptions } from './runner.ts';
 import { vagrantfile, type LibvirtVagrantOptions, type VagrantProviderName } from './vagrantfile.ts';
@@ -26,8 +27,10 @@ export function vagrantProvider(kind: VagrantProviderName): NodeProvider {
       const cluster = on(context.cluster);
       const clusterKey = await boot.clusterKey();
       const bootstrapKey = await boot.bootstrapKey();
+      const apiPort = await kubernetesApiPort(context, cluster, kind, nodeName);
       const text = vagrantfile(cluster, {
         boxes: await boot.clusterBoxes(),
+        ...(apiPort !== undefined && { apiPort }),
         ...(bootstrapKey !== undefined && { privateKeyPath: bootstrapKey }),
         clusterKeyPath: clusterKey.privateKeyPath,
         ...(kind === 'libvirt' ? { libvirt: await libvirtOptions(cluster), oemStrings: firstBootStrings({ authorizedKey: clusterKey.publicKey }) } : {}),
@@ -39,7 +42,12 @@ export function vagrantProvider(kind: VagrantProviderName): NodeProvider {
         ...(context.signal ? { signal: context.signal } : {}),
       });
       const config = await vagrantSshConfig(cluster, nodeName, runOptions(context));
-      return { ssh: { host: config.host, port: config.port } };
+      if (apiPort === undefined || !forwardsKubernetesApi(cluster, nodeName)) return { ssh: { host: config.host, port: config.port } };
+      // Vagrant started the forward in the background (vagrant-libvirt: an ssh tunnel) and does not say whether it works.
+      if (!(await listening(apiPort, API_FORWARD_WAIT_MS))) {
+        context.onProgress?.(nodeName, `warning: nothing listens on 127.0.0.1:${apiPort}, the Kubernetes API forward, ${API_FORWARD_WAIT_MS / 1000} s after vagrant up (see ${join(context.stateDir, '.vagrant', 'machines', nodeName, kind, 'logs')})`);
+      }
+      return { ssh: { host: config.host, port: config.port }, api: { host: '127.0.0.1', port: apiPort } };
     },
 
     async down(context, nodeName) {

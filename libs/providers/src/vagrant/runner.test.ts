@@ -103,7 +103,9 @@ describe('runner against the real vagrant', () => {
     const key = await ensureKeyPair(join(dir, 'key'), 'boxcar-test');
     const boxes = Object.fromEntries(cluster.nodes.map((node) => [node.name, { name: node.box, version: '1.0.1', catalogUrl: `file://${dir}/missing/metadata.json` }]));
     // A socket nobody listens on: whatever needs libvirtd fails at once instead of finding a host libvirtd.
-    text = vagrantfile(cluster, { boxes, privateKeyPath: key.privateKey, libvirt: { driver: 'qemu', uri: `qemu+unix:///system?socket=${dir}/no-libvirt-sock` } });
+    // The lab runs Kubernetes: its Vagrantfile forwards the master's API on 127.0.0.1 (a port the test never opens).
+    const api = cluster.kubernetes ? { apiPort: 46_443 } : {};
+    text = vagrantfile(cluster, { boxes, privateKeyPath: key.privateKey, ...api, libvirt: { driver: 'qemu', uri: `qemu+unix:///system?socket=${dir}/no-libvirt-sock` } });
     env = { VAGRANT_HOME: join(dir, 'vagrant-home') };
   });
   afterAll(async () => {

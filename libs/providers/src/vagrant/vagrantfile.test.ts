@@ -53,6 +53,9 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
+/** The port on 127.0.0.1 forwarded to the Kubernetes API in these tests (clusters with cluster.kubernetes). */
+const API_PORT = 46_443;
+
 function optionsFor(cluster: Cluster, extra: Partial<VagrantfileOptions> = {}): VagrantfileOptions {
   const boxes = Object.fromEntries(
     cluster.nodes.map((node) => [node.name, { name: node.box, version: VERSION, catalogUrl: `http://127.0.0.1:8088/${node.box}/metadata.json` }]),
@@ -60,6 +63,7 @@ function optionsFor(cluster: Cluster, extra: Partial<VagrantfileOptions> = {}): 
   return {
     boxes,
     privateKeyPath: keyPath,
+    ...(cluster.kubernetes ? { apiPort: API_PORT } : {}),
     ...(cluster.provider === 'libvirt' ? { libvirt: { driver: 'qemu' as const, cpuModel: 'qemu64', managementNetworkMode: 'none' as const } } : {}),
     ...extra,
   };
@@ -215,7 +219,9 @@ describe('vagrantfile for the lab (libvirt)', () => {
   it('takes memory, CPUs and boxes from the lab profile', () => {
     for (const model of cluster.nodes) {
       const node = nodes().get(model.name)!;
-      expect(node.provider.get('memory')).toBe('768');
+      // The lab's sizes changed with its Kubernetes (1536 MB master, 1024 MB workers): the Vagrantfile follows the profile.
+      expect(node.provider.get('memory')).toBe(String(model.memoryMb));
+      expect(model.memoryMb).toBeGreaterThanOrEqual(768);
       expect(node.provider.get('cpus')).toBe('1');
       expect(node.settings.get('box')).toBe(model.role === 'master' ? 'boxcar/lab-master' : 'boxcar/lab-worker');
     }
@@ -252,6 +258,55 @@ describe('vagrantfile for the lab (libvirt)', () => {
     expect([...networksOf(theirs)]).toEqual(['lab2-cni-dev-bridge']);
     expect([...networksOf(mine)].filter((name) => networksOf(theirs).has(name))).toEqual([]);
     expect(macsOf(mine).filter((mac) => macsOf(theirs).includes(mac))).toEqual([]);
+  });
+});
+
+describe('the Kubernetes API on the host loopback (clusters with cluster.kubernetes)', () => {
+  const lab = resolveClusterOrThrow({ profile: 'lab', provider: 'libvirt' });
+  const TEST_KUBERNETES: NonNullable<Cluster['kubernetes']> = {
+    version: 'v1.20.2', runtime: 'containerd', controlPlane: 'systemd', podNetwork: { type: 'bird-mesh', asn: 64512, blockPrefixLength: 24, firstBlock: 100 }, images: { pause: 'pause:3.2', test: 'test:1' },
+  };
+  const k8s: Cluster = { ...lab, kubernetes: lab.kubernetes ?? TEST_KUBERNETES };
+  const { kubernetes: _none, ...plain } = lab;
+  /** Each node's forwarded_port lines, as key: value pairs. */
+  const forwards = (text: string) =>
+    Object.fromEntries(
+      [...text.matchAll(/^ {2}config\.vm\.define "([^"]+)" do \|node\|\n([\s\S]*?)^ {2}end$/gm)].map(([, name, body]) => [
+        name!,
+        [...body!.matchAll(/^ {4}node\.vm\.network "forwarded_port", (.+)$/gm)].map(([, args]) => Object.fromEntries([...args!.matchAll(/(\w+): ("[^"]*"|\d+)/g)].map(([, key, value]) => [key!, rubyValue(value!)]))),
+      ]),
+    );
+
+  it("forwards 127.0.0.1:<apiPort> to the master's secure port on its loopback, on the master only", () => {
+    expect(forwards(vagrantfile(k8s, optionsFor(k8s)))).toEqual({
+      'cni-master1': [{ id: 'kubernetes-api', guest: '443', host: String(API_PORT), host_ip: '127.0.0.1', guest_ip: '127.0.0.1' }],
+      'cni-worker1': [],
+      'cni-worker2': [],
+    });
+    // No address of the cluster network (192.168.x) in any forward.
+    expect(vagrantfile(k8s, optionsFor(k8s)).split('\n').filter((line) => line.includes('forwarded_port') && /192\.168\./.test(line))).toEqual([]);
+  });
+
+  it('on VirtualBox forwards to the guest side its NAT gives (no guest_ip), still on 127.0.0.1', () => {
+    const vbox: Cluster = { ...k8s, provider: 'virtualbox', network: { ...k8s.network, nics: { ...k8s.network.nics, nat: { ...k8s.network.nics.nat, model: '82540EM' }, cluster: { ...k8s.network.nics.cluster, model: '82540EM' } } } };
+    expect(forwards(vagrantfile(vbox, optionsFor(vbox)))['cni-master1']).toEqual([{ id: 'kubernetes-api', guest: '443', host: String(API_PORT), host_ip: '127.0.0.1' }]);
+  });
+
+  it('forwards nothing for a profile without Kubernetes, and wants the port exactly where it is forwarded', () => {
+    expect(Object.values(forwards(vagrantfile(plain, optionsFor(plain)))).flat()).toEqual([]);
+    expect(() => vagrantfile(plain, optionsFor(plain, { apiPort: API_PORT }))).toThrow('vagrantfile: apiPort is for clusters that run Kubernetes as the lab does; profile lab runs none');
+    const { apiPort: _port, ...withoutPort } = optionsFor(k8s);
+    expect(() => vagrantfile(k8s, withoutPort)).toThrow('vagrantfile: apiPort is required: the host reaches the Kubernetes API of cni-master1 only through a port forwarded on 127.0.0.1');
+    expect(() => vagrantfile(k8s, optionsFor(k8s, { apiPort: 443 }))).toThrow('vagrantfile: apiPort must be a TCP port from 1024 to 65535, got 443');
+  });
+
+  it('passes the real vagrant validate with vagrant-libvirt', async () => {
+    const result = await vagrantValidate(vagrantfile(k8s, optionsFor(k8s)), { provider: 'libvirt' });
+    expect(result.valid, result.output).toBe(true);
+    // validate reads the line: a forward without its host port fails.
+    const broken = await vagrantValidate(vagrantfile(k8s, optionsFor(k8s)).replace(`host: ${API_PORT}, `, ''), { provider: 'libvirt' });
+    expect(broken.valid).toBe(false);
+    expect(broken.output).toContain('Forwarded port definitions require a "host" and "guest" value');
   });
 });
 

@@ -1,5 +1,6 @@
 import { isAbsolute } from 'node:path';
 import { libvirtUriProblem, type Cluster, type ClusterNode, type NicSpec } from '@boxcar/model';
+import { forwardsKubernetesApi } from '../provider.ts';
 
 // The Vagrantfile of a cluster, generated from the model: the 2016 environment's Vagrantfile for the
 // `virtualbox` provider and its vagrant-libvirt equivalent for `libvirt`. Pure: text in, text out.
@@ -43,6 +44,11 @@ export interface VagrantfileOptions {
   oemStrings?: string[];
   /** Required when the cluster's provider is libvirt. */
   libvirt?: LibvirtVagrantOptions;
+  /**
+   * The port on the host's 127.0.0.1 forwarded to the master's Kubernetes API (cluster.api.securePort):
+   * required when the cluster runs Kubernetes as the lab does (`cluster.kubernetes`), refused otherwise.
+   */
+  apiPort?: number;
 }
 
 export class VagrantfileError extends Error {
@@ -80,6 +86,7 @@ export function vagrantfile(cluster: Cluster, options: VagrantfileOptions): stri
     throw new VagrantfileError('cluster.provider', `is "${provider}"; a Vagrantfile is made for ${VAGRANT_PROVIDERS.join(' or ')}`);
   }
   checkOptions(cluster, options, provider);
+  checkApiPort(cluster, options.apiPort);
   const keyPaths = [options.clusterKeyPath, options.privateKeyPath].filter((path) => path !== undefined);
   const nics = cluster.network.nics;
   const lines: string[] = [
@@ -101,7 +108,7 @@ export function vagrantfile(cluster: Cluster, options: VagrantfileOptions): stri
   ];
   if (provider === 'libvirt') lines.push('', ...libvirtDefaults(cluster, options.libvirt!, options.oemStrings ?? []));
   for (const node of cluster.nodes) {
-    lines.push('', ...nodeBlock(cluster, node, options.boxes[node.name]!, provider));
+    lines.push('', ...nodeBlock(cluster, node, options.boxes[node.name]!, provider, options.apiPort));
   }
   lines.push('end', '');
   return lines.join('\n');
@@ -180,6 +187,15 @@ function checkOptions(cluster: Cluster, options: VagrantfileOptions, provider: V
   if (uriProblem) throw new VagrantfileError('libvirt.uri', uriProblem);
 }
 
+function checkApiPort(cluster: Cluster, apiPort: number | undefined): void {
+  if (cluster.kubernetes === undefined) {
+    if (apiPort !== undefined) throw new VagrantfileError('apiPort', `is for clusters that run Kubernetes as the lab does; profile ${cluster.profile.name} runs none`);
+    return;
+  }
+  if (apiPort === undefined) throw new VagrantfileError('apiPort', `is required: the host reaches the Kubernetes API of ${cluster.master.name} only through a port forwarded on 127.0.0.1`);
+  if (!Number.isInteger(apiPort) || apiPort < 1024 || apiPort > 65535) throw new VagrantfileError('apiPort', `must be a TCP port from 1024 to 65535, got ${JSON.stringify(apiPort)}`);
+}
+
 function libvirtModel(nic: NicSpec, field: string): string {
   const model = LIBVIRT_NIC_MODELS[nic.model];
   if (!model) throw new VagrantfileError(field, `"${nic.model}" has no libvirt NIC model; allowed: ${Object.keys(LIBVIRT_NIC_MODELS).join(', ')}`);
@@ -242,7 +258,7 @@ function libvirtDefaults(cluster: Cluster, libvirt: LibvirtVagrantOptions, oemSt
   return lines;
 }
 
-function nodeBlock(cluster: Cluster, node: ClusterNode, box: VagrantBoxRef, provider: VagrantProviderName): string[] {
+function nodeBlock(cluster: Cluster, node: ClusterNode, box: VagrantBoxRef, provider: VagrantProviderName, apiPort: number | undefined): string[] {
   const { cluster: clusterNic, vpp } = cluster.network.nics;
   const lines = [
     `  config.vm.define ${ruby(node.name)} do |node|`,
@@ -251,6 +267,7 @@ function nodeBlock(cluster: Cluster, node: ClusterNode, box: VagrantBoxRef, prov
     `    node.vm.box_version = ${ruby(box.version)}`,
     `    node.vm.hostname = ${ruby(node.name)}`,
   ];
+  if (apiPort !== undefined && forwardsKubernetesApi(cluster, node.name)) lines.push(...apiForward(cluster, apiPort, provider));
   if (provider === 'virtualbox') {
     lines.push(
       `    node.vm.network "private_network", ip: ${ruby(node.ip)}, netmask: ${ruby(cluster.network.netmask)}, mac: ${ruby(virtualboxMac(node.macs.cluster))},`,
@@ -288,6 +305,20 @@ function nodeBlock(cluster: Cluster, node: ClusterNode, box: VagrantBoxRef, prov
     '  end',
   );
   return lines;
+}
+
+/**
+ * The master's Kubernetes API on the host's loopback only. vagrant-libvirt forwards a port with an SSH tunnel
+ * it starts after the boot (`ssh -L 127.0.0.1:<port>:<guest_ip>:<guest> <node>`): guest_ip 127.0.0.1 makes
+ * the guest's sshd connect to its own loopback, so no address of the cluster network (nor the management
+ * network's) appears in the forward. VirtualBox forwards on its NAT adapter to the guest's NAT address.
+ */
+function apiForward(cluster: Cluster, apiPort: number, provider: VagrantProviderName): string[] {
+  const guestIp = provider === 'libvirt' ? ', guest_ip: "127.0.0.1"' : '';
+  return [
+    '    # The Kubernetes API, for the host\'s kubeconfig: on 127.0.0.1 only, never on the cluster network.',
+    `    node.vm.network "forwarded_port", id: "kubernetes-api", guest: ${cluster.api.securePort}, host: ${apiPort}, host_ip: "127.0.0.1"${guestIp}`,
+  ];
 }
 
 /** VirtualBox takes MAC addresses as 12 hex digits without separators. */
