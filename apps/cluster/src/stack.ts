@@ -86,11 +86,14 @@ export class ClusterStack extends TerraformStack {
       );
     }
 
-    // Each configuration waits for its VM and for what it talks to, nothing more: where Calico or
-    // Kubernetes run, the etcd node is configured first (their store must answer before anyone uses
-    // it), and with Kubernetes the master before the other workers (their kubelets register with its
-    // apiserver). A profile without either (the lab) configures every node at once.
-    const { calico, kubernetes } = cluster.profile.features;
+    // Each configuration waits for its VM and for what it talks to, nothing more: where Calico or the
+    // 2016 Kubernetes run, the etcd node is configured first (their store must answer before anyone uses
+    // it), and with that Kubernetes the master before the other workers (their kubelets register with its
+    // apiserver). The lab's Kubernetes (cluster.kubernetes) keeps its store on the master and its kubelets
+    // retry until the apiserver answers, so, as without Kubernetes, every node is configured at once;
+    // cluster up then waits for every node to be Ready.
+    const { calico } = cluster.profile.features;
+    const kubernetes = cluster.profile.features.kubernetes && !cluster.kubernetes;
     const configs = new Map<string, TerraformResource>();
     const order = [...cluster.nodes].sort((a, b) => configurationRank(a, cluster) - configurationRank(b, cluster));
     for (const node of order) {

@@ -195,6 +195,8 @@ describe('the master\'s control plane', () => {
         '--kubelet-certificate-authority': '/etc/kubernetes/ssl/ca.pem',
         '--kubelet-preferred-address-types': 'InternalIP,Hostname',
         '--service-account-key-file': '/etc/kubernetes/ssl/sa.pem',
+        '--service-account-signing-key-file': '/etc/kubernetes/ssl/sa-key.pem',
+        '--service-account-issuer': 'https://kubernetes.default.svc.cluster.local',
       }));
     it('starts after kube-etcd, and wants it', () => {
       const unit = unitOf(master, 'kube-apiserver.service');

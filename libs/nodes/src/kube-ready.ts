@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { shellQuote } from '@boxcar/kit';
 import { sshRun } from '@boxcar/providers';
 import { listKubeNodes, nodeReadiness, type NodeReadiness } from './kube-api.ts';
 import { kubeApiAccess } from './kubeconfig.ts';
@@ -116,6 +117,24 @@ export async function kubeletJournal(context: NodeContext, nodeName: string, lin
     ...(context.signal ? { signal: context.signal } : {}),
   });
   return result.exitCode === 0 ? result.stdout : `(journalctl exited ${result.exitCode}: ${result.stderr.trim() || result.stdout.trim()})`;
+}
+
+/**
+ * Removes a node that left the configuration from the Kubernetes API (its VM is gone: left there, it would
+ * stay NotReady forever, and its pods with it), with kubectl on the master. Says why when it cannot.
+ */
+export async function forgetKubernetesNode(context: NodeContext, nodeName: string): Promise<string | undefined> {
+  const { cluster } = context;
+  const record = await readNodeRecord(context.paths, cluster.master.name);
+  if (!record) return `${cluster.master.name} is not up: ${nodeName} stays in the Kubernetes API (kubectl delete node ${nodeName})`;
+  const key = (await clusterSshKey(context.paths, cluster)).privateKey;
+  const result = await sshRun(
+    nodeTarget(cluster, context.paths, record, 'cluster', key),
+    // -H: root's kubectl reads /root/.kube/config, the admin kubeconfig the master's configuration links there.
+    `sudo -n -H kubectl delete node ${shellQuote(nodeName)} --ignore-not-found --wait=false`,
+    { allowFailure: true, timeoutMs: 60_000, ...(context.signal ? { signal: context.signal } : {}) },
+  );
+  return result.exitCode === 0 ? undefined : `kubectl delete node ${nodeName} on ${cluster.master.name} exited ${result.exitCode}: ${result.stderr.trim() || result.stdout.trim()}`;
 }
 
 /**

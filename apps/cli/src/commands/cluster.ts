@@ -27,6 +27,7 @@ import {
   snapshotRestore,
   snapshotSave,
   stateRoot,
+  forgetKubernetesNode,
   waitForKubernetes,
   writeKubeconfig,
   type NodeContext,
@@ -261,6 +262,10 @@ const commands: Command[] = [
       for (const record of departed) {
         context.onProgress?.(record.name, 'no longer in the configuration: taking it down');
         await nodeDown(context, record.name);
+        if (context.cluster.kubernetes) {
+          const problem = await forgetKubernetesNode(context, record.name);
+          process.stderr.write(problem ? `warning: ${problem}\n` : `${record.name}: removed from the Kubernetes API\n`);
+        }
       }
       const { terraform, summary } = await planned(values, context);
       process.stderr.write(`\nplan for cluster ${context.cluster.name}:\n${planTable(summary)}\n`);

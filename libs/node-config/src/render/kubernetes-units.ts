@@ -102,6 +102,10 @@ export function renderApiServerUnit(cluster: Cluster): string {
       `--kubelet-certificate-authority=${ca}`,
       '--kubelet-preferred-address-types=InternalIP,Hostname',
       `--service-account-key-file=${sslFile(ID.serviceAccount, 'cert')}`,
+      // 1.20 refuses to start without both (the TokenRequest API signs with the same key the controller
+      // manager signs the legacy tokens with).
+      `--service-account-signing-key-file=${sslFile(ID.serviceAccount, 'key')}`,
+      `--service-account-issuer=https://kubernetes.default.svc.${cluster.network.clusterDomain}`,
     ],
     [['Wants', 'kube-etcd.service'], ['After', 'kube-etcd.service']],
   );
