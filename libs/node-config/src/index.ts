@@ -2,6 +2,8 @@
 
 // A node's final configuration as a plan of files and commands, and applying it idempotently.
 export { planNode } from './plan.ts';
+// Run on the master by cluster up once its node is registered (no step of a plan can wait for that cheaply).
+export { masterRoleCommand } from './render/kubernetes-units.ts';
 export { applyPlan } from './apply.ts';
 export type { NodePlan } from './types.ts';
 

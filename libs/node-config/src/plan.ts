@@ -35,7 +35,6 @@ export function planNode(cluster: Cluster, nodeName: string, inputs: PlanInputs)
     if (worker) steps.push(workerManifestsStep(cluster));
   }
   steps.push(etcdStep(cluster, node));
-  if (labKubernetes && !worker) steps.push(...controlPlaneSteps(cluster));
   if (labKubernetes) steps.push(containerdStep(cluster), birdStep(cluster, node));
   if (features.calico && node.etcd) steps.push(calicoPoolStep(cluster));
   if (worker || labKubernetes) steps.push(...optional(cniStep(cluster, node, inputs.cni)));
@@ -44,7 +43,9 @@ export function planNode(cluster: Cluster, nodeName: string, inputs: PlanInputs)
   if (features.vpp && features.calico && node.uplink) steps.push(routeAgentStep(cluster, node));
   if (kubernetes2016) steps.push(kubeletStep(cluster, node));
   if (labKubernetes) steps.push(labKubeletStep(cluster, node), kubeProxyStep(cluster, node));
-  if (labKubernetes && !worker) steps.push(masterRoleStep(cluster, node));
+  // The control plane last: under emulation the apiserver's start takes the node's one vCPU for minutes,
+  // and every step after it would wait for that. Its kubelet retries until the apiserver answers.
+  if (labKubernetes && !worker) steps.push(...controlPlaneSteps(cluster));
   // Last: once this step is applied only the cluster key opens the node, so everything before it must be done.
   steps.push(sshKeysStep(inputs.clusterPublicKey));
 
@@ -321,17 +322,6 @@ function kubeProxyStep(cluster: Cluster, node: ClusterNode): Step {
 }
 
 /** Seconds the master's kubelet gets to register; the control plane may have just started, under software emulation. */
-const MASTER_REGISTRATION_WAIT = 300;
-
-function masterRoleStep(cluster: Cluster, node: ClusterNode): Step {
-  return {
-    id: 'master-role',
-    description: `${node.name} labelled ${lab.MASTER_ROLE} once registered`,
-    files: [],
-    commands: [lab.masterRoleCommand(cluster, node, MASTER_REGISTRATION_WAIT)],
-  };
-}
-
 function sshKeysStep(publicKey: string): Step {
   return {
     id: 'ssh-keys',

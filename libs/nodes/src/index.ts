@@ -24,7 +24,7 @@ export { clusterSshKey, nodeBox, nodeSshTarget, planFor, planHash, type NodeBox 
 // of cluster up until every node is Ready.
 export { KubeApiError, listKubeNodes, nodeReadiness, parseNodeList, type KubeApiAccess, type KubeNode, type KubeRequestOptions, type NodeReadiness } from './kube-api.ts';
 export { kubeApiAccess, kubeconfigYaml, kubernetesReadiness, withReadiness, writeKubeconfig, type KubeApiAccessResult } from './kubeconfig.ts';
-export { forgetKubernetesNode, JOURNAL_LINES, kubeletJournal, KubernetesNotReadyError, waitForKubernetes, waitForNodesReady, type Clock, type ReadyWaitOptions } from './kube-ready.ts';
+export { forgetKubernetesNode, JOURNAL_LINES, kubeletJournal, labelMasterNode, KubernetesNotReadyError, waitForKubernetes, waitForNodesReady, type Clock, type ReadyWaitOptions } from './kube-ready.ts';
 
 // Host-side state under .cluster/<name>/: paths and the record of each node that is up.
 export { clusterPaths, readNodeRecord, stateRoot, writeNodeRecord, type ClusterPaths, type NodeRecord } from './state.ts';

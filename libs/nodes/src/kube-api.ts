@@ -63,14 +63,38 @@ const NODE_LIST_MAX_BYTES = 16 * 1024 * 1024;
 
 /** GET /api/v1/nodes: every node the API server knows. */
 export async function listKubeNodes(access: KubeApiAccess, options: KubeRequestOptions = {}): Promise<KubeNode[]> {
-  const url = `${access.server.replace(/\/+$/, '')}/api/v1/nodes`;
+  const body = await kubeGet(access, '/api/v1/nodes', options);
+  try {
+    return parseNodeList(JSON.parse(body));
+  } catch (error) {
+    throw new KubeApiError(access.server, `the Kubernetes API at ${access.server} answered GET /api/v1/nodes with no node list: ${(error as Error).message}`);
+  }
+}
+
+/**
+ * Whether the controller manager has made namespace default's service account: until it has, the API
+ * refuses every pod there ("serviceaccount default not found"), Ready nodes or not.
+ */
+export async function hasDefaultServiceAccount(access: KubeApiAccess, options: KubeRequestOptions = {}): Promise<boolean> {
+  try {
+    await kubeGet(access, '/api/v1/namespaces/default/serviceaccounts/default', options);
+    return true;
+  } catch (error) {
+    if (error instanceof KubeApiError && error.status === 404) return false;
+    throw error;
+  }
+}
+
+/** GET of an API path, retried on what may pass (no answer, 5xx), not on a refusal or a missing resource. */
+async function kubeGet(access: KubeApiAccess, path: string, options: KubeRequestOptions): Promise<string> {
+  const url = `${access.server.replace(/\/+$/, '')}${path}`;
   const attempts = Math.max(1, options.attempts ?? 3);
-  const timeoutMs = options.timeoutMs ?? 5_000;
+  // Under software emulation the apiserver may take seconds to send a node list.
+  const timeoutMs = options.timeoutMs ?? 20_000;
   let last: KubeApiError | undefined;
   for (let attempt = 1; attempt <= attempts; attempt += 1) {
-    let body: string;
     try {
-      body = await httpGetText(url, {
+      return await httpGetText(url, {
         ca: access.ca,
         clientCert: access.clientCert,
         deadlineMs: timeoutMs,
@@ -81,15 +105,8 @@ export async function listKubeNodes(access: KubeApiAccess, options: KubeRequestO
     } catch (error) {
       options.signal?.throwIfAborted();
       last = explain(access.server, error);
-      // A refused certificate or a missing resource stays so: no point asking again.
       if (last.status !== undefined && last.status < 500) throw last;
       if (attempt < attempts) await sleep(options.retryDelayMs ?? 1_000, undefined, options.signal ? { signal: options.signal } : {});
-      continue;
-    }
-    try {
-      return parseNodeList(JSON.parse(body));
-    } catch (error) {
-      throw new KubeApiError(access.server, `the Kubernetes API at ${access.server} answered GET /api/v1/nodes with no node list: ${(error as Error).message}`);
     }
   }
   throw last!;

@@ -1,7 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { shellQuote } from '@boxcar/kit';
+import { masterRoleCommand } from '@boxcar/node-config';
 import { sshRun } from '@boxcar/providers';
-import { listKubeNodes, nodeReadiness, type NodeReadiness } from './kube-api.ts';
+import { hasDefaultServiceAccount, listKubeNodes, nodeReadiness, type NodeReadiness } from './kube-api.ts';
 import { kubeApiAccess } from './kubeconfig.ts';
 import { clusterSshKey, type NodeContext } from './runtime.ts';
 import { nodeTarget } from './ssh-access.ts';
@@ -137,6 +138,20 @@ export async function forgetKubernetesNode(context: NodeContext, nodeName: strin
   return result.exitCode === 0 ? undefined : `kubectl delete node ${nodeName} on ${cluster.master.name} exited ${result.exitCode}: ${result.stderr.trim() || result.stdout.trim()}`;
 }
 
+/** Labels the master node as such (kubectl's ROLES column), with kubectl on the master; says why when it cannot. */
+export async function labelMasterNode(context: NodeContext): Promise<string | undefined> {
+  const { cluster } = context;
+  const record = await readNodeRecord(context.paths, cluster.master.name);
+  if (!record) return `${cluster.master.name} is not up`;
+  const key = (await clusterSshKey(context.paths, cluster)).privateKey;
+  const result = await sshRun(nodeTarget(cluster, context.paths, record, 'cluster', key), `sudo -n ${masterRoleCommand(cluster.master)}`, {
+    allowFailure: true,
+    timeoutMs: 60_000,
+    ...(context.signal ? { signal: context.signal } : {}),
+  });
+  return result.exitCode === 0 ? undefined : `labelling ${cluster.master.name} exited ${result.exitCode}: ${result.stderr.trim() || result.stdout.trim()}`;
+}
+
 /**
  * `cluster up`'s wait: every node of the configuration Ready in the API within timeouts.kubernetesReadySeconds,
  * asked through the master's forwarded port. Fails at once when there is no API to ask (the master is not up
@@ -151,12 +166,28 @@ export async function waitForKubernetes(
   const found = await kubeApiAccess(context);
   if ('problem' in found) throw new Error(`cluster ${cluster.name}: cannot wait for the nodes to be Ready: ${found.problem}`);
   const names = cluster.nodes.map((node) => node.name);
-  return waitForNodesReady({
+  const request = { attempts: 1, timeoutMs: 20_000, ...(context.signal ? { signal: context.signal } : {}) };
+  const clock = options.clock ?? { now: () => Date.now(), sleep: (ms: number) => sleep(ms) };
+  const started = clock.now();
+  const deadlineMs = cluster.timeouts.kubernetesReadySeconds * 1000;
+  const ready = await waitForNodesReady({
     cluster: cluster.name,
     nodes: names,
-    probe: async () => nodeReadiness(names, await listKubeNodes(found.access, { attempts: 1, timeoutMs: 5_000, ...(context.signal ? { signal: context.signal } : {}) })),
+    probe: async () => nodeReadiness(names, await listKubeNodes(found.access, request)),
     journal: (node) => kubeletJournal(context, node),
-    deadlineMs: cluster.timeouts.kubernetesReadySeconds * 1000,
+    deadlineMs,
     ...options,
   });
+  // Ready nodes are not yet a usable cluster: pods are refused until the controller manager, which under
+  // emulation starts minutes after the apiserver, has made the default service account.
+  while (!(await hasDefaultServiceAccount(found.access, request).catch(() => false))) {
+    if (clock.now() - started > deadlineMs) {
+      throw new Error(
+        `cluster ${cluster.name}: every node is Ready but namespace default still has no service account ${Math.round((clock.now() - started) / 1000)} s after terraform's apply, so every pod would be refused; is kube-controller-manager running on ${cluster.master.name}? (journalctl -u kube-controller-manager)`,
+      );
+    }
+    options.onProgress?.(`waiting for Kubernetes, ${Math.round((clock.now() - started) / 1000)} s of ${deadlineMs / 1000} s: every node Ready; the controller manager has not made the default service account yet`);
+    await clock.sleep(options.intervalMs ?? 5_000);
+  }
+  return ready;
 }

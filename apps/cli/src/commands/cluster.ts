@@ -28,6 +28,7 @@ import {
   snapshotSave,
   stateRoot,
   forgetKubernetesNode,
+  labelMasterNode,
   waitForKubernetes,
   writeKubeconfig,
   type NodeContext,
@@ -196,6 +197,8 @@ async function kubernetesAfterApply(context: NodeContext) {
   process.stderr.write(`kubeconfig for the host: ${kubeconfig} (${server})\n`);
   const started = Date.now();
   const nodes = await waitForKubernetes(context, { onProgress: (message) => process.stderr.write(`${message}\n`) });
+  const unlabelled = await labelMasterNode(context);
+  if (unlabelled) process.stderr.write(`warning: the master keeps no role label: ${unlabelled}\n`);
   process.stderr.write(`every node Ready after ${((Date.now() - started) / 1000).toFixed(0)} s: ${nodes.map((node) => `${node.name} ${node.kubeletVersion ?? ''}`.trim()).join(', ')}\n`);
   return { kubeconfig, server, nodes };
 }

@@ -184,18 +184,10 @@ export function renderKubeProxyUnit(cluster: Cluster, node: ClusterNode): string
 }
 
 /**
- * Labels the master as such once its kubelet has registered. A kubelet may not give itself that label
- * (NodeRestriction), so the admin identity does; --overwrite makes it a no-op when the label is there.
+ * Labels the master as such (kubectl's ROLES column), run on the master once its node is registered
+ * (cluster up, after every node is Ready). A kubelet may not give itself that label (NodeRestriction), so
+ * the admin identity does; --overwrite makes it a no-op when the label is there.
  */
-export function masterRoleCommand(cluster: Cluster, node: ClusterNode, waitSeconds: number): string {
-  const kubectl = `kubectl --kubeconfig=${kubeconfigFile(ID.admin)}`;
-  const name = shellQuote(node.name);
-  return [
-    `deadline=$((SECONDS + ${waitSeconds}))`,
-    `until ${kubectl} get node ${name} >/dev/null 2>&1; do`,
-    `  if [ "$SECONDS" -ge "$deadline" ]; then echo "node ${node.name} has not registered with the API server at ${localApiServer(cluster)} after ${waitSeconds} s; see journalctl -u kube-apiserver -u kubelet" >&2; exit 1; fi`,
-    '  sleep 2',
-    'done',
-    `${kubectl} label --overwrite node ${name} ${MASTER_ROLE}=`,
-  ].join('\n');
+export function masterRoleCommand(node: ClusterNode): string {
+  return `kubectl --kubeconfig=${kubeconfigFile(ID.admin)} label --overwrite node ${shellQuote(node.name)} ${MASTER_ROLE}=`;
 }
