@@ -71,20 +71,6 @@ export async function listKubeNodes(access: KubeApiAccess, options: KubeRequestO
   }
 }
 
-/**
- * Whether the controller manager has made namespace default's service account: until it has, the API
- * refuses every pod there ("serviceaccount default not found"), Ready nodes or not.
- */
-export async function hasDefaultServiceAccount(access: KubeApiAccess, options: KubeRequestOptions = {}): Promise<boolean> {
-  try {
-    await kubeGet(access, '/api/v1/namespaces/default/serviceaccounts/default', options);
-    return true;
-  } catch (error) {
-    if (error instanceof KubeApiError && error.status === 404) return false;
-    throw error;
-  }
-}
-
 /** GET of an API path, retried on what may pass (no answer, 5xx), not on a refusal or a missing resource. */
 async function kubeGet(access: KubeApiAccess, path: string, options: KubeRequestOptions): Promise<string> {
   const url = `${access.server.replace(/\/+$/, '')}${path}`;

@@ -2,8 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { shellQuote } from '@boxcar/kit';
 import { masterRoleCommand } from '@boxcar/node-config';
 import { sshRun } from '@boxcar/providers';
-import { hasDefaultServiceAccount, listKubeNodes, nodeReadiness, type NodeReadiness } from './kube-api.ts';
-import { kubeApiAccess } from './kubeconfig.ts';
+import { nodeReadiness, parseNodeList, type NodeReadiness } from './kube-api.ts';
 import { clusterSshKey, type NodeContext } from './runtime.ts';
 import { nodeTarget } from './ssh-access.ts';
 import { readNodeRecord } from './state.ts';
@@ -152,10 +151,26 @@ export async function labelMasterNode(context: NodeContext): Promise<string | un
   return result.exitCode === 0 ? undefined : `labelling ${cluster.master.name} exited ${result.exitCode}: ${result.stderr.trim() || result.stdout.trim()}`;
 }
 
+/** kubectl as root on the master (the admin kubeconfig); its stdout, or an error with what it said. */
+async function kubectlOnMaster(context: NodeContext, args: string): Promise<string> {
+  const { cluster } = context;
+  const record = await readNodeRecord(context.paths, cluster.master.name);
+  if (!record) throw new Error(`${cluster.master.name} is not up`);
+  const key = (await clusterSshKey(context.paths, cluster)).privateKey;
+  const result = await sshRun(nodeTarget(cluster, context.paths, record, 'cluster', key), `sudo -n -H kubectl --request-timeout=20s ${args}`, {
+    allowFailure: true,
+    timeoutMs: 60_000,
+    ...(context.signal ? { signal: context.signal } : {}),
+  });
+  if (result.exitCode !== 0) throw new Error(`kubectl ${args} on ${cluster.master.name}: ${(result.stderr.trim() || result.stdout.trim()).split('\n').at(-1)}`);
+  return result.stdout;
+}
+
 /**
  * `cluster up`'s wait: every node of the configuration Ready in the API within timeouts.kubernetesReadySeconds,
- * asked through the master's forwarded port. Fails at once when there is no API to ask (the master is not up
- * or has no forwarded port). Only for clusters with `cluster.kubernetes`.
+ * asked with kubectl on the master over its SSH connection, so that it depends on no port forwarded to the
+ * host (the kubeconfig for the host is the user's way in, checked by status). Only for clusters with
+ * `cluster.kubernetes`.
  */
 export async function waitForKubernetes(
   context: NodeContext,
@@ -163,24 +178,22 @@ export async function waitForKubernetes(
 ): Promise<NodeReadiness[]> {
   const { cluster } = context;
   if (!cluster.kubernetes) throw new Error(`cluster ${cluster.name}: profile ${cluster.profile.name} runs no Kubernetes to wait for`);
-  const found = await kubeApiAccess(context);
-  if ('problem' in found) throw new Error(`cluster ${cluster.name}: cannot wait for the nodes to be Ready: ${found.problem}`);
   const names = cluster.nodes.map((node) => node.name);
-  const request = { attempts: 1, timeoutMs: 20_000, ...(context.signal ? { signal: context.signal } : {}) };
-  const clock = options.clock ?? { now: () => Date.now(), sleep: (ms: number) => sleep(ms) };
+  const clock = options.clock ?? realClock;
   const started = clock.now();
   const deadlineMs = cluster.timeouts.kubernetesReadySeconds * 1000;
   const ready = await waitForNodesReady({
     cluster: cluster.name,
     nodes: names,
-    probe: async () => nodeReadiness(names, await listKubeNodes(found.access, request)),
+    probe: async () => nodeReadiness(names, parseNodeList(JSON.parse(await kubectlOnMaster(context, 'get nodes -o json')))),
     journal: (node) => kubeletJournal(context, node),
     deadlineMs,
     ...options,
   });
   // Ready nodes are not yet a usable cluster: pods are refused until the controller manager, which under
   // emulation starts minutes after the apiserver, has made the default service account.
-  while (!(await hasDefaultServiceAccount(found.access, request).catch(() => false))) {
+  const hasDefaultServiceAccount = () => kubectlOnMaster(context, 'get serviceaccount default --namespace default -o name').then(() => true, () => false);
+  while (!(await hasDefaultServiceAccount())) {
     if (clock.now() - started > deadlineMs) {
       throw new Error(
         `cluster ${cluster.name}: every node is Ready but namespace default still has no service account ${Math.round((clock.now() - started) / 1000)} s after terraform's apply, so every pod would be refused; is kube-controller-manager running on ${cluster.master.name}? (journalctl -u kube-controller-manager)`,
