@@ -185,7 +185,8 @@ export async function waitForKubernetes(
   const ready = await waitForNodesReady({
     cluster: cluster.name,
     nodes: names,
-    probe: async () => nodeReadiness(names, parseNodeList(JSON.parse(await kubectlOnMaster(context, 'get nodes -o json')))),
+    // --raw: the API's own NodeList (kubectl get -o json would wrap the nodes in a List).
+    probe: async () => nodeReadiness(names, parseNodeList(JSON.parse(await kubectlOnMaster(context, 'get --raw /api/v1/nodes')))),
     journal: (node) => kubeletJournal(context, node),
     deadlineMs,
     ...options,
