@@ -36,7 +36,11 @@ export function describeLibvirtBringUp(workspace: LabWorkspace, timings: Record<
   const statusOf = async () =>
     (JSON.parse((await running().lab.boxcar('cluster', 'status', '--json')).stdout) as { name: string; state: string; configured: boolean }[]).map((s) => [s.name, s.state, s.configured]);
 
-  describe.skipIf(missing.length > 0)(`the same cluster through Vagrant + libvirt${missing.length ? ` (skipped: missing ${missing.join(', ')})` : ''}`, () => {
+  // Skipped unless BOXCAR_E2E_LIBVIRT=1: with Kubernetes a libvirt bring-up costs ~15-20 min under TCG, which
+  // the CI run (90 min, with the Kubernetes compile on a fresh machine) cannot hold beside the qemu steps.
+  const wanted = process.env.BOXCAR_E2E_LIBVIRT === '1';
+  const why = !wanted ? ' (skipped: BOXCAR_E2E_LIBVIRT=1 runs it; ~15-20 min with Kubernetes under TCG, over the CI budget)' : missing.length ? ` (skipped: missing ${missing.join(', ')})` : '';
+  describe.skipIf(!wanted || missing.length > 0)(`the same cluster through Vagrant + libvirt${why}`, () => {
     afterAll(async () => {
       // Whatever failed, no domain, daemon or namespace of this test may survive it.
       await lab?.boxcar('cluster', 'down').catch((error: Error) => console.error(error.message));
