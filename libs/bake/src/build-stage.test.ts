@@ -35,20 +35,26 @@ describe('build stages in the bake', () => {
 
   it('a stage built under an older key names what changed since: a patch added', async () => {
     const cache = mkdtempSync(join(tmpdir(), 'builds-'));
-    const runner = 'r'.repeat(64);
     const older: BuildStage = { ...kubernetes, key: 'f'.repeat(64), patches: { ...kubernetes.patches, entries: kubernetes.patches.entries.slice(0, 1) } };
-    recordIn(cache, older, buildKeyInputs(older, runner), '2026-12-01T00:00:00.000Z');
+    recordIn(cache, older, buildKeyInputs(older), '2026-12-01T00:00:00.000Z');
     expect(await buildReasons(cache, kubernetes)).toEqual(['patch patches/kubernetes/02-version-mark.patch added']);
   });
 
   it('compares with the newest build of the stage, and names a changed environment', async () => {
     const cache = mkdtempSync(join(tmpdir(), 'builds-'));
-    const runner = 'r'.repeat(64);
     const oldest: BuildStage = { ...kubernetes, key: '1'.repeat(64), root: { ...kubernetes.root, include: ['gcc'] } };
     const newer: BuildStage = { ...kubernetes, key: '2'.repeat(64), env: { BOXCAR_VERSION: 'v1.20.1' } };
-    recordIn(cache, oldest, buildKeyInputs(oldest, runner), '2026-12-01T00:00:00.000Z');
-    recordIn(cache, newer, buildKeyInputs(newer, runner), '2026-12-02T00:00:00.000Z');
+    recordIn(cache, oldest, buildKeyInputs(oldest), '2026-12-01T00:00:00.000Z');
+    recordIn(cache, newer, buildKeyInputs(newer), '2026-12-02T00:00:00.000Z');
     expect(await buildReasons(cache, kubernetes)).toEqual(['env changed']);
+  });
+
+  it('names the host-side runner when only it changed', async () => {
+    const cache = mkdtempSync(join(tmpdir(), 'builds-'));
+    const older: BuildStage = { ...kubernetes, key: '3'.repeat(64), runner: 'r'.repeat(64) };
+    recordIn(cache, older, buildKeyInputs(older), '2026-12-01T00:00:00.000Z');
+    expect(kubernetes.runner).toMatch(/^[0-9a-f]{64}$/);
+    expect(await buildReasons(cache, kubernetes)).toEqual(['runner changed']);
   });
 
   it('a stage whose key is built reads back its record', async () => {

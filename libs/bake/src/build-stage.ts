@@ -44,7 +44,7 @@ export async function readBuildRecord(cache: string, stage: Pick<BuildStage, 'na
 export async function buildReasons(cache: string, stage: BuildStage): Promise<string[]> {
   const previous = await newestRecord(cache, stage.name);
   if (!previous) return ['never built'];
-  const current = buildKeyInputs(stage, (previous.inputs as { runner?: string }).runner ?? '');
+  const current = buildKeyInputs(stage);
   const reasons: string[] = [];
   const before = previous.inputs as Record<string, unknown>;
   for (const field of Object.keys({ ...before, ...current }).sort()) {
@@ -57,8 +57,7 @@ export async function buildReasons(cache: string, stage: BuildStage): Promise<st
       }
     } else reasons.push(`${field} changed`);
   }
-  // The runner's hash is the only input not recomputed above: any other difference is the runner.
-  return reasons.length ? reasons : ['build runner images/build/native-build.sh changed'];
+  return reasons;
 }
 
 async function newestRecord(cache: string, name: string): Promise<BuildRecord | undefined> {
@@ -159,7 +158,7 @@ export async function runBuildStage(stage: BuildStage, options: RunBuildOptions)
     const record: BuildRecord = {
       name: stage.name,
       key: stage.key,
-      inputs: buildKeyInputs(stage, (await sha256File(NATIVE_BUILD_SCRIPT)).sha256),
+      inputs: buildKeyInputs(stage),
       outputs,
       seconds: (Date.now() - started) / 1000,
       steps,

@@ -16,6 +16,7 @@ import {
   type BuildStage,
   type HashedFile,
   type Layer,
+  type LayerArtifact,
   type LayerChecks,
   type LayerGraph,
   type Problem,
@@ -74,6 +75,26 @@ function hashFile(dir: string, path: string): HashedFile {
   return { path, absolute, sha256: sha256Hex(readFileSync(absolute)) };
 }
 
+/** The file at `path` (relative to the profile) hashed, or a problem at `where` when it is not a file there. */
+function hashExistingFile(dir: string, path: string, where: string, problems: Problem[]): HashedFile[] {
+  if (existsSync(join(dir, path)) && statSync(join(dir, path)).isFile()) return [hashFile(dir, path)];
+  problems.push({ path: where, message: `no such file ${path} in ${dir}` });
+  return [];
+}
+
+/** Lock entries by id, as a layer or build stage takes them; a problem at `<where>[i]` for each id the lock lacks. */
+function lockedArtifacts(ids: unknown[], where: string, lock: ArtifactLock, lockFile: string, problems: Problem[]): LayerArtifact[] {
+  return ids.flatMap((id, i) => {
+    if (typeof id !== 'string') return [];
+    const entry = lock.artifacts.find((candidate) => candidate.id === id);
+    if (!entry) {
+      problems.push({ path: `${where}[${i}]`, message: `"${id}" is not in ${lockFile}` });
+      return [];
+    }
+    return [{ id: entry.id, sha256: entry.sha256, filename: artifactFilename(entry), digest: lockEntryDigest(entry) }];
+  });
+}
+
 function listFilesUnder(root: string): string[] {
   return readdirSync(root, { withFileTypes: true })
     .flatMap((entry) => (entry.isDirectory() ? listFilesUnder(join(root, entry.name)) : [join(root, entry.name)]))
@@ -115,14 +136,7 @@ export async function loadLayerGraph(profile: string, profilesDir = DEFAULT_PROF
       problems.push({ path: `${path}.parent`, message: `unknown layer "${spec.parent}"; allowed: ${[...byName.keys()].join(', ')}` });
     }
     const sources = validateSources(spec, path, lock, problems);
-    const scripts = listOf<string>(spec.scripts).flatMap((script, i) => {
-      if (typeof script !== 'string') return [];
-      if (!existsSync(join(dir, script)) || !statSync(join(dir, script)).isFile()) {
-        problems.push({ path: `${path}.scripts[${i}]`, message: `no such file ${script} in ${dir}` });
-        return [];
-      }
-      return [hashFile(dir, script)];
-    });
+    const scripts = listOf<string>(spec.scripts).flatMap((script, i) => (typeof script === 'string' ? hashExistingFile(dir, script, `${path}.scripts[${i}]`, problems) : []));
     const files = listOf<{ src: string; dest: string }>(spec.files).flatMap((upload, i) => {
       if (!isObject(upload) || typeof upload.src !== 'string') return [];
       const source = join(dir, upload.src);
@@ -134,15 +148,7 @@ export async function loadLayerGraph(profile: string, profilesDir = DEFAULT_PROF
       const entries = isDirectory ? listFilesUnder(source).map((absolute) => hashFile(dir, relative(dir, absolute))) : [hashFile(dir, upload.src)];
       return [{ src: upload.src, dest: upload.dest, isDirectory, entries }];
     });
-    const artifacts = [...new Set(listOf<string>(spec.artifacts))].flatMap((id, i) => {
-      if (typeof id !== 'string') return [];
-      const entry = lock.artifacts.find((candidate) => candidate.id === id);
-      if (!entry) {
-        problems.push({ path: `${path}.artifacts[${i}]`, message: `"${id}" is not in ${lockFile}` });
-        return [];
-      }
-      return [{ id: entry.id, sha256: entry.sha256, filename: artifactFilename(entry), digest: lockEntryDigest(entry) }];
-    });
+    const artifacts = lockedArtifacts([...new Set(listOf<unknown>(spec.artifacts))], `${path}.artifacts`, lock, lockFile, problems);
     const buildUses = listOf<{ build: string; files: string[] }>(spec.builds).flatMap((use, i) => {
       if (!isObject(use) || typeof use.build !== 'string') return [];
       const stage = builds.find((candidate) => candidate.name === use.build);
@@ -193,7 +199,10 @@ function loadBuilds(
 ): BuildStage[] {
   const { dir, profileData, lock, lockFile, problems } = context;
   const seen = new Set<string>();
-  return listOf<unknown>(value).flatMap((raw, index) => {
+  const stages = listOf<unknown>(value);
+  // Read once, and only where a profile has build stages.
+  const runner = stages.length === 0 ? '' : existsSync(NATIVE_BUILD_SCRIPT) ? sha256Hex(readFileSync(NATIVE_BUILD_SCRIPT)) : 'missing';
+  return stages.flatMap((raw, index) => {
     const path = `builds[${index}]`;
     if (!isObject(raw)) return [];
     const spec = substituteProfileValues(raw as unknown as LayerSpec, profileData, path, problems) as unknown as BuildSpec;
@@ -203,29 +212,16 @@ function loadBuilds(
       return [];
     }
     seen.add(spec.name);
-    const existingFile = (relativePath: string, where: string): HashedFile | undefined => {
-      if (existsSync(join(dir, relativePath)) && statSync(join(dir, relativePath)).isFile()) return hashFile(dir, relativePath);
-      problems.push({ path: where, message: `no such file ${relativePath} in ${dir}` });
-      return undefined;
-    };
-    const script = existingFile(spec.script, `${path}.script`);
-    const helpers = listOf<string>(spec.helpers).flatMap((helper, i) => (typeof helper === 'string' ? [existingFile(helper, `${path}.helpers[${i}]`)].filter((h) => h !== undefined) : []));
+    const [script] = hashExistingFile(dir, spec.script, `${path}.script`, problems);
+    const helpers = listOf<unknown>(spec.helpers).flatMap((helper, i) => (typeof helper === 'string' ? hashExistingFile(dir, helper, `${path}.helpers[${i}]`, problems) : []));
     let patches: BuildStage['patches'] = { dir: '', entries: [] };
     if (typeof spec.patches === 'string') {
       const patchDir = join(dir, spec.patches);
       if (!existsSync(patchDir) || !statSync(patchDir).isDirectory()) problems.push({ path: `${path}.patches`, message: `no such folder ${spec.patches} in ${dir}` });
       else patches = { dir: spec.patches, entries: listFilesUnder(patchDir).map((absolute) => hashFile(dir, relative(dir, absolute))) };
     }
-    const artifacts = listOf<string>(spec.artifacts).flatMap((id, i) => {
-      const entry = lock.artifacts.find((candidate) => candidate.id === id);
-      if (!entry) {
-        problems.push({ path: `${path}.artifacts[${i}]`, message: `"${id}" is not in ${lockFile}` });
-        return [];
-      }
-      return [{ id: entry.id, sha256: entry.sha256, filename: artifactFilename(entry), digest: lockEntryDigest(entry) }];
-    });
+    const artifacts = lockedArtifacts(listOf<unknown>(spec.artifacts), `${path}.artifacts`, lock, lockFile, problems);
     if (!script) return [];
-    const runner = existsSync(NATIVE_BUILD_SCRIPT) ? sha256Hex(readFileSync(NATIVE_BUILD_SCRIPT)) : 'missing';
     const stage: Omit<BuildStage, 'key'> = {
       name: spec.name,
       description: spec.description ?? '',
@@ -236,16 +232,17 @@ function loadBuilds(
       artifacts,
       env: spec.env ?? {},
       outputs: spec.outputs,
+      runner,
     };
-    return [{ ...stage, key: sha256Hex(canonicalJson(buildKeyInputs(stage, runner))) }];
+    return [{ ...stage, key: sha256Hex(canonicalJson(buildKeyInputs(stage))) }];
   });
 }
 
 /** What a build stage's key is made of: no absolute path, time or host name (the same on every machine). */
-export function buildKeyInputs(stage: Omit<BuildStage, 'key'>, runner: string): Record<string, unknown> {
+export function buildKeyInputs(stage: Omit<BuildStage, 'key'>): Record<string, unknown> {
   return {
     format: BUILD_KEY_FORMAT,
-    runner,
+    runner: stage.runner,
     script: stage.script.sha256,
     helpers: Object.fromEntries(stage.helpers.map((helper) => [helper.path, helper.sha256])),
     patches: Object.fromEntries(stage.patches.entries.map((patch) => [patch.path, patch.sha256])),

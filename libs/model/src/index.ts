@@ -28,6 +28,7 @@ export {
   type BuildStage,
   type HashedFile,
   type Layer,
+  type LayerArtifact,
   type LayerBuildUse,
   type LayerChecks,
   type LayerGraph,

@@ -77,6 +77,8 @@ export interface BuildStage {
   env: Record<string, string>;
   /** Paths under the output directory the script must leave (checked, hashed, recorded). */
   outputs: string[];
+  /** sha256 of the host-side runner (images/build/native-build.sh), which makes the build root. */
+  runner: string;
   /** sha256 over everything above and the host-side runner script: the stage's content key. */
   key: string;
 }
