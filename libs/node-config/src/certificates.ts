@@ -68,7 +68,7 @@ const NO_SANS = { dns: [], ip: [] };
  * The lab's Kubernetes authorizes by subject (Node authorizer, RBAC's default bindings), hence its names.
  */
 export function certificateSpecs(cluster: Cluster): CertificateSpecs {
-  const admin: CertificateSpec = { stem: 'admin', commonName: 'kube-admin', organization: 'system:masters', sans: NO_SANS, usage: ['clientAuth'] };
+  const admin: CertificateSpec = { stem: ADMIN_STEM, commonName: 'kube-admin', organization: 'system:masters', sans: NO_SANS, usage: ['clientAuth'] };
   const apiserver: CertificateSpec = { stem: 'apiserver', commonName: 'kube-apiserver', sans: cluster.master.certificateSans, usage: ['serverAuth'] };
   if (!cluster.kubernetes) {
     const nodes = cluster.workers.map((node): CertificateSpec => ({ stem: node.name, commonName: node.name, sans: node.certificateSans, usage: ['serverAuth', 'clientAuth'] }));
@@ -94,6 +94,21 @@ export function certificateSpecs(cluster: Cluster): CertificateSpecs {
   };
 }
 
+const ADMIN_STEM = 'admin';
+
+/** Where the pair of certificate file stem `stem` lives in a PKI folder: <stem>.pem and <stem>-key.pem. */
+function pairIn(dir: string, stem: string): CertPair {
+  return { cert: join(dir, `${stem}.pem`), key: join(dir, `${stem}-key.pem`) };
+}
+
+/**
+ * The files of the CA certificate and the admin client pair in a PKI folder that ensureClusterPki made: what
+ * reads the cluster's API from the host uses, without checking (or remaking) the rest of the PKI.
+ */
+export function adminCredentialFiles(dir: string): { ca: string; cert: string; key: string } {
+  return { ca: pairIn(dir, CA.stem).cert, ...pairIn(dir, ADMIN_STEM) };
+}
+
 /**
  * Makes `dir` hold a valid PKI for `cluster`, keeping what is already valid: a certificate is made again
  * when it is missing, does not match its key, does not chain to the CA, ends within 30 days, or has other
@@ -104,7 +119,7 @@ export async function ensureClusterPki(dir: string, cluster: Cluster): Promise<C
   await chmod(dir, 0o700);
   const specs = certificateSpecs(cluster);
   const generated: string[] = [];
-  const paths = (stem: string): CertPair => ({ cert: join(dir, `${stem}.pem`), key: join(dir, `${stem}-key.pem`) });
+  const paths = (stem: string): CertPair => pairIn(dir, stem);
 
   const ca = paths(CA.stem);
   let caCert = await validCa(ca);

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readCniDir } from './cni-files.ts';
 import { planNode } from './plan.ts';
-import { masterRoleCommand } from './render/kubernetes-units.ts';
+import { masterRoleArgs } from './render/kubernetes-units.ts';
 import { ed25519PublicKey } from './testing/keys.ts';
 import { fileAt, flagMap, parseEnvFile, parseToml, parseUnit, parseYaml, splitExecStart, step, text, unitValues } from './testing/parse.ts';
 import { shellcheck } from './testing/shellcheck.ts';
@@ -365,10 +365,10 @@ describe('kube-proxy on every node', () => {
 
 describe('the master label (cluster up runs it on the master once every node is Ready)', () => {
   it('no step of a plan waits for a registration', () => expect(plan('cni-master1').steps.map((s) => s.id)).not.toContain('master-role'));
-  it('labels the node with the admin kubeconfig, idempotently', async () => {
+  it('labels the node, idempotently (run as root on the master, whose kubectl reads the admin kubeconfig: apply.test.ts)', async () => {
     // kubectl as a TEST DOUBLE (a shell function that prints its arguments).
-    const result = await execa('bash', ['-c', `kubectl() { echo "kubectl $*"; }\nset -euo pipefail\n${masterRoleCommand(cluster.master)}`], { reject: false });
-    expect(result).toMatchObject({ exitCode: 0, stdout: 'kubectl --kubeconfig=/etc/kubernetes/admin.kubeconfig label --overwrite node cni-master1 node-role.kubernetes.io/master=' });
+    const result = await execa('bash', ['-c', `kubectl() { echo "kubectl $*"; }\nset -euo pipefail\nkubectl ${masterRoleArgs(cluster.master)}`], { reject: false });
+    expect(result).toMatchObject({ exitCode: 0, stdout: 'kubectl label --overwrite node cni-master1 node-role.kubernetes.io/master=' });
   });
 });
 

@@ -19,12 +19,10 @@ export {
 // What the stack's triggers are made of: each node's box and the hash of its final configuration.
 export { clusterSshKey, nodeBox, nodeSshTarget, planFor, planHash, type NodeBox } from './runtime.ts';
 
-// The cluster's Kubernetes API from the host (profiles that run Kubernetes as the lab does): a small
-// client of GET /api/v1/nodes through the master's forwarded port, the host's kubeconfig, and the wait
-// of cluster up until every node is Ready.
-export { KubeApiError, listKubeNodes, nodeReadiness, parseNodeList, type KubeApiAccess, type KubeNode, type KubeRequestOptions, type NodeReadiness } from './kube-api.ts';
-export { kubeApiAccess, kubeconfigYaml, kubernetesReadiness, withReadiness, writeKubeconfig, type KubeApiAccessResult } from './kubeconfig.ts';
-export { forgetKubernetesNode, JOURNAL_LINES, kubeletJournal, labelMasterNode, KubernetesNotReadyError, waitForKubernetes, waitForNodesReady, type Clock, type ReadyWaitOptions } from './kube-ready.ts';
+// Where a profile runs Kubernetes as the lab does: the host's kubeconfig (the master's forwarded port),
+// cluster up's wait until every node is Ready, and its care of the master's label and of departed nodes.
+export { writeKubeconfig } from './kubeconfig.ts';
+export { forgetKubernetesNode, KubernetesNotReadyError, labelMasterNode, waitForKubernetes } from './kube-ready.ts';
 
 // Host-side state under .cluster/<name>/: paths and the record of each node that is up.
 export { clusterPaths, readNodeRecord, stateRoot, writeNodeRecord, type ClusterPaths, type NodeRecord } from './state.ts';

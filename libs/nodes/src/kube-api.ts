@@ -17,7 +17,7 @@ export interface KubeApiAccess {
 }
 
 export interface KubeRequestOptions {
-  /** Deadline of one attempt, connection and body included; default 5 s. */
+  /** Deadline of one attempt, connection and body included; default 20 s (a node list under emulation is slow). */
   timeoutMs?: number;
   /** Attempts in all; default 3. */
   attempts?: number;

@@ -122,4 +122,33 @@ describe('waitForNodesReady', () => {
       'cni-worker2: the last 20 lines of its kubelet journal (journalctl -u kubelet):\n    (its journal could not be read: ssh 127.0.0.1:40022: "sudo -n journalctl -u kubelet -n 20 --no-pager" did not finish within 30000 ms)',
     );
   });
+
+  it('once every node is Ready, waits until the cluster takes work (usable), printing what it lacks', async () => {
+    const lacks = ['the controller manager has not made the default service account yet', undefined];
+    const { all, progress, clock } = options(async () => NODES.map((name) => ready(name)), { usable: async () => lacks.shift() });
+    expect(await waitForNodesReady(all)).toEqual(NODES.map((name) => ready(name)));
+    expect(progress).toEqual(['waiting for Kubernetes, 0 s of 60 s: every node Ready; the controller manager has not made the default service account yet']);
+    expect(clock.slept).toEqual([5_000]);
+  });
+
+  it('on the deadline with every node Ready names what the cluster still lacks, and reads no journal', async () => {
+    const { all, journals } = options(async () => NODES.map((name) => ready(name)), { deadlineMs: 10_000, usable: async () => 'no default service account' });
+    const error = await waitForNodesReady(all).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(KubernetesNotReadyError);
+    expect((error as Error).message).toBe("cluster lab: every node is Ready 10 s after terraform's apply, but no default service account (timeouts.kubernetesReadySeconds is 10 s)");
+    expect(journals).toEqual([]);
+  });
+
+  it('a usable check that cannot be asked counts as the API not answering', async () => {
+    let asked = 0;
+    const { all, progress } = options(async () => NODES.map((name) => ready(name)), {
+      usable: async () => {
+        asked += 1;
+        if (asked === 1) throw new Error('kubectl on cni-master1 exited 1: Unable to connect to the server');
+        return undefined;
+      },
+    });
+    expect(await waitForNodesReady(all)).toEqual(NODES.map((name) => ready(name)));
+    expect(progress).toEqual(['waiting for Kubernetes, 0 s of 60 s: the API cannot be reached yet (kubectl on cni-master1 exited 1: Unable to connect to the server)']);
+  });
 });

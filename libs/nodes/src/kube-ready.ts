@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { shellQuote } from '@boxcar/kit';
-import { masterRoleCommand } from '@boxcar/node-config';
+import { masterRoleArgs } from '@boxcar/node-config';
 import { sshRun } from '@boxcar/providers';
 import { nodeReadiness, parseNodeList, type NodeReadiness } from './kube-api.ts';
 import { clusterSshKey, type NodeContext } from './runtime.ts';
@@ -27,6 +27,11 @@ export interface ReadyWaitOptions {
   nodes: readonly string[];
   /** Asks the API once: every node's readiness; throws when the API could not be asked. */
   probe: () => Promise<NodeReadiness[]>;
+  /**
+   * Asked once every node is Ready: what the cluster still lacks before it takes work (undefined: nothing);
+   * throws, as `probe` does, when it could not be asked.
+   */
+  usable?: () => Promise<string | undefined>;
   /** The last JOURNAL_LINES lines of a node's kubelet journal. */
   journal: (node: string) => Promise<string>;
   deadlineMs: number;
@@ -75,10 +80,23 @@ export async function waitForNodesReady(options: ReadyWaitOptions): Promise<Node
     );
     // While the API cannot be asked, no node counts as Ready.
     const late = apiError === undefined ? states.filter((node) => !node.ready) : states.map((node) => (node.ready ? { ...node, ready: false, reason: "Ready at the API's last answer" } : node));
-    if (late.length === 0) return states;
+    let lacking: string | undefined;
+    if (late.length === 0) {
+      try {
+        lacking = await options.usable?.();
+      } catch (error) {
+        apiError = (error as Error).message;
+      }
+      if (lacking === undefined && apiError === undefined) return states;
+    }
     const elapsed = clock.now() - started;
-    if (elapsed >= options.deadlineMs) return failed(options, late, apiError, elapsed);
-    const summary = apiError !== undefined ? `the API cannot be reached yet (${apiError})` : `not Ready yet: ${late.map((node) => `${node.name} (${node.reason ?? 'not Ready'})`).join(', ')}`;
+    if (elapsed >= options.deadlineMs) return failed(options, late, apiError, elapsed, lacking);
+    const summary =
+      apiError !== undefined
+        ? `the API cannot be reached yet (${apiError})`
+        : lacking !== undefined
+          ? `every node Ready; ${lacking}`
+          : `not Ready yet: ${late.map((node) => `${node.name} (${node.reason ?? 'not Ready'})`).join(', ')}`;
     if (!said || said.summary !== summary || clock.now() - said.at >= progressEvery) {
       options.onProgress?.(`waiting for Kubernetes, ${seconds(elapsed)} of ${seconds(options.deadlineMs)}: ${summary}`);
       said = { summary, at: clock.now() };
@@ -87,7 +105,14 @@ export async function waitForNodesReady(options: ReadyWaitOptions): Promise<Node
   }
 }
 
-async function failed(options: ReadyWaitOptions, late: NodeReadiness[], apiError: string | undefined, elapsed: number): Promise<never> {
+async function failed(options: ReadyWaitOptions, late: NodeReadiness[], apiError: string | undefined, elapsed: number, lacking: string | undefined): Promise<never> {
+  if (late.length === 0) {
+    throw new KubernetesNotReadyError(
+      `cluster ${options.cluster}: every node is Ready ${seconds(elapsed)} after terraform's apply, but ${lacking ?? `the API could not be asked (${apiError})`} (timeouts.kubernetesReadySeconds is ${seconds(options.deadlineMs)})`,
+      [],
+      {},
+    );
+  }
   const journals: Record<string, string> = {};
   await Promise.all(
     late.map(async (node) => {
@@ -106,17 +131,36 @@ async function failed(options: ReadyWaitOptions, late: NodeReadiness[], apiError
   throw new KubernetesNotReadyError(lines.join('\n'), late, journals);
 }
 
-/** The last lines of a node's kubelet journal, over its SSH connection. */
-export async function kubeletJournal(context: NodeContext, nodeName: string, lines = JOURNAL_LINES): Promise<string> {
+/** A command on a node over its SSH connection, with the cluster key; never rejects for the command's own failure. */
+async function onNode(context: NodeContext, nodeName: string, command: string, timeoutMs: number): Promise<{ exitCode: number; stdout: string; said: string } | undefined> {
   const record = await readNodeRecord(context.paths, nodeName);
-  if (!record) return '(the node is not up)';
+  if (!record) return undefined;
   const key = (await clusterSshKey(context.paths, context.cluster)).privateKey;
-  const result = await sshRun(nodeTarget(context.cluster, context.paths, record, 'cluster', key), `sudo -n journalctl -u kubelet -n ${lines} --no-pager`, {
+  const result = await sshRun(nodeTarget(context.cluster, context.paths, record, 'cluster', key), command, {
     allowFailure: true,
-    timeoutMs: 30_000,
+    timeoutMs,
     ...(context.signal ? { signal: context.signal } : {}),
   });
-  return result.exitCode === 0 ? result.stdout : `(journalctl exited ${result.exitCode}: ${result.stderr.trim() || result.stdout.trim()})`;
+  return { exitCode: result.exitCode, stdout: result.stdout, said: result.stderr.trim() || result.stdout.trim() };
+}
+
+/** The last lines of a node's kubelet journal, over its SSH connection. */
+export async function kubeletJournal(context: NodeContext, nodeName: string, lines = JOURNAL_LINES): Promise<string> {
+  const result = await onNode(context, nodeName, `sudo -n journalctl -u kubelet -n ${lines} --no-pager`, 30_000);
+  if (!result) return '(the node is not up)';
+  return result.exitCode === 0 ? result.stdout : `(journalctl exited ${result.exitCode}: ${result.said})`;
+}
+
+/**
+ * kubectl as root on the master (-H: root's kubectl reads /root/.kube/config, the admin kubeconfig the master's
+ * configuration links there); its stdout, or an error with the last line kubectl said.
+ */
+async function kubectlOnMaster(context: NodeContext, args: string): Promise<string> {
+  const master = context.cluster.master.name;
+  const result = await onNode(context, master, `sudo -n -H kubectl --request-timeout=20s ${args}`, 60_000);
+  if (!result) throw new Error(`${master} is not up`);
+  if (result.exitCode !== 0) throw new Error(`kubectl ${args} on ${master} exited ${result.exitCode}: ${result.said.split('\n').at(-1)}`);
+  return result.stdout;
 }
 
 /**
@@ -124,46 +168,18 @@ export async function kubeletJournal(context: NodeContext, nodeName: string, lin
  * stay NotReady forever, and its pods with it), with kubectl on the master. Says why when it cannot.
  */
 export async function forgetKubernetesNode(context: NodeContext, nodeName: string): Promise<string | undefined> {
-  const { cluster } = context;
-  const record = await readNodeRecord(context.paths, cluster.master.name);
-  if (!record) return `${cluster.master.name} is not up: ${nodeName} stays in the Kubernetes API (kubectl delete node ${nodeName})`;
-  const key = (await clusterSshKey(context.paths, cluster)).privateKey;
-  const result = await sshRun(
-    nodeTarget(cluster, context.paths, record, 'cluster', key),
-    // -H: root's kubectl reads /root/.kube/config, the admin kubeconfig the master's configuration links there.
-    `sudo -n -H kubectl delete node ${shellQuote(nodeName)} --ignore-not-found --wait=false`,
-    { allowFailure: true, timeoutMs: 60_000, ...(context.signal ? { signal: context.signal } : {}) },
+  return kubectlOnMaster(context, `delete node ${shellQuote(nodeName)} --ignore-not-found --wait=false`).then(
+    () => undefined,
+    (error: Error) => `${nodeName} stays in the Kubernetes API (kubectl delete node ${nodeName}): ${error.message}`,
   );
-  return result.exitCode === 0 ? undefined : `kubectl delete node ${nodeName} on ${cluster.master.name} exited ${result.exitCode}: ${result.stderr.trim() || result.stdout.trim()}`;
 }
 
 /** Labels the master node as such (kubectl's ROLES column), with kubectl on the master; says why when it cannot. */
 export async function labelMasterNode(context: NodeContext): Promise<string | undefined> {
-  const { cluster } = context;
-  const record = await readNodeRecord(context.paths, cluster.master.name);
-  if (!record) return `${cluster.master.name} is not up`;
-  const key = (await clusterSshKey(context.paths, cluster)).privateKey;
-  const result = await sshRun(nodeTarget(cluster, context.paths, record, 'cluster', key), `sudo -n ${masterRoleCommand(cluster.master)}`, {
-    allowFailure: true,
-    timeoutMs: 60_000,
-    ...(context.signal ? { signal: context.signal } : {}),
-  });
-  return result.exitCode === 0 ? undefined : `labelling ${cluster.master.name} exited ${result.exitCode}: ${result.stderr.trim() || result.stdout.trim()}`;
-}
-
-/** kubectl as root on the master (the admin kubeconfig); its stdout, or an error with what it said. */
-async function kubectlOnMaster(context: NodeContext, args: string): Promise<string> {
-  const { cluster } = context;
-  const record = await readNodeRecord(context.paths, cluster.master.name);
-  if (!record) throw new Error(`${cluster.master.name} is not up`);
-  const key = (await clusterSshKey(context.paths, cluster)).privateKey;
-  const result = await sshRun(nodeTarget(cluster, context.paths, record, 'cluster', key), `sudo -n -H kubectl --request-timeout=20s ${args}`, {
-    allowFailure: true,
-    timeoutMs: 60_000,
-    ...(context.signal ? { signal: context.signal } : {}),
-  });
-  if (result.exitCode !== 0) throw new Error(`kubectl ${args} on ${cluster.master.name}: ${(result.stderr.trim() || result.stdout.trim()).split('\n').at(-1)}`);
-  return result.stdout;
+  return kubectlOnMaster(context, masterRoleArgs(context.cluster.master)).then(
+    () => undefined,
+    (error: Error) => error.message,
+  );
 }
 
 /**
@@ -179,29 +195,19 @@ export async function waitForKubernetes(
   const { cluster } = context;
   if (!cluster.kubernetes) throw new Error(`cluster ${cluster.name}: profile ${cluster.profile.name} runs no Kubernetes to wait for`);
   const names = cluster.nodes.map((node) => node.name);
-  const clock = options.clock ?? realClock;
-  const started = clock.now();
-  const deadlineMs = cluster.timeouts.kubernetesReadySeconds * 1000;
-  const ready = await waitForNodesReady({
+  return waitForNodesReady({
     cluster: cluster.name,
     nodes: names,
     // --raw: the API's own NodeList (kubectl get -o json would wrap the nodes in a List).
     probe: async () => nodeReadiness(names, parseNodeList(JSON.parse(await kubectlOnMaster(context, 'get --raw /api/v1/nodes')))),
+    // Ready nodes are not yet a usable cluster: pods are refused until the controller manager, which under
+    // emulation starts minutes after the apiserver, has made the default service account.
+    usable: async () =>
+      (await kubectlOnMaster(context, 'get serviceaccounts --namespace default -o name')).split('\n').includes('serviceaccount/default')
+        ? undefined
+        : `the controller manager has not made the default service account yet (every pod would be refused; journalctl -u kube-controller-manager on ${cluster.master.name})`,
     journal: (node) => kubeletJournal(context, node),
-    deadlineMs,
+    deadlineMs: cluster.timeouts.kubernetesReadySeconds * 1000,
     ...options,
   });
-  // Ready nodes are not yet a usable cluster: pods are refused until the controller manager, which under
-  // emulation starts minutes after the apiserver, has made the default service account.
-  const hasDefaultServiceAccount = () => kubectlOnMaster(context, 'get serviceaccount default --namespace default -o name').then(() => true, () => false);
-  while (!(await hasDefaultServiceAccount())) {
-    if (clock.now() - started > deadlineMs) {
-      throw new Error(
-        `cluster ${cluster.name}: every node is Ready but namespace default still has no service account ${Math.round((clock.now() - started) / 1000)} s after terraform's apply, so every pod would be refused; is kube-controller-manager running on ${cluster.master.name}? (journalctl -u kube-controller-manager)`,
-      );
-    }
-    options.onProgress?.(`waiting for Kubernetes, ${Math.round((clock.now() - started) / 1000)} s of ${deadlineMs / 1000} s: every node Ready; the controller manager has not made the default service account yet`);
-    await clock.sleep(options.intervalMs ?? 5_000);
-  }
-  return ready;
 }

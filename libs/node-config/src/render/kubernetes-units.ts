@@ -184,10 +184,10 @@ export function renderKubeProxyUnit(cluster: Cluster, node: ClusterNode): string
 }
 
 /**
- * Labels the master as such (kubectl's ROLES column), run on the master once its node is registered
- * (cluster up, after every node is Ready). A kubelet may not give itself that label (NodeRestriction), so
- * the admin identity does; --overwrite makes it a no-op when the label is there.
+ * kubectl's arguments that label the master as such (its ROLES column), run with the admin identity on the
+ * master once its node is registered (cluster up, after every node is Ready): a kubelet may not give itself
+ * that label (NodeRestriction); --overwrite makes it a no-op when the label is there.
  */
-export function masterRoleCommand(node: ClusterNode): string {
-  return `kubectl --kubeconfig=${kubeconfigFile(ID.admin)} label --overwrite node ${shellQuote(node.name)} ${MASTER_ROLE}=`;
+export function masterRoleArgs(node: ClusterNode): string {
+  return `label --overwrite node ${shellQuote(node.name)} ${MASTER_ROLE}=`;
 }
