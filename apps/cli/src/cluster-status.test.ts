@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -6,11 +7,12 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT, resolveClusterOrThrow } from '@boxcar/model';
+import { ensureClusterPki } from '@boxcar/node-config';
 import { nextCommands } from './commands/cluster.ts';
 
 // `cluster status` of the lab (which runs Kubernetes) through the real CLI: its `ready` column and JSON
 // field, from an https server on 127.0.0.1 that stands in for the API server behind the master's forwarded
-// port. It serves the apiserver certificate of the cluster's own PKI (made by the CLI's first status) and,
+// port. It serves the apiserver certificate of the cluster's own PKI (made here as cluster up makes it) and,
 // like kube-apiserver, requires a client certificate of the cluster CA. No VM runs: the nodes are absent.
 const BOXCAR = `${REPO_ROOT}/apps/cli/bin/boxcar.mjs`;
 
@@ -56,6 +58,8 @@ describe('cluster status of a cluster that runs Kubernetes', () => {
     const json = await status('--json');
     expect(json.code).toBe(1);
     expect((JSON.parse(json.stdout) as Status[]).map((s) => [s.name, s.ready])).toEqual([['cni-master1', null], ['cni-worker1', null], ['cni-worker2', null]]);
+    // A status reads the cluster's credentials; it never makes (nor renews) a PKI: that is cluster up's.
+    expect(existsSync(join(state, 'lab', 'pki'))).toBe(false);
     const text = await status();
     const [header, , ...rows] = text.stdout.trimEnd().split('\n');
     expect(header!.split(/\s{2,}/)).toEqual(['node', 'state', 'reachable', 'configured', 'ready', 'box', 'detail']);
@@ -67,8 +71,9 @@ describe('cluster status of a cluster that runs Kubernetes', () => {
   }, 120_000);
 
   it('shows per node whether the API says it is Ready, why not in the detail, and the kubelet version in JSON', async () => {
-    // The PKI the first status made (ensureClusterPki): the server presents its apiserver certificate.
+    // The cluster's PKI as cluster up makes it: the server presents its apiserver certificate.
     const pki = join(state, 'lab', 'pki');
+    await ensureClusterPki(pki, resolveClusterOrThrow({ profile: 'lab' }));
     server = createServer(
       { cert: await readFile(join(pki, 'apiserver.pem')), key: await readFile(join(pki, 'apiserver-key.pem')), ca: await readFile(join(pki, 'ca.pem')), requestCert: true, rejectUnauthorized: true },
       (req, res) => {

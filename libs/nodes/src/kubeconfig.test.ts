@@ -69,7 +69,7 @@ describe('the host kubeconfig', () => {
 
   it('points at the forwarded port on 127.0.0.1 with the cluster CA and the admin pair, mode 600, everything named after the cluster', async () => {
     await writeNodeRecord(context.paths, masterRecord({ api: { host: '127.0.0.1', port: api.port } }));
-    expect(await writeKubeconfig(context)).toEqual({ path: join(dir, 'state', 'lab', 'kubeconfig') });
+    expect(await writeKubeconfig(context)).toEqual({ path: join(dir, 'state', 'lab', 'kubeconfig'), server: `https://127.0.0.1:${api.port}` });
     expect((await stat(context.paths.kubeconfig)).mode & 0o777).toBe(0o600);
     const config = (await parseYaml(await readFile(context.paths.kubeconfig, 'utf8'))) as Kubeconfig;
     expect(config).toMatchObject({ apiVersion: 'v1', kind: 'Config', 'current-context': 'lab' });

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { atomicWriteFile } from '@boxcar/kit';
-import { ensureClusterPki } from '@boxcar/node-config';
+import { adminCredentialFiles } from '@boxcar/node-config';
 import { listKubeNodes, nodeReadiness, type KubeApiAccess, type KubeRequestOptions, type NodeReadiness } from './kube-api.ts';
 import type { NodeContext, NodeStatus } from './runtime.ts';
 import { readNodeRecord } from './state.ts';
@@ -22,8 +22,16 @@ export async function kubeApiAccess(context: NodeContext): Promise<KubeApiAccess
   if (!record.api) {
     return { problem: `the master ${master} has no Kubernetes API port on 127.0.0.1 (it was brought up without one): take it down and up again` };
   }
-  const pki = await ensureClusterPki(paths.pki, cluster);
-  const [ca, cert, key] = await Promise.all([readFile(pki.caCert), readFile(pki.admin.cert), readFile(pki.admin.key)]);
+  // Read as cluster up left them: a status must neither make nor renew certificates (ensureClusterPki does).
+  const files = adminCredentialFiles(paths.pki);
+  let pems: Buffer[];
+  try {
+    pems = await Promise.all([readFile(files.ca), readFile(files.cert), readFile(files.key)]);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    return { problem: `the cluster PKI has no admin certificate in ${paths.pki} (cluster up makes it)` };
+  }
+  const [ca, cert, key] = pems as [Buffer, Buffer, Buffer];
   return { access: { server: `https://${record.api.host}:${record.api.port}`, ca, clientCert: { cert, key } } };
 }
 
@@ -57,13 +65,13 @@ export function kubeconfigYaml(name: string, access: KubeApiAccess): string {
 
 /**
  * Writes .cluster/<name>/kubeconfig (mode 600: it holds the admin's key) for the API through the master's
- * forwarded port; its path, or the problem when there is no API to point at (see kubeApiAccess).
+ * forwarded port; its path and the server it names, or the problem when there is no API to point at (see kubeApiAccess).
  */
-export async function writeKubeconfig(context: NodeContext): Promise<{ path: string } | { problem: string }> {
+export async function writeKubeconfig(context: NodeContext): Promise<{ path: string; server: string } | { problem: string }> {
   const found = await kubeApiAccess(context);
   if ('problem' in found) return found;
   await atomicWriteFile(context.paths.kubeconfig, kubeconfigYaml(context.cluster.name, found.access), { mode: 0o600 });
-  return { path: context.paths.kubeconfig };
+  return { path: context.paths.kubeconfig, server: found.access.server };
 }
 
 /** Every node of the configuration as the Kubernetes API sees it now, or why the API could not tell; never rejects. */

@@ -193,7 +193,7 @@ async function kubernetesAfterApply(context: NodeContext) {
   const written = await writeKubeconfig(context);
   if ('problem' in written) throw new ExitError(EXIT.failure, `cluster ${context.cluster.name}: no kubeconfig for the host: ${written.problem}`);
   const kubeconfig = resolve(written.path);
-  const server = await readMasterApi(context);
+  const { server } = written;
   process.stderr.write(`kubeconfig for the host: ${kubeconfig} (${server})\n`);
   const started = Date.now();
   const nodes = await waitForKubernetes(context, { onProgress: (message) => process.stderr.write(`${message}\n`) });
@@ -201,11 +201,6 @@ async function kubernetesAfterApply(context: NodeContext) {
   if (unlabelled) process.stderr.write(`warning: the master keeps no role label: ${unlabelled}\n`);
   process.stderr.write(`every node Ready after ${((Date.now() - started) / 1000).toFixed(0)} s: ${nodes.map((node) => `${node.name} ${node.kubeletVersion ?? ''}`.trim()).join(', ')}\n`);
   return { kubeconfig, server, nodes };
-}
-
-async function readMasterApi(context: NodeContext): Promise<string> {
-  const api = (await readNodeRecord(context.paths, context.cluster.master.name))?.api;
-  return api ? `https://${api.host}:${api.port}` : 'no API port';
 }
 
 /** Nodes still running on a provider the configuration no longer names: refused, with what to do. */
