@@ -31,12 +31,17 @@ packages=(
   "kubernetes-client:kubectl 1.20 on the host, for the lab cluster (KUBECONFIG=.cluster/<name>/kubeconfig)"
 )
 
+# A command already on PATH stands for the package that would install it: another package may own
+# it (a kubectl from a cloud SDK conflicts with Debian's kubernetes-client over /usr/bin/kubectl).
+declare -A command_of=([kubernetes-client]=kubectl)
+
 check_only=false
 [[ "${1:-}" == "--check" ]] && check_only=true
 
 missing=()
 for entry in "${packages[@]}"; do
   name="${entry%%:*}"
+  if [[ -n "${command_of[$name]:-}" ]] && command -v "${command_of[$name]}" >/dev/null; then continue; fi
   if ! dpkg-query --show --showformat='${db:Status-Status}' "$name" 2>/dev/null | grep -qx installed; then
     missing+=("$name")
   fi
