@@ -5,7 +5,7 @@ import { fetchAll, type LockEntry } from '@boxcar/artifacts';
 import type { BoxStore } from '@boxcar/box-store';
 import { LockTimeoutError, sha256File, withLock, type LockHolder } from '@boxcar/kit';
 import type { LoadedLayerGraph } from '@boxcar/layers';
-import type { BuilderName, Layer, Profile } from '@boxcar/model';
+import type { BuilderName, BuildStage, Layer, Profile } from '@boxcar/model';
 import { initPlugins, namingFailedChecks, runPackerBuild, templateFiles, type BakePhase, type PackerFeatures, type PhaseSeconds, type TemplateVariables } from '@boxcar/packer';
 import { compressDisk, packLibvirtBox } from './box-image.ts';
 import { buildOutputDir, readBuildRecord, runBuildStage, type BuildRecord } from './build-stage.ts';
@@ -73,6 +73,24 @@ export async function executeBake(plan: BakePlan, context: BakeContext): Promise
   result.cached = plan.layers.filter((layer) => layer.status === 'cached').map((layer) => layer.layer);
   if (toBuild.length === 0) return result;
 
+  // Every download first, the build stages' too: a missing artifact fails the bake before a long compile.
+  const stages = plan.builds.filter((build) => build.status === 'build').map((build) => context.graph.builds.find((stage) => stage.name === build.build)!);
+  const stageIds = (stage: BuildStage) => stage.artifacts.map((artifact) => artifact.id);
+  const entries = uniqueArtifacts([...toBuild.flatMap((planned) => artifactIds(layerOf(context, planned.layer))), ...stages.flatMap(stageIds)], context.graph.lock.artifacts);
+  if (entries.length) {
+    context.reporter.message(`fetching ${entries.length} artifact(s) into ${context.artifactCache}`);
+    try {
+      await fetchAll(entries, { cacheDir: context.artifactCache, mirror: context.mirror, signal: context.signal });
+    } catch (error) {
+      // Reported like a layer failure (nothing has been baked yet): the first stage or layer that needs the artifact.
+      const id = (error as { id?: unknown }).id as string;
+      const stage = stages.find((candidate) => stageIds(candidate).includes(id));
+      const culprit = stage ? `build ${stage.name}` : (toBuild.find((planned) => artifactIds(layerOf(context, planned.layer)).includes(id)) ?? toBuild[0]!).layer;
+      context.reporter.layerFailed(culprit, error as Error);
+      return { ...result, failed: { layer: culprit, error: error as Error }, skipped: toBuild.map((planned) => planned.layer).filter((layer) => layer !== culprit) };
+    }
+  }
+
   // Build stages first: every layer that needs one starts only when its outputs are there.
   for (const planned of plan.builds.filter((build) => build.status !== 'not needed')) {
     const stage = context.graph.builds.find((candidate) => candidate.name === planned.build)!;
@@ -101,20 +119,6 @@ export async function executeBake(plan: BakePlan, context: BakeContext): Promise
     } catch (error) {
       context.reporter.layerFailed(name, error as Error);
       return { ...result, failed: { layer: name, error: error as Error }, skipped: toBuild.map((layer) => layer.layer) };
-    }
-  }
-
-  const entries = uniqueArtifacts(toBuild.map((planned) => layerOf(context, planned.layer)), context.graph.lock.artifacts);
-  if (entries.length) {
-    context.reporter.message(`fetching ${entries.length} artifact(s) into ${context.artifactCache}`);
-    try {
-      await fetchAll(entries, { cacheDir: context.artifactCache, mirror: context.mirror, signal: context.signal });
-    } catch (error) {
-      // Reported like a layer failure (nothing has been baked yet): the first layer that needs the artifact.
-      const id = (error as { id?: unknown }).id;
-      const culprit = toBuild.find((planned) => artifactIds(layerOf(context, planned.layer)).includes(id as string)) ?? toBuild[0]!;
-      context.reporter.layerFailed(culprit.layer, error as Error);
-      return { ...result, failed: { layer: culprit.layer, error: error as Error }, skipped: toBuild.filter((planned) => planned !== culprit).map((planned) => planned.layer) };
     }
   }
 
@@ -167,9 +171,9 @@ function artifactIds(layer: Layer): string[] {
   return [...layer.artifacts.map((artifact) => artifact.id), ...sources];
 }
 
-function uniqueArtifacts(layers: Layer[], lock: LockEntry[]): LockEntry[] {
-  const ids = new Set(layers.flatMap(artifactIds));
-  return lock.filter((entry) => ids.has(entry.id));
+function uniqueArtifacts(ids: string[], lock: LockEntry[]): LockEntry[] {
+  const wanted = new Set(ids);
+  return lock.filter((entry) => wanted.has(entry.id));
 }
 
 type LayerOutcome = { seconds: number; phases: PhaseSeconds; box?: { name: string; version: string }; cached?: true };

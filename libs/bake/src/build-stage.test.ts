@@ -1,10 +1,14 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { buildKeyInputs, loadLayerGraph } from '@boxcar/layers';
+import { buildKeyInputs, layerKeys, loadLayerGraph } from '@boxcar/layers';
 import type { BuildStage } from '@boxcar/model';
+import { executeBake, type BakeContext, type BakeReporter } from './bake.ts';
 import { buildOutputDir, buildReasons, readBuildRecord, type BuildRecord } from './build-stage.ts';
+import type { BakePlan } from './plan.ts';
 
 // The bake's view of a build stage on this machine: built under its key or not, and why it builds.
 // (The real compile runs in the lab end-to-end test.)
@@ -61,5 +65,63 @@ describe('build stages in the bake', () => {
     const cache = mkdtempSync(join(tmpdir(), 'builds-'));
     recordIn(cache, kubernetes, {}, '2026-12-03T00:00:00.000Z');
     expect((await readBuildRecord(cache, kubernetes))?.key).toBe(kubernetes.key);
+  });
+});
+
+describe('a bake with a build stage to run', () => {
+  it("fetches every artifact first: a stage's missing download fails the bake naming the stage, before any compile or layer", async () => {
+    // An upstream on 127.0.0.1 that has nothing (HTTP 404).
+    const server = createServer((_req, res) => res.writeHead(404).end());
+    await new Promise<void>((listening) => server.listen(0, '127.0.0.1', listening));
+    const root = mkdtempSync(join(tmpdir(), 'bake-stage-'));
+    try {
+      const dir = join(root, 'demo');
+      mkdirSync(join(dir, 'scripts'), { recursive: true });
+      writeFileSync(join(dir, 'profile.json'), '{}');
+      writeFileSync(join(dir, 'scripts', 'build.sh'), 'exit 0\n');
+      writeFileSync(join(dir, 'scripts', 'tools.sh'), 'exit 0\n');
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/src.tar.gz`;
+      writeFileSync(join(dir, 'artifacts.lock.json'), JSON.stringify({ lockVersion: 1, artifacts: [{ id: 'src', kind: 'file', url, sha256: 'a'.repeat(64), size: 10, upstreamGone: false }] }));
+      writeFileSync(
+        join(dir, 'layers.json'),
+        JSON.stringify({
+          builds: [{ name: 'tool', script: 'scripts/build.sh', root: { suite: 'bookworm', mirror: 'http://deb.debian.org/debian' }, artifacts: ['src'], outputs: ['bin/tool'] }],
+          layers: [
+            { name: 'base', source: { type: 'debootstrap', suite: 'bookworm', mirror: 'http://deb.debian.org/debian' } },
+            { name: 'tools', parent: 'base', scripts: ['scripts/tools.sh'], builds: [{ build: 'tool', files: ['bin/tool'] }] },
+          ],
+        }),
+      );
+      const graph = await loadLayerGraph('demo', root);
+      const keys = layerKeys(graph, 'qemu', null);
+      const stage = graph.builds[0]!;
+      const plan: BakePlan = {
+        profile: 'demo',
+        builder: 'qemu',
+        builds: [{ build: 'tool', key: stage.key, status: 'build', reasons: ['never built'], neededBy: ['tools'] }],
+        layers: [{ layer: 'tools', parent: 'base', key: keys[1]!.key, inputs: keys[1]!.inputs, status: 'build', reasons: ['never built'] }],
+      };
+      const failures: string[] = [];
+      const started: string[] = [];
+      const reporter: BakeReporter = {
+        layerStart: (layer) => started.push(layer),
+        step: () => undefined,
+        line: () => undefined,
+        layerDone: () => undefined,
+        layerFailed: (layer, error) => failures.push(`${layer}: ${error.message}`),
+        message: () => undefined,
+      };
+      const buildCache = join(root, 'builds');
+      // Nothing past the downloads may be reached: the store, packer and the root image are not there.
+      const context = { graph, buildCache, artifactCache: join(root, 'artifacts'), reporter, jobs: 1, builder: 'qemu' } as unknown as BakeContext;
+      const result = await executeBake(plan, context);
+      expect(result.failed?.layer).toBe('build tool');
+      expect(failures).toEqual([expect.stringMatching(/^build tool: .*HTTP 404/)]);
+      expect(result.skipped).toEqual(['tools']);
+      expect(started).toEqual([]);
+      expect(existsSync(buildCache)).toBe(false);
+    } finally {
+      server.close();
+    }
   });
 });
