@@ -321,7 +321,6 @@ function kubeProxyStep(cluster: Cluster, node: ClusterNode): Step {
   ]);
 }
 
-/** Seconds the master's kubelet gets to register; the control plane may have just started, under software emulation. */
 function sshKeysStep(publicKey: string): Step {
   return {
     id: 'ssh-keys',
