@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { atomicWriteFile } from '@boxcar/kit';
 import { checkSnapshotName, type ProviderName } from '@boxcar/model';
 import { nodeProvider, sshRun, waitForSsh, type NodeRunState, type NodeSnapshots, type SnapshotInfo } from '@boxcar/providers';
+import { setGuestClock } from './guest-clock.ts';
 import { clusterSshKey, providerContext, type NodeContext } from './runtime.ts';
 import { closeAllConnections, nodeTarget } from './ssh-access.ts';
 import { readNodeRecord, writeNodeRecord, type ClusterPaths, type NodeRecord } from './state.ts';
@@ -112,15 +113,14 @@ async function whilePaused(context: NodeContext, records: NodeRecord[], what: st
 /**
  * A paused, restored or woken guest's clock is as old as its saved state: set it from the host's, so
  * that certificates and etcd leases see the right time. A guest just resumed under TCG may take a while
- * to answer its first key exchange: the (shared) connection is made first, so that the time sent is not
- * stale by the time it arrives.
+ * to answer its first key exchange: the (shared) connection is made first.
  */
 async function setClocks(context: NodeContext, records: NodeRecord[]): Promise<void> {
   const key = (await clusterSshKey(context.paths, context.cluster)).privateKey;
   await together(names(records), 'setting the clock', async (node) => {
     const target = nodeTarget(context.cluster, context.paths, (await readNodeRecord(context.paths, node))!, 'cluster', key, true);
     await waitForSsh({ ...target, timeoutMs: context.cluster.timeouts.sshReadySeconds * 1000, intervalMs: 1_000 });
-    await sshRun(target, `sudo -n date -u -s @${(Date.now() / 1000).toFixed(3)} >/dev/null`, { timeoutMs: 60_000 });
+    await setGuestClock(node, async (command) => (await sshRun(target, command, { timeoutMs: 60_000 })).stdout);
   });
 }
 
