@@ -84,9 +84,15 @@ describe('qemu snapshots through the monitor', () => {
     // Left paused (-S) until the caller resumes every node at once.
     expect(await qemuRunState(options, 'cni-worker1')).toBe('paused');
     expect(await qmp<{ status: string }>(paths.qmpSocket, 'query-status')).toMatchObject({ status: 'prelaunch' });
+    // The saved state went once it was loaded: a crash from here must not resume the stop's moment.
+    expect((await qemuListSnapshots(options, 'cni-worker1', { includeStopped: true })).map((s) => s.name)).toEqual([]);
     await qemuResume(options, 'cni-worker1');
     expect(await qemuRunState(options, 'cni-worker1')).toBe('running');
-    await expect(qemuWake(options, 'cni-worker1')).rejects.toThrow(/its qemu already runs/);
+    await expect(qemuWake(options, 'cni-worker1')).rejects.toThrow(/its overlay has no saved state/);
+    // A crash (kill -9) after the start: stopped, to be booted from its disk, not stopped-with-state.
+    process.kill((await livePid(paths.pidFile, paths.pidFile))!, 'SIGKILL');
+    for (let waited = 0; (await livePid(paths.pidFile, paths.pidFile)) !== undefined && waited < 5_000; waited += 100) await new Promise((done) => setTimeout(done, 100));
+    expect(await qemuRunState(options, 'cni-worker1')).toBe('stopped');
 
     await qemuDown(cluster, { stateDir });
     expect(await qemuRunState(options, 'cni-worker1')).toBe('absent');

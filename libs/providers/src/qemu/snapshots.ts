@@ -126,7 +126,8 @@ export async function qemuSuspend(options: QemuSnapshotOptions, node: string): P
 
 /**
  * Relaunches a node stopped with its state with its saved argv, loading STOPPED_SNAPSHOT and left paused (-S), so
- * that the caller resumes every node at the same moment. Returns its SSH port (and Kubernetes API port) on 127.0.0.1.
+ * that the caller resumes every node at the same moment; the saved state is then deleted (a crash after
+ * this boots the node from its disk, never back to the stop). Returns its SSH port (and Kubernetes API port) on 127.0.0.1.
  */
 export async function qemuWake(options: QemuSnapshotOptions, node: string): Promise<{ sshPort: number; apiPort?: number; serialLog: string }> {
   const layout = stateLayout(options.stateDir);
@@ -156,6 +157,10 @@ export async function qemuWake(options: QemuSnapshotOptions, node: string): Prom
     await writePorts(layout, { ...(await readPorts(layout)), [node]: launch.sshPort });
     if (launch.apiPort !== undefined) await writePorts(layout, { ...(await readPorts(layout, 'api')), [node]: launch.apiPort }, 'api');
   });
+  // The state now lives in the running qemu. Kept in the overlay, it would be resumed after a later
+  // crash, rolling the node's disk back to this moment: gone before the node runs a single instruction.
+  progress('snapshot', `the saved state is loaded: deleting it from the overlay`);
+  await hmp(options, node, `delvm ${STOPPED_SNAPSHOT}`);
   return { sshPort: launch.sshPort, ...(launch.apiPort !== undefined ? { apiPort: launch.apiPort } : {}), serialLog: paths.serialLog };
 }
 
