@@ -69,19 +69,28 @@ describe('cluster snapshot, stop and start on a cluster that is not up', () => {
   });
 });
 
-describe('cluster up on a stopped cluster', () => {
-  it('refuses, naming the nodes stopped with their state and the command that resumes them', async () => {
+describe('cluster status on nodes whose machines stopped', () => {
+  it('says per node what cluster up will do: resume the state cluster stop saved, boot a disk whose machine ended, make again a node whose disk is gone', async () => {
     const state = join(dir, 'stopped-state');
-    const nodeDir = join(state, 'lab', 'qemu', 'nodes', 'cni-worker1');
     await mkdir(join(state, 'lab', 'nodes'), { recursive: true });
-    await mkdir(nodeDir, { recursive: true });
-    const record = { name: 'cni-worker1', provider: 'qemu', box: { name: 'boxcar/lab-worker', version: '1.20261130.0', contentKey: 'k' }, ssh: { host: '127.0.0.1', port: 2222, user: 'vagrant' } };
-    await writeFile(join(state, 'lab', 'nodes', 'cni-worker1.json'), JSON.stringify(record));
-    // What cluster stop leaves: an overlay holding the boxcar-stopped snapshot, no qemu.
-    await execa('qemu-img', ['create', '-q', '-f', 'qcow2', join(nodeDir, 'disk.qcow2'), '16M']);
-    await execa('qemu-img', ['snapshot', '-c', 'boxcar-stopped', join(nodeDir, 'disk.qcow2')]);
-    const up = await boxcar('cluster', 'up', '--profile', 'lab', '--store', join(dir, 'store'), '--state-dir', state);
-    expect(up.code).toBe(1);
-    expect(up.stderr).toContain(`cluster lab: cni-worker1 stopped with their state saved (cluster stop); resume them first: npx nx run cluster:start --profile lab --store ${join(dir, 'store')} --state-dir ${state}`);
+    for (const name of ['cni-master1', 'cni-worker1', 'cni-worker2']) {
+      const record = { name, provider: 'qemu', box: { name: 'boxcar/lab-worker', version: '1.20261130.0', contentKey: 'k' }, ssh: { host: '127.0.0.1', port: 2222, user: 'vagrant' } };
+      await writeFile(join(state, 'lab', 'nodes', `${name}.json`), JSON.stringify(record));
+    }
+    // What cluster stop leaves (cni-worker1): an overlay holding the boxcar-stopped snapshot, no qemu;
+    // what a crash leaves (cni-worker2): an overlay, no qemu, no saved state; cni-master1: nothing at all.
+    for (const name of ['cni-worker1', 'cni-worker2']) {
+      await mkdir(join(state, 'lab', 'qemu', 'nodes', name), { recursive: true });
+      await execa('qemu-img', ['create', '-q', '-f', 'qcow2', join(state, 'lab', 'qemu', 'nodes', name, 'disk.qcow2'), '16M']);
+    }
+    await execa('qemu-img', ['snapshot', '-c', 'boxcar-stopped', join(state, 'lab', 'qemu', 'nodes', 'cni-worker1', 'disk.qcow2')]);
+    const status = await boxcar('cluster', 'status', '--profile', 'lab', '--store', join(dir, 'store'), '--state-dir', state, '--json');
+    expect(status.code).toBe(1);
+    const rows = (JSON.parse(status.stdout) as { name: string; state: string; detail: string }[]).map((row) => [row.name, row.state, row.detail]);
+    expect(rows).toEqual([
+      ['cni-master1', 'absent', 'its disk is gone (cluster up makes it again from its box)'],
+      ['cni-worker1', 'stopped-with-state', 'stopped with its state saved (cluster start or cluster up resumes it)'],
+      ['cni-worker2', 'stopped', 'its machine is not running (cluster up boots it from its disk, files kept)'],
+    ]);
   });
 });

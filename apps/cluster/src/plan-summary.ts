@@ -1,8 +1,8 @@
-import { CONFIG_PREFIX, VM_PREFIX } from './stack.ts';
+import { BOOT_PREFIX, CONFIG_PREFIX, VM_PREFIX } from './stack.ts';
 
 // What a user wants to know before a morning `up`, read from terraform's own plan
-// (`terraform show -json <planfile>`): per node, is its VM and its configuration created, replaced,
-// kept or destroyed, and why. Nothing here recomputes what terraform decided.
+// (`terraform show -json <planfile>`): per node, is its VM (disk and first boot), its boot (its machine
+// running from that disk) and its configuration created, replaced, kept or destroyed, and why. Nothing here recomputes what terraform decided.
 
 export type PlannedAction = 'create' | 'replace' | 'update' | 'delete' | 'keep';
 
@@ -10,7 +10,7 @@ export interface PlannedChange {
   /** Terraform's address, e.g. `terraform_data.vm-cni-worker1`. */
   address: string;
   node: string;
-  part: 'vm' | 'configuration';
+  part: 'vm' | 'boot' | 'configuration';
   action: PlannedAction;
   reasons: string[];
 }
@@ -18,6 +18,7 @@ export interface PlannedChange {
 export interface NodePlanSummary {
   node: string;
   vm: PlannedAction | 'absent';
+  boot: PlannedAction | 'absent';
   configuration: PlannedAction | 'absent';
   reasons: string[];
 }
@@ -57,7 +58,7 @@ function triggersOf(values: Record<string, unknown> | null | undefined): Record<
 }
 
 function reasonsFor(part: PlannedChange['part'], action: PlannedAction, change: ResourceChange['change'], requested?: string): string[] {
-  if (action === 'create') return [part === 'vm' ? 'not running yet' : 'not configured yet'];
+  if (action === 'create') return [{ vm: 'not running yet', boot: 'its machine is started', configuration: 'not configured yet' }[part]];
   if (action === 'delete') return ['left the configuration'];
   if (action === 'keep') return [];
   const byRequest = requested ? [requested] : [];
@@ -71,9 +72,10 @@ function reasonsFor(part: PlannedChange['part'], action: PlannedAction, change: 
   if (changed('provider')) reasons.push(`provider ${before.provider ?? '?'} -> ${after.provider ?? '?'}`);
   if (changed('config_hash')) reasons.push('configuration changed');
   if (changed('vm')) reasons.push('its VM is replaced');
+  if (changed('boot')) reasons.push('its machine starts anew');
   const keys = new Set([...Object.keys(before), ...Object.keys(after)]);
   for (const key of keys) {
-    if (!['box_version', 'box_content_key', 'provider', 'config_hash', 'vm'].includes(key) && changed(key)) reasons.push(`${key} changed`);
+    if (!['box_version', 'box_content_key', 'provider', 'config_hash', 'vm', 'boot'].includes(key) && changed(key)) reasons.push(`${key} changed`);
   }
   // Boxcar's own reason for a replacement it requested only where the triggers do not already say why.
   if (!reasons.length) reasons.push(...byRequest);
@@ -88,9 +90,10 @@ export function plannedChanges(plan: TerraformPlanJson, requested: Record<string
   return (plan.resource_changes ?? [])
     .filter((resource) => resource.mode === 'managed')
     .flatMap((resource) => {
-      const part = resource.name.startsWith(VM_PREFIX) ? 'vm' : resource.name.startsWith(CONFIG_PREFIX) ? 'configuration' : undefined;
-      if (!part) return [];
-      const node = resource.name.slice(part === 'vm' ? VM_PREFIX.length : CONFIG_PREFIX.length);
+      const prefix = ([['vm', VM_PREFIX], ['boot', BOOT_PREFIX], ['configuration', CONFIG_PREFIX]] as const).find(([, candidate]) => resource.name.startsWith(candidate));
+      if (!prefix) return [];
+      const [part, name] = prefix;
+      const node = resource.name.slice(name.length);
       const action = actionOf(resource.change.actions);
       const why = resource.action_reason === 'replace_by_request' ? requested[resource.address] : undefined;
       return [{ address: resource.address, node, part, action, reasons: reasonsFor(part, action, resource.change, why) }];
@@ -100,12 +103,15 @@ export function plannedChanges(plan: TerraformPlanJson, requested: Record<string
 /** One row per node: what happens to its VM and to its configuration, and why. */
 export function summarizePlan(plan: TerraformPlanJson, requested: Record<string, string> = {}): NodePlanSummary[] {
   const byNode = new Map<string, NodePlanSummary>();
-  // A node's VM first: its reasons come before those of its configuration.
-  const changes = plannedChanges(plan, requested).sort((a, b) => (a.part === b.part ? 0 : a.part === 'vm' ? -1 : 1));
+  // A node's VM first, then its boot: their reasons come before those of its configuration.
+  const rank = { vm: 0, boot: 1, configuration: 2 } as const;
+  const changes = plannedChanges(plan, requested).sort((a, b) => rank[a.part] - rank[b.part]);
   for (const change of changes) {
-    const row = byNode.get(change.node) ?? { node: change.node, vm: 'absent', configuration: 'absent', reasons: [] };
+    const row = byNode.get(change.node) ?? { node: change.node, vm: 'absent', boot: 'absent', configuration: 'absent', reasons: [] };
     row[change.part] = change.action;
-    for (const reason of change.reasons) if (!row.reasons.includes(reason)) row.reasons.push(reason);
+    // A VM made or replaced starts its machine: the boot's own reason would only repeat it.
+    const vmNew = row.vm === 'create' || row.vm === 'replace';
+    if (!(change.part === 'boot' && vmNew)) for (const reason of change.reasons) if (!row.reasons.includes(reason)) row.reasons.push(reason);
     byNode.set(change.node, row);
   }
   return [...byNode.values()].sort((a, b) => a.node.localeCompare(b.node));

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { summarizePlan, type TerraformPlanJson } from './plan-summary.ts';
-import { configReplacements, replaceArgs } from './replacements.ts';
+import { configReplacements, driftReplacements, replaceArgs, type ObservedNode } from './replacements.ts';
 
 const nodes = ['cni-master1', 'cni-worker1', 'cni-worker2'].map((name) => ({ name, boxVersion: '1.1', boxContentKey: `key-${name}`, configHash: `${'c'.repeat(60)}${name.slice(-4)}` }));
 
@@ -23,6 +23,31 @@ describe('configReplacements', () => {
   it('leaves nodes never configured or not up to terraform, and uses the stack\'s resource type', () => {
     expect(configReplacements('terraform_data', nodes, { 'cni-master1': {}, 'cni-worker1': undefined })).toEqual([]);
     expect(configReplacements('null_resource', nodes, { 'cni-master1': { configHash: 'x'.repeat(64) } }).map((r) => r.address)).toEqual(['null_resource.config-cni-master1']);
+  });
+});
+
+describe('driftReplacements', () => {
+  const observed = (state: ObservedNode['state'], recorded = true): ObservedNode[] => [{ name: 'cni-worker1', recorded, state }];
+  const all = new Set(['cni-worker1']);
+  const planned = (nodes: ObservedNode[], made: ReadonlySet<string> = all) => driftReplacements('terraform_data', nodes, made).map((r) => [r.address, r.reason]);
+
+  it('leaves a running node alone', () => expect(planned(observed('running'))).toEqual([]));
+
+  it("replaces the boot (never the VM) of a node whose machine stopped, paused or was stopped with its state: its disk is kept", () => {
+    expect(planned(observed('stopped'))).toEqual([['terraform_data.boot-cni-worker1', 'its machine is not running (it crashed, was killed or the host restarted): it boots from its disk, files kept']]);
+    expect(planned(observed('paused'))).toEqual([['terraform_data.boot-cni-worker1', 'it is paused: it is resumed']]);
+    expect(planned(observed('stopped-with-state'))).toEqual([['terraform_data.boot-cni-worker1', 'stopped with its state saved (cluster stop): it resumes from it']]);
+  });
+
+  it('replaces the VM of a node whose disk is gone, or that has no record (taken down by hand)', () => {
+    expect(planned(observed('absent'))).toEqual([['terraform_data.vm-cni-worker1', 'its disk is gone: it is made again from its box']]);
+    expect(planned(observed('absent', false))).toEqual([['terraform_data.vm-cni-worker1', 'it was taken down outside terraform (node down): it is made again']]);
+    expect(planned(observed('running', false))).toEqual([['terraform_data.vm-cni-worker1', 'its node record is gone: it is made again']]);
+  });
+
+  it('asks nothing for nodes terraform never made (it creates them anyway), and uses the stack\'s resource type', () => {
+    expect(planned(observed('absent', false), new Set())).toEqual([]);
+    expect(driftReplacements('null_resource', observed('stopped'), all).map((r) => r.address)).toEqual(['null_resource.boot-cni-worker1']);
   });
 });
 

@@ -54,16 +54,21 @@ describe('the cluster stack', () => {
     expect(json.terraform.required_providers).toBeUndefined();
   });
 
-  it('has one VM and one configuration resource per node', () =>
-    expect(Object.keys(resources).sort()).toEqual(cluster.nodes.flatMap((n) => [`config-${n.name}`, `vm-${n.name}`]).sort()));
+  it('has one VM, one boot and one configuration resource per node', () =>
+    expect(Object.keys(resources).sort()).toEqual(cluster.nodes.flatMap((n) => [`boot-${n.name}`, `config-${n.name}`, `vm-${n.name}`]).sort()));
 
   it("triggers a VM on its box version and content key, and the provider", () => {
     expect(text).toHaveResourceWithProperties(DataResource, { triggers_replace: { box_version: '1.20261128.0', box_content_key: 'key-worker', provider: 'virtualbox' } });
     expect(resources['vm-cni-master1']!.triggers_replace).toEqual({ box_version: '1.20261128.0', box_content_key: 'key-master', provider: 'virtualbox' });
   });
 
-  it("triggers a configuration on its VM's id and its configuration hash", () =>
-    expect(resources['config-cni-worker2']!.triggers_replace).toEqual({ vm: '${terraform_data.vm-cni-worker2.id}', config_hash: 'hash-cni-worker2' }));
+  it("triggers a boot on its VM's id, a configuration on its boot's id and its configuration hash", () => {
+    expect(resources['boot-cni-worker2']!.triggers_replace).toEqual({ vm: '${terraform_data.vm-cni-worker2.id}' });
+    expect(resources['config-cni-worker2']!.triggers_replace).toEqual({ boot: '${terraform_data.boot-cni-worker2.id}', config_hash: 'hash-cni-worker2' });
+  });
+
+  it('starts a node from its disk with node start, and has no destroy-time step there (a replaced boot keeps the disk)', () =>
+    expect(resources['boot-cni-worker1']!.provisioner).toEqual([{ 'local-exec': { command: 'boxcar node start cni-worker1' } }]));
 
   it('boots the recorded box version with node up and tears down with node down at destroy time', () => {
     expect(resources['vm-cni-worker1']!.provisioner).toEqual([
@@ -74,10 +79,10 @@ describe('the cluster stack', () => {
   });
 
   it('configures the etcd node first, then the master, then the other workers (Calico and Kubernetes need them)', () => {
-    expect(resources['config-cni-worker1']!.depends_on).toEqual(['terraform_data.vm-cni-worker1']);
-    expect(resources['config-cni-master1']!.depends_on).toEqual(['terraform_data.vm-cni-master1', 'terraform_data.config-cni-worker1']);
+    expect(resources['config-cni-worker1']!.depends_on).toEqual(['terraform_data.boot-cni-worker1']);
+    expect(resources['config-cni-master1']!.depends_on).toEqual(['terraform_data.boot-cni-master1', 'terraform_data.config-cni-worker1']);
     expect(resources['config-cni-worker2']!.depends_on).toEqual([
-      'terraform_data.vm-cni-worker2',
+      'terraform_data.boot-cni-worker2',
       'terraform_data.config-cni-worker1',
       'terraform_data.config-cni-master1',
     ]);
@@ -120,8 +125,8 @@ describe('terraform.resource: null_resource', () => {
     const withData = synth().json.resource.terraform_data;
     expect(Object.keys(json.resource)).toEqual(['null_resource']);
     expect(normalize(json.resource.null_resource, 'null_resource', 'triggers')).toEqual(normalize(withData, 'terraform_data', 'triggers_replace'));
-    // And the normalization did not hide everything: the graph has its 6 resources and 5 dependencies.
-    expect(Object.keys(withData)).toHaveLength(6);
+    // And the normalization did not hide everything: the graph has its 9 resources and 6 dependencies.
+    expect(Object.keys(withData)).toHaveLength(9);
     expect(Object.values(normalize(withData, 'terraform_data', 'triggers_replace')).flatMap((r: any) => r.depends_on)).toHaveLength(6);
   });
 });

@@ -19,7 +19,7 @@ export interface NodeInputs {
 }
 
 /** One step of one node, as a provisioner runs it: `boxcar node <verb> <node>`. */
-export type NodeStep = { verb: 'up'; node: string; boxVersion: string } | { verb: 'configure' | 'down'; node: string };
+export type NodeStep = { verb: 'up'; node: string; boxVersion: string } | { verb: 'start' | 'configure' | 'down'; node: string };
 
 export interface StackInputs {
   cluster: Cluster;
@@ -32,8 +32,14 @@ export interface StackInputs {
   sshCommand: (node: string) => string;
 }
 
-/** Resource names in the stack: what terraform's plan and state call each node's two resources. */
+/**
+ * Resource names in the stack: what terraform's plan and state call each node's three resources. The VM
+ * is the node's disk made from its box and its first boot (destroyed: node down, the disk gone); the boot
+ * is its machine running from that disk (node start: a no-op on a running node), which cluster up
+ * replaces when the machine stopped but the disk is there; the configuration follows the boot.
+ */
 export const VM_PREFIX = 'vm-';
+export const BOOT_PREFIX = 'boot-';
 export const CONFIG_PREFIX = 'config-';
 
 interface NodeResourceSpec {
@@ -72,16 +78,21 @@ export class ClusterStack extends TerraformStack {
     new LocalBackend(this, { path: templateLiteral(`${inputs.stateDir}/terraform.tfstate`) });
     const command = (step: NodeStep) => templateLiteral(inputs.command(step));
 
-    const vms = new Map<string, TerraformResource>();
+    const boots = new Map<string, TerraformResource>();
     for (const node of inputs.nodes) {
-      vms.set(
+      const vm = nodeResource(this, type, `${VM_PREFIX}${node.name}`, {
+        triggers: { box_version: node.boxVersion, box_content_key: node.boxContentKey, provider: cluster.provider },
+        provisioners: [
+          { type: 'local-exec', command: command({ verb: 'up', node: node.name, boxVersion: node.boxVersion }) },
+          { type: 'local-exec', when: 'destroy', command: command({ verb: 'down', node: node.name }) },
+        ],
+      });
+      // No destroy-time step: replacing the boot must never take the disk with it.
+      boots.set(
         node.name,
-        nodeResource(this, type, `${VM_PREFIX}${node.name}`, {
-          triggers: { box_version: node.boxVersion, box_content_key: node.boxContentKey, provider: cluster.provider },
-          provisioners: [
-            { type: 'local-exec', command: command({ verb: 'up', node: node.name, boxVersion: node.boxVersion }) },
-            { type: 'local-exec', when: 'destroy', command: command({ verb: 'down', node: node.name }) },
-          ],
+        nodeResource(this, type, `${BOOT_PREFIX}${node.name}`, {
+          triggers: { vm: vm.getStringAttribute('id') },
+          provisioners: [{ type: 'local-exec', command: command({ verb: 'start', node: node.name }) }],
         }),
       );
     }
@@ -98,13 +109,13 @@ export class ClusterStack extends TerraformStack {
     const order = [...cluster.nodes].sort((a, b) => configurationRank(a, cluster) - configurationRank(b, cluster));
     for (const node of order) {
       const inputsOfNode = inputs.nodes.find((candidate) => candidate.name === node.name)!;
-      const dependsOn = [vms.get(node.name)!];
+      const dependsOn = [boots.get(node.name)!];
       if ((calico || kubernetes) && node.name !== cluster.etcd.node) dependsOn.push(configs.get(cluster.etcd.node)!);
       if (kubernetes && node.role !== 'master' && node.name !== cluster.etcd.node) dependsOn.push(configs.get(cluster.master.name)!);
       configs.set(
         node.name,
         nodeResource(this, type, `${CONFIG_PREFIX}${node.name}`, {
-          triggers: { vm: vms.get(node.name)!.getStringAttribute('id'), config_hash: inputsOfNode.configHash },
+          triggers: { boot: boots.get(node.name)!.getStringAttribute('id'), config_hash: inputsOfNode.configHash },
           dependsOn,
           provisioners: [{ type: 'local-exec', command: command({ verb: 'configure', node: node.name }) }],
         }),

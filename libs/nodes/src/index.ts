@@ -8,6 +8,7 @@ export {
   nodeConfigure,
   nodeContext,
   nodeDown,
+  nodeMachines,
   nodesOnOtherProviders,
   nodeUp,
   providerCleanup,
@@ -24,6 +25,9 @@ export { clusterSshKey, nodeBox, nodeSshTarget, planFor, planHash, type NodeBox 
 export { writeKubeconfig } from './kubeconfig.ts';
 export { forgetKubernetesNode, KubernetesNotReadyError, labelMasterNode, waitForKubernetes } from './kube-ready.ts';
 
+// A node's machine running from its own disk again, whatever stopped it (the stack's boot resource).
+export { NodeDiskGoneError, nodeStart, type NodeStartResult } from './node-start.ts';
+
 // Host-side state under .cluster/<name>/: paths and the record of each node that is up.
 export { clusterPaths, readNodeRecord, stateRoot, writeNodeRecord, type ClusterPaths, type NodeRecord } from './state.ts';
 
@@ -33,7 +37,6 @@ export {
   clusterStart,
   clusterStop,
   dropSnapshotRecords,
-  nodesStoppedWithState,
   readSnapshotRecords,
   restoreProblem,
   snapshotDelete,

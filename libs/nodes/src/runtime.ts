@@ -359,9 +359,14 @@ export interface NodeStatus {
   detail: string;
 }
 
+/** Every machine of the cluster on its configured provider, by node name (one status call; absent ones left out). */
+export async function nodeMachines(context: NodeContext): Promise<Record<string, NodeRunState>> {
+  return nodeProvider(context.cluster.provider).status(providerContext(context, context.cluster.provider));
+}
+
 export async function clusterStatus(context: NodeContext): Promise<NodeStatus[]> {
   const { cluster, paths } = context;
-  const machines = await nodeProvider(cluster.provider).status(providerContext(context, cluster.provider));
+  const machines = await nodeMachines(context);
   const clusterPrivate = (await clusterSshKey(paths, cluster)).privateKey;
   // The API is asked beside the SSH probes (one attempt and a retry, 4 s each), where the profile runs Kubernetes as the lab does.
   const kubernetes = cluster.kubernetes ? kubernetesReadiness(context, { attempts: 2, timeoutMs: 4_000, retryDelayMs: 500 }) : undefined;
@@ -383,8 +388,11 @@ export async function clusterStatus(context: NodeContext): Promise<NodeStatus[]>
         detail = configured ? '' : probe.stdout.trim() ? 'configuration is out of date' : 'not configured';
       }
     }
-    if (state === 'stopped-with-state') detail = 'stopped with its state saved (cluster start resumes it)';
-    if (state === 'paused') detail = 'paused';
+    if (state === 'stopped-with-state') detail = 'stopped with its state saved (cluster start or cluster up resumes it)';
+    if (state === 'paused') detail = 'paused (cluster up resumes it)';
+    if (record && state === 'stopped') detail = 'its machine is not running (cluster up boots it from its disk, files kept)';
+    if (record && state === 'absent') detail = 'its disk is gone (cluster up makes it again from its box)';
+    if (!record && state !== 'absent') detail = 'its machine is there but boxcar has no record of it (cluster up makes it again)';
     return {
       name: node.name,
       state,

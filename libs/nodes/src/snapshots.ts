@@ -4,7 +4,7 @@ import { atomicWriteFile } from '@boxcar/kit';
 import { checkSnapshotName, type ProviderName } from '@boxcar/model';
 import { nodeProvider, sshRun, waitForSsh, type NodeRunState, type NodeSnapshots, type SnapshotInfo } from '@boxcar/providers';
 import { setGuestClock } from './guest-clock.ts';
-import { clusterSshKey, providerContext, type NodeContext } from './runtime.ts';
+import { clusterSshKey, nodeMachines, providerContext, type NodeContext } from './runtime.ts';
 import { closeAllConnections, nodeTarget } from './ssh-access.ts';
 import { readNodeRecord, writeNodeRecord, type ClusterPaths, type NodeRecord } from './state.ts';
 
@@ -79,7 +79,7 @@ async function together(nodes: string[], what: string, step: (node: string) => P
 
 /** Each node's machine state on the cluster's provider (one status call for all). */
 async function runStates(context: NodeContext): Promise<(node: string) => NodeRunState> {
-  const machines = await nodeProvider(context.cluster.provider).status(providerContext(context, context.cluster.provider));
+  const machines = await nodeMachines(context);
   return (node) => machines[node] ?? 'absent';
 }
 
@@ -115,7 +115,7 @@ async function whilePaused(context: NodeContext, records: NodeRecord[], what: st
  * that certificates and etcd leases see the right time. A guest just resumed under TCG may take a while
  * to answer its first key exchange: the (shared) connection is made first.
  */
-async function setClocks(context: NodeContext, records: NodeRecord[]): Promise<void> {
+export async function setClocks(context: NodeContext, records: NodeRecord[]): Promise<void> {
   const key = (await clusterSshKey(context.paths, context.cluster)).privateKey;
   await together(names(records), 'setting the clock', async (node) => {
     const target = nodeTarget(context.cluster, context.paths, (await readNodeRecord(context.paths, node))!, 'cluster', key, true);
@@ -245,6 +245,14 @@ export async function clusterStop(context: NodeContext): Promise<{ seconds: numb
   return { seconds: (Date.now() - started) / 1000 };
 }
 
+/** A node stopped with its state started from it, left paused where the provider can; its record follows where it now answers. */
+export async function wakeNode(context: NodeContext, node: string): Promise<void> {
+  const woken = await snapshotsOf(context).wake(providerContext(context, context.cluster.provider), node);
+  const record = (await readNodeRecord(context.paths, node))!;
+  const moved = woken && (record.ssh.host !== woken.ssh.host || record.ssh.port !== woken.ssh.port || (woken.api && (record.api?.host !== woken.api.host || record.api.port !== woken.api.port)));
+  if (woken && moved) await writeNodeRecord(context.paths, { ...record, ssh: { ...record.ssh, ...woken.ssh }, ...(woken.api ? { api: woken.api } : {}) });
+}
+
 /** Every stopped node back from its saved state, resumed together, clocks set (`cluster start`): a resume, not a boot. */
 export async function clusterStart(context: NodeContext): Promise<{ seconds: number }> {
   const started = Date.now();
@@ -253,12 +261,7 @@ export async function clusterStart(context: NodeContext): Promise<{ seconds: num
   const provider = snapshotsOf(context);
   const where = providerContext(context, context.cluster.provider);
   try {
-    await together(names(records), 'start', async (node) => {
-      const woken = await provider.wake(where, node);
-      const record = (await readNodeRecord(context.paths, node))!;
-      const moved = woken && (record.ssh.host !== woken.ssh.host || record.ssh.port !== woken.ssh.port || (woken.api && (record.api?.host !== woken.api.host || record.api.port !== woken.api.port)));
-      if (woken && moved) await writeNodeRecord(context.paths, { ...record, ssh: { ...record.ssh, ...woken.ssh }, ...(woken.api ? { api: woken.api } : {}) });
-    });
+    await together(names(records), 'start', (node) => wakeNode(context, node));
   } finally {
     // Those that woke run on, even if another failed: a half-started cluster is visible in status, a frozen one is not.
     const stateOf = await runStates(context);
@@ -267,18 +270,6 @@ export async function clusterStart(context: NodeContext): Promise<{ seconds: num
   }
   await setClocks(context, records);
   return { seconds: (Date.now() - started) / 1000 };
-}
-
-/** The nodes that cluster stop left stopped with their state: `cluster up` would not boot them, `cluster start` resumes them. */
-export async function nodesStoppedWithState(context: NodeContext): Promise<string[]> {
-  const records = (await Promise.all(context.cluster.nodes.map((node) => readNodeRecord(context.paths, node.name)))).filter((record) => record !== undefined);
-  const stopped: string[] = [];
-  // One status call per provider the nodes run on.
-  for (const provider of new Set(records.map((record) => record.provider as ProviderName))) {
-    const machines = await nodeProvider(provider).status(providerContext(context, provider));
-    stopped.push(...records.filter((record) => record.provider === provider && machines[record.name] === 'stopped-with-state').map((record) => record.name));
-  }
-  return stopped;
 }
 
 /** The snapshot records dropped (cluster down: the snapshots themselves went with the nodes' disks); their names. */

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { execa } from 'execa';
-import { configReplacements, replaceArgs, summarizePlan, synthStack, terraformBinary, terraformRunner, TerraformError, type NodeInputs, type NodePlanSummary, type NodeStep, type RecordedConfiguration, type TerraformRunner } from '@boxcar/cluster';
+import { configReplacements, driftReplacements, replaceArgs, VM_PREFIX, summarizePlan, synthStack, terraformBinary, terraformRunner, TerraformError, type NodeInputs, type NodePlanSummary, type NodeStep, type ObservedNode, type RecordedConfiguration, type TerraformRunner } from '@boxcar/cluster';
 import { defaultStoreUrl, openStore } from '@boxcar/box-store';
 import { REPO_ROOT, type Cluster } from '@boxcar/model';
 import {
@@ -14,9 +14,10 @@ import {
   nodeConfigure,
   nodeContext,
   nodeDown,
+  nodeMachines,
   nodeSshTarget,
+  nodeStart,
   nodesOnOtherProviders,
-  nodesStoppedWithState,
   nodeUp,
   planFor,
   planHash,
@@ -142,7 +143,8 @@ async function initializedTerraform(context: NodeContext, stackDir: string): Pro
 const VERB = { create: 'create', replace: 'replace', update: 'update', delete: 'destroy', keep: 'keep', absent: '-' } as const;
 
 function planTable(rows: NodePlanSummary[]): string {
-  return table(rows.map((row) => [row.node, VERB[row.vm], VERB[row.configuration], row.reasons.join('; ')]), ['node', 'vm', 'configuration', 'why']);
+  const boot = { ...VERB, create: 'start', replace: 'start' } as const;
+  return table(rows.map((row) => [row.node, VERB[row.vm], boot[row.boot], VERB[row.configuration], row.reasons.join('; ')]), ['node', 'vm', 'machine', 'configuration', 'why']);
 }
 
 function statusTable(statuses: NodeStatus[]): string {
@@ -156,18 +158,28 @@ function statusTable(statuses: NodeStatus[]): string {
 }
 
 /**
- * Synthesize, init, plan to a file; the plan as terraform wrote it and its summary per node. Nodes that
- * run an older configuration than terraform's state says (restored from a snapshot) get theirs replaced.
+ * Synthesize, init, plan to a file; the plan as terraform wrote it and its summary per node. What
+ * terraform's state cannot know is asked first and planned as replacements: nodes whose machine stopped,
+ * paused or went away (the provider's own state), nodes taken down by hand (no record), and nodes that
+ * run an older configuration than terraform's state says (restored from a snapshot).
  */
 async function planned(values: Values, context: NodeContext) {
   const { stackDir, nodes } = await synthesize(values, context);
   const terraform = await initializedTerraform(context, stackDir);
+  const type = context.cluster.terraform.resource;
   const recorded: Record<string, RecordedConfiguration | undefined> = {};
+  const observed: ObservedNode[] = [];
+  const machines = await nodeMachines(context);
   for (const node of nodes) {
     const record = await readNodeRecord(context.paths, node.name);
     if (record) recorded[node.name] = { ...(record.configHash ? { configHash: record.configHash } : {}), ...(record.snapshot ? { snapshot: record.snapshot.name } : {}) };
+    observed.push({ name: node.name, recorded: record !== undefined, state: machines[node.name] ?? 'absent' });
   }
-  const replacements = configReplacements(context.cluster.terraform.resource, nodes, recorded);
+  const made = new Set((await terraform.stateList()).filter((address) => address.startsWith(`${type}.${VM_PREFIX}`)).map((address) => address.slice(`${type}.${VM_PREFIX}`.length)));
+  const drift = driftReplacements(type, observed, made);
+  // A node whose VM or boot is replaced is configured again anyway (its configuration follows its boot).
+  const moving = new Set(drift.map((replacement) => replacement.node));
+  const replacements = [...drift, ...configReplacements(type, nodes, recorded).filter((replacement) => !moving.has(replacement.node))];
   process.stderr.write(`${terraform.binary} plan (full output: ${context.paths.logs}/terraform-plan.log)\n`);
   const plan = await terraform.plan(replaceArgs(replacements));
   return { terraform, stackDir, plan, summary: summarizePlan(plan, Object.fromEntries(replacements.map((r) => [r.address, r.reason]))) };
@@ -238,7 +250,7 @@ const commands: Command[] = [
       else {
         process.stdout.write(planTable(summary));
         if (departed.length) process.stdout.write(`left the configuration: ${departed.join(', ')} (cluster:up takes them down first)\n`);
-        if (summary.every((row) => row.vm === 'keep' && row.configuration === 'keep') && !departed.length) process.stdout.write('no changes: the cluster is as configured\n');
+        if (summary.every((row) => row.vm === 'keep' && row.boot === 'keep' && row.configuration === 'keep') && !departed.length) process.stdout.write('no changes: the cluster is as configured\n');
       }
       return EXIT.ok;
     },
@@ -250,10 +262,6 @@ const commands: Command[] = [
     async run(values) {
       const context = await contextOf(values);
       await refuseProviderChange(context, values);
-      const stopped = await nodesStoppedWithState(context);
-      if (stopped.length) {
-        throw new ExitError(EXIT.failure, `cluster ${context.cluster.name}: ${stopped.join(', ')} stopped with their state saved (cluster stop); resume them first: npx nx run cluster:start${userOptions(values)}`);
-      }
       // Terraform would only forget a node that left the configuration (its destroy-time provisioner
       // left with it): take such nodes down first, on the provider they run on.
       const departed = await departedNodes(context);
@@ -505,6 +513,15 @@ export const nodeGroup: Group = {
       },
       // An interrupted boot leaves nothing half-up: no VM, overlay or record that says "up".
       (context, node) => nodeDown(context, node),
+    ),
+    nodeStep(
+      { name: 'start', summary: 'Run one node from its own disk again: resume it if paused or stopped with its state, boot its disk if its machine stopped; a running node is left alone.' },
+      async (context, node) => {
+        const started = await nodeStart(context, node);
+        return `${node}: ${started.did}`;
+      },
+      // A boot from the disk that is interrupted leaves the disk as it was: cluster up starts it again.
+      async () => undefined,
     ),
     nodeStep(
       { name: 'configure', summary: 'Apply the final configuration to one node over SSH (idempotent: a second run changes nothing).' },
