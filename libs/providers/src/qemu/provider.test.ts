@@ -134,6 +134,25 @@ describe('qemu provider with blank disks', () => {
     await qemuDown(cluster, { stateDir });
   });
 
+  it('stops a qemu of the node whose pid and port files were lost (it holds the disk), then boots the disk again; a tail of its serial log is left alone', async () => {
+    const stateDir = join(work, 'lost-pid');
+    const paths = stateLayout(stateDir).node('cni-worker1');
+    const first = await qemuNodeUp(cluster, 'cni-worker1', { stateDir, image: blank, accel: tcg });
+    await rm(paths.pidFile);
+    await rm(stateLayout(stateDir).portsFile);
+    expect((await qemuStatus(cluster, { stateDir })).nodes.find((node) => node.name === 'cni-worker1')!.state).toBe('stopped');
+    const reader = execa('tail', ['-f', paths.serialLog], { reject: false });
+    const events: QemuProgress[] = [];
+    const second = await qemuNodeUp(cluster, 'cni-worker1', { stateDir, image: blank, accel: tcg, onProgress: (event) => events.push(event) });
+    expect(second.started).toBe(true);
+    expect(events.map((event) => event.message)).toContain(`stopping a qemu of this node that its pid file no longer names (pid ${first.pid})`);
+    expect(events.find((event) => event.step === 'overlay')?.message).toBe(`reusing ${paths.overlay}`);
+    expect((await processesMentioning(paths.dir)).map((p) => p.pid).sort()).toEqual([second.pid, reader.pid!].sort());
+    reader.kill();
+    await reader;
+    await qemuDown(cluster, { stateDir });
+  });
+
   it('names the node, the step and the serial log when a node does not come up', async () => {
     const stateDir = join(work, 'fail');
     const raw = join(work, 'disk.raw');

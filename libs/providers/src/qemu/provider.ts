@@ -133,6 +133,13 @@ async function launchNode(
       return { name: node.name, sshHost: '127.0.0.1', sshPort: ports[node.name]!, ...(apiPort !== undefined ? { apiPort } : {}), serialLog: paths.serialLog, pid: running, started: false };
     }
     if (running !== undefined) await stopProcess(running);
+    // A qemu of this node whose pid file was lost still holds the disk's lock: a second one would not
+    // start. It is stopped like a crash (the disk is what survives), then the node boots from its disk.
+    const strays = (await processesMentioning(paths.dir)).filter((candidate) => /(^|\/)qemu-system-\S+$/.test(candidate.command.split(' ')[0]!));
+    for (const stray of strays) {
+      progress('launch', `stopping a qemu of this node that its pid file no longer names (pid ${stray.pid})`);
+      await stopProcess(stray.pid);
+    }
 
     for (const name of SWITCHES) await ensureSwitch(layout, name, progress);
 
