@@ -2,6 +2,7 @@ export type BoxStoreErrorCode =
   | 'invalid-argument'
   | 'not-found'
   | 'corrupt'
+  | 'unsafe-image'
   | 'invalid-catalog'
   | 'invalid-layer'
   | 'read-only'

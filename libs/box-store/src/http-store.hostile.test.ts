@@ -233,3 +233,28 @@ describe('the layer cache sweeps abandoned downloads when opened', () => {
     expect(await readdir(join(cache, 'layers', 'lab', 'other', 'k7'))).toEqual(['disk.qcow2']);
   });
 });
+
+describe('a store whose layer disk names a host file', () => {
+  it('is refused, named, over http and from a file store, and nothing is cached', async () => {
+    // A real qcow2 made by qemu-img whose header names a host file as its backing file (here one of the
+    // test's own, standing for the baker's key): a VM booted on it would read that file as its disk.
+    const secret = join(dir, 'id_ed25519');
+    await writeFile(secret, 'not a disk\n');
+    const hostile = join(dir, 'src', 'hostile');
+    await mkdir(hostile, { recursive: true });
+    execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'raw', '-b', secret, join(hostile, 'disk.qcow2'), '1M']);
+    await openStore(root).publishLayer('lab', 'base', 'k6', hostile, {});
+
+    const url = await listen(createServer(handler), 'http');
+    const error = await rejection(httpStore(url).layerFiles('lab', 'base', 'k6'));
+    expect(error.code).toBe('unsafe-image');
+    expect(error.message).toBe(
+      `${url}/layers/lab/base/k6/disk.qcow2 (listed in ${url}/layers/lab/base/k6/layer.json) is a disk image that names files on this host, refused before any VM sees it: ` +
+        `a backing file: ${JSON.stringify(secret)}. A layer's disk must be self-contained: bake the layer again, or ask who publishes this store`,
+    );
+    expect(await cacheLayerEntries()).toEqual([]);
+    expect((await rejection(openStore(root).layerFiles('lab', 'base', 'k6'))).code).toBe('unsafe-image');
+    // The honest layer of the same store still reads.
+    expect(await httpStore(url).layerFiles('lab', 'base', 'k0')).toBe(join(dir, 'cache', 'layers', 'lab', 'base', 'k0'));
+  });
+});

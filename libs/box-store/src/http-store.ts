@@ -21,7 +21,7 @@ import { BaseStore } from './base-store.ts';
 import { DEFAULT_STALE_TEMP_MS, sweepStaleTemps } from './cache-sweep.ts';
 import type { RawBox } from './base-store.ts';
 import { BoxStoreError, errorCode } from './errors.ts';
-import { verifyLayerDir } from './layer-files.ts';
+import { refuseHostReferences, verifyLayerDir } from './layer-files.ts';
 import type { LayerManifest } from './layer-manifest.ts';
 import { newestLayers } from './layer-manifest.ts';
 import type { StoreIndex } from './store-index.ts';
@@ -196,6 +196,7 @@ export class HttpStore extends BaseStore {
         await writeStreamVerified((await this.get(url, expected)).body, dest, expected).catch((error: unknown) => {
           throw cutShort(error) ? storeError(error, url, expected) : error;
         });
+        await refuseHostReferences(dest, url, authority);
       }
       await atomicWriteFile(join(temp, LAYER_MANIFEST), JSON.stringify(manifest));
       await rename(temp, local).catch(async (error: unknown) => {

@@ -2,7 +2,7 @@
 import { createReadStream } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { sha256File } from '@boxcar/kit';
+import { diskImageHostReferences, sha256File } from '@boxcar/kit';
 import { BoxStoreError, errorCode } from './errors.ts';
 import { mismatch } from './verify.ts';
 import type { LayerManifest } from './layer-manifest.ts';
@@ -38,7 +38,10 @@ export function openSourceFile(srcDir: string, path: string): ReturnType<typeof 
   return createReadStream(join(srcDir, ...path.split('/')));
 }
 
-/** Checks every file of `manifest` in `dir` (size and sha256); the error names the file. */
+/**
+ * Checks every file of `manifest` in `dir` (size and sha256), and that no disk image among them names a
+ * host file (a qcow2 backing or data file, a VMDK parent or extent elsewhere); the error names the file.
+ */
 export async function verifyLayerDir(dir: string, manifest: LayerManifest, authority: string): Promise<void> {
   for (const file of manifest.files) {
     const path = join(dir, ...file.path.split('/'));
@@ -51,5 +54,18 @@ export async function verifyLayerDir(dir: string, manifest: LayerManifest, autho
     if (early) throw early;
     const problem = mismatch(expected, await sha256File(path));
     if (problem) throw problem;
+    await refuseHostReferences(path, path, authority);
   }
+}
+
+/** A layer file that is a disk image naming host files is refused; `source` is where it came from (a file or URL). */
+export async function refuseHostReferences(path: string, source: string, authority: string): Promise<void> {
+  const references = await diskImageHostReferences(path);
+  if (references.length === 0) return;
+  throw new BoxStoreError(
+    'unsafe-image',
+    `${source} (listed in ${authority}) is a disk image that names files on this host, refused before any VM sees it: ${references.join('; ')}. ` +
+      "A layer's disk must be self-contained: bake the layer again, or ask who publishes this store",
+    source,
+  );
 }

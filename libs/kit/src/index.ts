@@ -27,3 +27,4 @@ export { pathExists } from './path-exists.ts';
 export { acquireLock, LockLostError, LockTimeoutError, withLock, type LockHolder, type LockOptions } from './lock.ts';
 export { descendants, processAlive, processIdentity, runsHere, stopProcess, type ProcessIdentity } from './process.ts';
 export { shellQuote, shellQuoteForPeople } from './shell.ts';
+export { diskImageHostReferences } from './disk-image.ts';

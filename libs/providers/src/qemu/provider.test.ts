@@ -203,6 +203,19 @@ describe('qemu provider with blank disks', () => {
     await expect(qemuNodeUp(cluster, 'cni-worker9', { stateDir, image: blank, accel: tcg })).rejects.toThrow(/cluster lab has no node "cni-worker9"; nodes: cni-master1, cni-worker1, cni-worker2/);
     await expect(qemuUp(cluster, { stateDir, images: { 'cni-master1': blank }, accel: tcg })).rejects.toThrow(/images has no base image for cni-worker1, cni-worker2/);
   });
+
+  it('refuses a base image whose header names a host file, before anything is made or launched', async () => {
+    const stateDir = join(work, 'hostile');
+    const secret = join(work, 'secret-key');
+    await writeFile(secret, 'not a disk\n');
+    const hostile = join(work, 'hostile.qcow2');
+    await execa('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'raw', '-b', secret, hostile, '1M']);
+    await expect(qemuNodeUp(cluster, 'cni-worker1', { stateDir, image: hostile, accel: tcg })).rejects.toThrow(
+      `qemu node cni-worker1: overlay failed: base image ${hostile} names files on this host, refused: a backing file: ${JSON.stringify(secret)}`,
+    );
+    expect(await processesMentioning(stateDir)).toEqual([]);
+    await expect(access(stateDir)).rejects.toThrow(/ENOENT/);
+  });
 });
 
 describe('the overlay on a base disk (qemu-img only, no VM)', () => {

@@ -1,7 +1,7 @@
 import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { atomicWriteFile, pathExists, sha256File, withLock } from '@boxcar/kit';
+import { atomicWriteFile, diskImageHostReferences, pathExists, sha256File, withLock } from '@boxcar/kit';
 import { findNode, type Cluster, type ClusterNode } from '@boxcar/model';
 import { execa } from 'execa';
 import { detectAccelerator, QEMU_BINARY, type AcceleratorChoice } from '../accel.ts';
@@ -176,6 +176,9 @@ async function launchNode(
 }
 
 async function checkBaseImage(node: string, base: string, serialLog: string): Promise<void> {
+  // Before qemu-img, which would itself open an external data file the header names.
+  const references = await diskImageHostReferences(base);
+  if (references.length) throw new QemuNodeError(node, 'overlay', serialLog, `base image ${base} names files on this host, refused: ${references.join('; ')}`);
   const info = await execa('qemu-img', ['info', '--output=json', '-U', base], { reject: false, stdin: 'ignore' });
   if (info.exitCode !== 0) throw new QemuNodeError(node, 'overlay', serialLog, `base image ${base} cannot be read: ${String(info.stderr).trim()}`);
   const format = (JSON.parse(String(info.stdout)) as { format?: string }).format;
