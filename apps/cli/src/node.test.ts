@@ -1,4 +1,4 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -48,6 +48,18 @@ describe('boxcar node up / configure / down', () => {
     const [up, configure] = await Promise.all([node('up'), node('configure', '--config', bad)]);
     expect(up).toEqual({ code: 2, stdout: '', stderr: 'a node name is required' });
     expect(configure).toEqual({ code: 3, stdout: '', stderr: `${bad}:1:10: invalid JSON: expected a value, found end of input` });
+  });
+
+  it('a node name that is no hostname label is a usage error (2) for every step, and nothing outside the state folder is touched', async () => {
+    const outside = join(dir, 'x.json');
+    await writeFile(outside, '{}');
+    const steps = await Promise.all(['up', 'start', 'configure', 'down'].map((verb) => node(verb, '../../x')));
+    for (const step of steps) expect(step).toEqual({ code: 2, stdout: '', stderr: `node name "../../x": lowercase letters, digits and '-', not starting or ending with '-', at most 63 characters` });
+    expect(await readFile(outside, 'utf8')).toBe('{}');
+  });
+
+  it('start of a node never brought up says cluster up makes it (exit 1)', async () => {
+    expect(await node('start', 'cni-worker2')).toEqual({ code: 1, stdout: '', stderr: 'boxcar: NodeDiskGoneError: node cni-worker2: it has no record (it was taken down, or never brought up); nothing to start from: cluster up makes it again from its box (its VM is replaced)' });
   });
 
   it('up takes --box-version, down does not', async () => {

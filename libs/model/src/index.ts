@@ -43,7 +43,7 @@ export { locateJsonSyntaxError } from './json-syntax.ts';
 export { canonicalJson } from './canonical-json.ts';
 
 // A node of the cluster by name.
-export { findNode } from './find-node.ts';
+export { checkNodeName, findNode, NODE_NAME_PATTERN } from './find-node.ts';
 
 // Input problems, each with its field path, and checking JSON against the schemas in libs/model/schemas/.
 export { formatProblems, InputProblemsError, isAtOrUnder, ProblemList } from './problems.ts';

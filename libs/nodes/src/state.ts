@@ -1,7 +1,7 @@
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { atomicWriteFile } from '@boxcar/kit';
-import { REPO_ROOT, type Cluster, type ProviderName } from '@boxcar/model';
+import { checkNodeName, REPO_ROOT, type Cluster, type ProviderName } from '@boxcar/model';
 
 // Host-side state of one cluster, all under .cluster/<cluster-name>/ (gitignored): terraform state,
 // the synthesized stack, the cluster's own SSH key and PKI (secrets, mode 600), the provider's
@@ -63,9 +63,14 @@ export interface NodeRecord {
   snapshot?: { name: string; restoredAt: string };
 }
 
+/** Where a node's record lives; a name that is no node name never becomes a path. */
+function recordFile(paths: ClusterPaths, node: string): string {
+  return join(paths.nodes, `${checkNodeName(node)}.json`);
+}
+
 export async function readNodeRecord(paths: ClusterPaths, node: string): Promise<NodeRecord | undefined> {
   try {
-    return JSON.parse(await readFile(join(paths.nodes, `${node}.json`), 'utf8')) as NodeRecord;
+    return JSON.parse(await readFile(recordFile(paths, node), 'utf8')) as NodeRecord;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw error;
@@ -81,10 +86,10 @@ export async function listNodeRecords(paths: ClusterPaths): Promise<NodeRecord[]
 
 export async function writeNodeRecord(paths: ClusterPaths, record: NodeRecord): Promise<void> {
   await mkdir(paths.nodes, { recursive: true });
-  const file = join(paths.nodes, `${record.name}.json`);
+  const file = recordFile(paths, record.name);
   await atomicWriteFile(file, `${JSON.stringify(record, null, 2)}\n`);
 }
 
 export async function removeNodeRecord(paths: ClusterPaths, node: string): Promise<void> {
-  await rm(join(paths.nodes, `${node}.json`), { force: true });
+  await rm(recordFile(paths, node), { force: true });
 }

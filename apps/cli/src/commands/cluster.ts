@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { execa } from 'execa';
 import { configReplacements, driftReplacements, replaceArgs, VM_PREFIX, summarizePlan, synthStack, terraformBinary, terraformRunner, TerraformError, type NodeInputs, type NodePlanSummary, type NodeStep, type ObservedNode, type RecordedConfiguration, type TerraformRunner } from '@boxcar/cluster';
 import { defaultStoreUrl, openStore } from '@boxcar/box-store';
-import { REPO_ROOT, type Cluster } from '@boxcar/model';
+import { checkNodeName, REPO_ROOT, type Cluster } from '@boxcar/model';
 import {
   clusterStart,
   clusterStatus,
@@ -450,7 +450,11 @@ async function olderConfigurations(context: NodeContext, snapshot: SnapshotRecor
 function nodeArg(positionals: string[]): string {
   const [node] = positionals;
   if (!node) throw new UsageError('a node name is required');
-  return node;
+  try {
+    return checkNodeName(node);
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
 }
 
 const STOP_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
