@@ -94,6 +94,11 @@ export function describeSnapshotSteps(lab: SnapshotLab, ssh: LabSsh, timings: Re
       const started = await boxcar('cluster', 'start', ...options);
       timings.clusterStart = started.seconds;
       expect(await bootIds()).toEqual(booted);
+      // The saved state went with the start: a crash from now on boots the disk, never back to the stop.
+      for (const node of cluster.nodes) {
+        const info = JSON.parse((await execa('qemu-img', ['info', '-U', '--output=json', join(stateDir, 'qemu', 'nodes', node.name, 'disk.qcow2')])).stdout) as { snapshots?: { name: string }[] };
+        expect((info.snapshots ?? []).map((snapshot) => snapshot.name), node.name).not.toContain('boxcar-stopped');
+      }
       await expectClocksSet();
       expect((await status()).map((s) => [s.name, s.state, s.configured])).toEqual(cluster.nodes.map((n) => [n.name, 'running', true]));
       await expectPingMatrix(cluster, ssh);

@@ -12,6 +12,7 @@ import { filesContaining, scanImage } from './harness/image-scan.ts';
 import { expectCniAcrossNodes, expectEtcdHealthy, expectPingMatrix, labSsh } from './harness/lab-checks.ts';
 import { expectNodesReady, expectPodsAcrossWorkers, kubectl, type KubeAccess } from './harness/kube-checks.ts';
 import { describeLibvirtBringUp } from './lab-libvirt.steps.ts';
+import { describeChaosSteps } from './lab-chaos.steps.ts';
 import { describeSnapshotSteps } from './lab-snapshots.steps.ts';
 
 // The lab end to end, with real packer builds and real VMs under QEMU (TCG here): bake from an
@@ -146,7 +147,7 @@ describe.sequential('lab profile, end to end', () => {
     timings.clusterUp = up.seconds;
     expect(actions(up.plan)).toEqual(cluster.nodes.map((n) => [n.name, 'create', 'create']));
     expect(up.status.map((s) => [s.name, s.configured])).toEqual(cluster.nodes.map((n) => [n.name, true]));
-    expect((await terraformState()).sort()).toEqual(cluster.nodes.flatMap((n) => [`terraform_data.config-${n.name}`, `terraform_data.vm-${n.name}`]).sort());
+    expect((await terraformState()).sort()).toEqual(cluster.nodes.flatMap((n) => [`terraform_data.boot-${n.name}`, `terraform_data.config-${n.name}`, `terraform_data.vm-${n.name}`]).sort());
     const status = JSON.parse((await boxcar(['cluster', 'status', '--profile', 'lab', '--json'])).stdout) as { name: string; configured: boolean }[];
     expect(status.map((s) => [s.name, s.configured])).toEqual(cluster.nodes.map((n) => [n.name, true]));
   });
@@ -196,7 +197,7 @@ describe.sequential('lab profile, end to end', () => {
     expect(stdout).toContain(' 0 file(s) changed');
     const plan = JSON.parse((await boxcar(['cluster', 'plan', '--profile', 'lab', '--json'])).stdout) as { nodes: NodePlanSummary[]; departed: string[]; resourceChanges: { change: { actions: string[] } }[] };
     expect(actions(plan.nodes)).toEqual(cluster.nodes.map((n) => [n.name, 'keep', 'keep']));
-    expect(plan.resourceChanges.map((change) => change.change.actions)).toEqual(cluster.nodes.flatMap(() => [['no-op'], ['no-op']]));
+    expect(plan.resourceChanges.map((change) => change.change.actions)).toEqual(cluster.nodes.flatMap(() => [['no-op'], ['no-op'], ['no-op']]));
     expect(plan.departed).toEqual([]);
   });
 
@@ -225,6 +226,10 @@ describe.sequential('lab profile, end to end', () => {
 
   // Snapshots and stop/start of this cluster, up and configured here (no boot of their own).
   describeSnapshotSteps(workspace, ssh, timings, { access: kube, version: KUBERNETES_VERSION, pods: ['web-e2e', 'client-e2e'] });
+
+  // Faults a host deals a cluster (a killed qemu, lost pid files, a host restart, a node taken down by
+  // hand), each followed by one cluster up on the same cluster.
+  describeChaosSteps(workspace, ssh, timings, { access: kube, version: KUBERNETES_VERSION, pods: ['web-e2e', 'client-e2e'] });
 
   it('10. one byte changed in the worker layer rebuilds exactly that layer', async () => {
     const layersFile = join(profiles, 'lab', 'layers.json');

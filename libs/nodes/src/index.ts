@@ -43,6 +43,8 @@ export {
   snapshotList,
   snapshotRestore,
   snapshotSave,
+  type ClusterVerbResult,
+  type NodeOutcome,
   type SnapshotRecord,
   type SnapshotResult,
   type SnapshotSummary,

@@ -231,18 +231,44 @@ export async function snapshotDelete(context: NodeContext, name: string): Promis
   await rm(snapshotFile(context.paths, name), { force: true });
 }
 
-/** Every node's running state saved and the node stopped (`cluster stop`); `cluster start` resumes it. */
-export async function clusterStop(context: NodeContext): Promise<{ seconds: number }> {
+/** What a whole-cluster verb did to each node, in the configuration's order. */
+export interface NodeOutcome {
+  node: string;
+  /** The machine's state before. */
+  was: NodeRunState;
+  did: string;
+  /** False where the node is not in the state the verb is for (cluster up deals with it). */
+  ok: boolean;
+}
+
+export interface ClusterVerbResult {
+  nodes: NodeOutcome[];
+  seconds: number;
+}
+
+/**
+ * Every running or paused node's state saved and the node stopped (`cluster stop`); `cluster start`
+ * resumes it. Nodes in another state are left as they are and said so: one stopped with its state
+ * already, one whose machine is not running (nothing to save).
+ */
+export async function clusterStop(context: NodeContext): Promise<ClusterVerbResult> {
   const started = Date.now();
   const records = await upNodes(context, 'stop');
-  await requireStates(context, records, 'stop', ['running', 'paused']);
+  const stateOf = await runStates(context);
+  const live = records.filter((record) => ['running', 'paused'].includes(stateOf(record.name)));
   const provider = snapshotsOf(context);
   const where = providerContext(context, context.cluster.provider);
   await closeAllConnections(context.paths);
   // Paused together first: the saved states are of one moment, whichever node is saved last.
-  await together(names(records), 'pause', (node) => provider.pause(where, node));
-  await together(names(records), 'stop', (node) => provider.suspend(where, node));
-  return { seconds: (Date.now() - started) / 1000 };
+  await together(names(live), 'pause', (node) => provider.pause(where, node));
+  await together(names(live), 'stop', (node) => provider.suspend(where, node));
+  const nodes = records.map((record): NodeOutcome => {
+    const was = stateOf(record.name);
+    if (live.includes(record)) return { node: record.name, was, did: 'running state saved, stopped', ok: true };
+    if (was === 'stopped-with-state') return { node: record.name, was, did: 'already stopped with its state saved', ok: true };
+    return { node: record.name, was, did: `not running (${was}): nothing to save; cluster up boots it again`, ok: false };
+  });
+  return { nodes, seconds: (Date.now() - started) / 1000 };
 }
 
 /** A node stopped with its state started from it, left paused where the provider can; its record follows where it now answers. */
@@ -253,23 +279,38 @@ export async function wakeNode(context: NodeContext, node: string): Promise<void
   if (woken && moved) await writeNodeRecord(context.paths, { ...record, ssh: { ...record.ssh, ...woken.ssh }, ...(woken.api ? { api: woken.api } : {}) });
 }
 
-/** Every stopped node back from its saved state, resumed together, clocks set (`cluster start`): a resume, not a boot. */
-export async function clusterStart(context: NodeContext): Promise<{ seconds: number }> {
+/**
+ * Every node stopped with its state back from it, resumed together, clocks set (`cluster start`): a
+ * resume, not a boot. A paused node is resumed with them, a running one left alone; a node whose machine
+ * stopped without a saved state (a crash) is not booted here: cluster up boots it from its disk and
+ * configures it.
+ */
+export async function clusterStart(context: NodeContext): Promise<ClusterVerbResult> {
   const started = Date.now();
   const records = await upNodes(context, 'start');
-  await requireStates(context, records, 'start', ['stopped-with-state']);
+  const before = await runStates(context);
+  const toWake = records.filter((record) => before(record.name) === 'stopped-with-state');
   const provider = snapshotsOf(context);
   const where = providerContext(context, context.cluster.provider);
+  let resumed: string[] = [];
   try {
-    await together(names(records), 'start', (node) => wakeNode(context, node));
+    await together(names(toWake), 'start', (node) => wakeNode(context, node));
   } finally {
     // Those that woke run on, even if another failed: a half-started cluster is visible in status, a frozen one is not.
     const stateOf = await runStates(context);
-    const paused = names(records).filter((node) => stateOf(node) === 'paused');
-    await together(paused, 'resume', (node) => provider.resume(where, node));
+    resumed = names(records).filter((node) => stateOf(node) === 'paused');
+    await together(resumed, 'resume', (node) => provider.resume(where, node));
   }
-  await setClocks(context, records);
-  return { seconds: (Date.now() - started) / 1000 };
+  const clocks = records.filter((record) => toWake.includes(record) || resumed.includes(record.name));
+  await setClocks(context, clocks);
+  const nodes = records.map((record): NodeOutcome => {
+    const was = before(record.name);
+    if (toWake.includes(record)) return { node: record.name, was, did: 'resumed from the state cluster stop saved; clock set', ok: true };
+    if (resumed.includes(record.name)) return { node: record.name, was, did: 'resumed (it was paused); clock set', ok: true };
+    if (was === 'running') return { node: record.name, was, did: 'already running', ok: true };
+    return { node: record.name, was, did: `not started: ${was === 'stopped' ? 'its machine stopped without a saved state; cluster up boots it from its disk' : 'its disk is gone; cluster up makes it again'}`, ok: false };
+  });
+  return { nodes, seconds: (Date.now() - started) / 1000 };
 }
 
 /** The snapshot records dropped (cluster down: the snapshots themselves went with the nodes' disks); their names. */

@@ -33,6 +33,7 @@ import {
   waitForKubernetes,
   writeKubeconfig,
   type NodeContext,
+  type NodeOutcome,
   type NodeStatus,
   type SnapshotRecord,
 } from '@boxcar/nodes';
@@ -145,6 +146,11 @@ const VERB = { create: 'create', replace: 'replace', update: 'update', delete: '
 function planTable(rows: NodePlanSummary[]): string {
   const boot = { ...VERB, create: 'start', replace: 'start' } as const;
   return table(rows.map((row) => [row.node, VERB[row.vm], boot[row.boot], VERB[row.configuration], row.reasons.join('; ')]), ['node', 'vm', 'machine', 'configuration', 'why']);
+}
+
+/** Per node, what a whole-cluster verb did. */
+function outcomes(nodes: NodeOutcome[]): string {
+  return table(nodes.map((node) => [node.node, node.was, node.did]), ['node', 'was', 'done']);
 }
 
 function statusTable(statuses: NodeStatus[]): string {
@@ -378,19 +384,20 @@ const commands: Command[] = [
     async run(values) {
       const context = await contextOf(values);
       const result = await clusterStop(context);
-      process.stdout.write(`cluster ${context.cluster.name} stopped in ${result.seconds.toFixed(1)} s, its running state saved; resume it with: npx nx run cluster:start${userOptions(values)}\n`);
-      return EXIT.ok;
+      process.stdout.write(`${outcomes(result.nodes)}cluster ${context.cluster.name} stopped in ${result.seconds.toFixed(1)} s; resume it with: npx nx run cluster:start${userOptions(values)}\n`);
+      return result.nodes.every((node) => node.ok) ? EXIT.ok : EXIT.failure;
     },
   },
   {
     name: 'start',
-    summary: 'Resume every node stopped by cluster stop from its saved state (no boot), together, and set their clocks.',
+    summary: 'Resume every node stopped by cluster stop from its saved state (no boot), together, and set their clocks; says per node what it did.',
     options: OPTIONS,
     async run(values) {
       const context = await contextOf(values);
       const result = await clusterStart(context);
-      process.stdout.write(`cluster ${context.cluster.name} resumed in ${result.seconds.toFixed(1)} s; clocks set\n`);
-      return EXIT.ok;
+      const ok = result.nodes.every((node) => node.ok);
+      process.stdout.write(`${outcomes(result.nodes)}cluster ${context.cluster.name} ${ok ? 'resumed' : 'partly resumed'} in ${result.seconds.toFixed(1)} s${ok ? '' : `; bring the rest back with: npx nx run cluster:up${userOptions(values)}`}\n`);
+      return ok ? EXIT.ok : EXIT.failure;
     },
   },
   {
