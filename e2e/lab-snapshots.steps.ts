@@ -47,6 +47,11 @@ export function describeSnapshotSteps(lab: SnapshotLab, ssh: LabSsh, timings: Re
     }
   };
   const stateDir = join(env.BOXCAR_STATE_DIR, cluster.name);
+  /** The snapshots inside a node's qcow2 overlay, by their names there. */
+  const overlaySnapshots = async (node: string) => {
+    const info = JSON.parse((await execa('qemu-img', ['info', '-U', '--output=json', join(stateDir, 'qemu', 'nodes', node, 'disk.qcow2')])).stdout) as { snapshots?: { name: string }[] };
+    return (info.snapshots ?? []).map((snapshot) => snapshot.name);
+  };
   let booted: string[] = [];
 
   describe.sequential('cluster snapshots and stop/start (qemu)', () => {
@@ -61,6 +66,10 @@ export function describeSnapshotSteps(lab: SnapshotLab, ssh: LabSsh, timings: Re
       // Saved memory: at least 64 MiB per node.
       expect(list[0]!.sizeBytes).toBeGreaterThan(cluster.nodes.length * 64 * 1024 * 1024);
       expect((await status()).map((s) => [s.name, s.state, s.configured])).toEqual(cluster.nodes.map((n) => [n.name, 'running', true]));
+      // Saved again under the same name: the new one is written beside the old, which goes only after.
+      await boxcar('cluster', 'snapshot', 'save', 'e2e', ...options);
+      expect((JSON.parse((await boxcar('cluster', 'snapshot', 'list', ...options, '--json')).stdout) as { name: string }[]).map((snapshot) => snapshot.name)).toEqual(['e2e']);
+      for (const node of cluster.nodes) expect(await overlaySnapshots(node.name), node.name).toEqual(['e2e.s1']);
     });
 
     it('S2. restores it after etcd was stopped, a CNI conf deleted and a node lost its cluster address: the checks pass again, without a reboot', async () => {
@@ -95,10 +104,7 @@ export function describeSnapshotSteps(lab: SnapshotLab, ssh: LabSsh, timings: Re
       timings.clusterStart = started.seconds;
       expect(await bootIds()).toEqual(booted);
       // The saved state went with the start: a crash from now on boots the disk, never back to the stop.
-      for (const node of cluster.nodes) {
-        const info = JSON.parse((await execa('qemu-img', ['info', '-U', '--output=json', join(stateDir, 'qemu', 'nodes', node.name, 'disk.qcow2')])).stdout) as { snapshots?: { name: string }[] };
-        expect((info.snapshots ?? []).map((snapshot) => snapshot.name), node.name).not.toContain('boxcar-stopped');
-      }
+      for (const node of cluster.nodes) expect(await overlaySnapshots(node.name), node.name).not.toContain('boxcar-stopped');
       await expectClocksSet();
       expect((await status()).map((s) => [s.name, s.state, s.configured])).toEqual(cluster.nodes.map((n) => [n.name, 'running', true]));
       await expectPingMatrix(cluster, ssh);
@@ -141,11 +147,7 @@ export function describeSnapshotSteps(lab: SnapshotLab, ssh: LabSsh, timings: Re
     it('S5. a snapshot deleted is gone from every node disk and from the list', async () => {
       await boxcar('cluster', 'snapshot', 'delete', 'e2e', ...options);
       expect(JSON.parse((await boxcar('cluster', 'snapshot', 'list', ...options, '--json')).stdout)).toEqual([]);
-      for (const node of cluster.nodes) {
-        const overlay = join(stateDir, 'qemu', 'nodes', node.name, 'disk.qcow2');
-        const info = JSON.parse((await execa('qemu-img', ['info', '-U', '--output=json', overlay])).stdout) as { snapshots?: { name: string }[] };
-        expect((info.snapshots ?? []).map((snapshot) => snapshot.name)).not.toContain('e2e');
-      }
+      for (const node of cluster.nodes) expect(await overlaySnapshots(node.name), node.name).toEqual([]);
       expect(existsSync(join(stateDir, 'snapshots', 'e2e.json'))).toBe(false);
       // The records are left as they were: the nodes still say where they came from.
       expect(readFileSync(join(stateDir, 'nodes', 'cni-worker1.json'), 'utf8')).toContain('"snapshot"');

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { resolveClusterOrThrow } from '@boxcar/model';
 import { describe, expect, it } from 'vitest';
 import type { NodeContext } from './runtime.ts';
-import { restoreProblem, snapshotList, snapshotSizes, type SnapshotRecord } from './snapshots.ts';
+import { freshSnapshotTag, restoreProblem, snapshotList, snapshotSizes, snapshotTag, type SnapshotRecord } from './snapshots.ts';
 import { clusterPaths } from './state.ts';
 import type { NodeRecord } from './state.ts';
 
@@ -65,5 +65,23 @@ describe('snapshotList', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('freshSnapshotTag', () => {
+  it("is the name itself the first time, a new tag while the name's old snapshot still exists, never another snapshot's", () => {
+    expect(freshSnapshotTag('monday', new Set(['tuesday']))).toBe('monday');
+    expect(freshSnapshotTag('monday', new Set(['monday']))).toBe('monday.s1');
+    // The third save: the second's tag is the one in use, the name is free again.
+    expect(freshSnapshotTag('monday', new Set(['monday.s1']))).toBe('monday');
+    // A user snapshot called monday.s1 is never overwritten by a save of monday.
+    expect(freshSnapshotTag('monday', new Set(['monday', 'monday.s1']))).toBe('monday.s2');
+    expect(snapshotTag({ ...snapshot, tag: 'monday.s1' })).toBe('monday.s1');
+    expect(snapshotTag(snapshot)).toBe('monday');
+  });
+
+  it('stays a snapshot word of at most 63 characters', () => {
+    const long = 'a'.repeat(63);
+    expect(freshSnapshotTag(long, new Set([long]))).toBe(`${'a'.repeat(60)}.s1`);
   });
 });

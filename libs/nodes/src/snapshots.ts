@@ -1,7 +1,7 @@
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { atomicWriteFile } from '@boxcar/kit';
-import { checkSnapshotName, type ProviderName } from '@boxcar/model';
+import { checkSnapshotName, STOPPED_SNAPSHOT, type ProviderName } from '@boxcar/model';
 import { nodeProvider, sshRun, waitForSsh, type NodeRunState, type NodeSnapshots, type SnapshotInfo } from '@boxcar/providers';
 import { setGuestClock } from './guest-clock.ts';
 import { clusterSshKey, nodeMachines, providerContext, type NodeContext } from './runtime.ts';
@@ -16,6 +16,12 @@ import { readNodeRecord, writeNodeRecord, type ClusterPaths, type NodeRecord } f
 
 export interface SnapshotRecord {
   name: string;
+  /**
+   * What the snapshot is called inside each node's disk (the provider's snapshot name); absent: `name`.
+   * A save over an existing name writes under a new tag, so that the old snapshot stays whole until
+   * every node has the new one.
+   */
+  tag?: string;
   cluster: string;
   provider: ProviderName;
   createdAt: string;
@@ -129,7 +135,30 @@ export interface SnapshotResult {
   seconds: number;
 }
 
-/** Disk and memory of every node under `name`, from one paused moment; an existing snapshot of that name is replaced. */
+/** The snapshot's name inside the nodes' disks. */
+export function snapshotTag(snapshot: SnapshotRecord): string {
+  return snapshot.tag ?? snapshot.name;
+}
+
+/**
+ * The tag a new save of `name` is written under: the name itself where no snapshot uses it as its tag,
+ * else the name with the first free `.s<n>` (cut to fit a snapshot word). Pure.
+ */
+export function freshSnapshotTag(name: string, inUse: ReadonlySet<string>): string {
+  if (!inUse.has(name)) return name;
+  for (let n = 1; ; n += 1) {
+    const suffix = `.s${n}`;
+    const candidate = `${name.slice(0, 63 - suffix.length)}${suffix}`;
+    if (!inUse.has(candidate)) return candidate;
+  }
+}
+
+/**
+ * Disk and memory of every node under `name`, from one paused moment. An existing snapshot of that
+ * name is replaced only once every node has the new one: the new one is written under its own tag,
+ * the record switched to it, and the old one removed last. A save that fails on a node removes what
+ * it wrote on the others and leaves the old snapshot as it was.
+ */
 export async function snapshotSave(context: NodeContext, name: string): Promise<SnapshotResult> {
   const started = Date.now();
   checkSnapshotName(name);
@@ -137,9 +166,19 @@ export async function snapshotSave(context: NodeContext, name: string): Promise<
   await requireStates(context, records, 'take a snapshot', ['running']);
   const provider = snapshotsOf(context);
   const where = providerContext(context, context.cluster.provider);
-  await whilePaused(context, records, `saving snapshot ${name}`, (node) => provider.save(where, node, name));
+  const existing = await readSnapshotRecords(context.paths);
+  const previous = existing.find((record) => record.name === name);
+  const tag = freshSnapshotTag(name, new Set(existing.flatMap((record) => [snapshotTag(record), record.name])).add(STOPPED_SNAPSHOT));
+  try {
+    await whilePaused(context, records, `saving snapshot ${name}`, (node) => provider.save(where, node, tag));
+  } catch (error) {
+    // Whatever part of the new one exists goes; the old one was never touched.
+    await Promise.allSettled(names(records).map((node) => provider.remove(where, node, tag)));
+    throw error;
+  }
   const snapshot: SnapshotRecord = {
     name,
+    ...(tag !== name ? { tag } : {}),
     cluster: context.cluster.name,
     provider: context.cluster.provider,
     createdAt: new Date(started).toISOString(),
@@ -147,6 +186,10 @@ export async function snapshotSave(context: NodeContext, name: string): Promise<
   };
   await mkdir(snapshotsDir(context.paths), { recursive: true });
   await atomicWriteFile(snapshotFile(context.paths, name), `${JSON.stringify(snapshot, null, 2)}\n`);
+  if (previous) {
+    const present = (await Promise.all(previous.nodes.map(async (node) => ((await readNodeRecord(context.paths, node.name)) ? [node.name] : [])))).flat();
+    await together(present, `removing the replaced snapshot ${name}`, (node) => nodeProvider(previous.provider).snapshots.remove(providerContext(context, previous.provider), node, snapshotTag(previous)));
+  }
   await setClocks(context, records);
   return { snapshot, seconds: (Date.now() - started) / 1000 };
 }
@@ -183,7 +226,7 @@ export async function snapshotRestore(context: NodeContext, name: string): Promi
   await requireStates(context, records, `restore snapshot ${name}`, ['running', 'paused']);
   const provider = snapshotsOf(context);
   const where = providerContext(context, context.cluster.provider);
-  await whilePaused(context, records, `restoring snapshot ${name}`, (node) => provider.restore(where, node, name));
+  await whilePaused(context, records, `restoring snapshot ${name}`, (node) => provider.restore(where, node, snapshotTag(snapshot)));
   const restoredAt = new Date().toISOString();
   for (const record of records) {
     const saved = snapshot.nodes.find((node) => node.name === record.name)!;
@@ -216,7 +259,8 @@ export async function snapshotList(context: NodeContext): Promise<SnapshotSummar
   }
   const sizes = snapshotSizes(perNode);
   return records.map((record) => {
-    const sizeBytes = sizes.has(record.name) ? sizes.get(record.name) : 0;
+    const tag = snapshotTag(record);
+    const sizeBytes = sizes.has(tag) ? sizes.get(tag) : 0;
     return { ...record, ...(sizeBytes !== undefined && { sizeBytes }) };
   });
 }
@@ -227,7 +271,7 @@ export async function snapshotDelete(context: NodeContext, name: string): Promis
   const where = providerContext(context, snapshot.provider);
   const provider = nodeProvider(snapshot.provider).snapshots;
   const present = (await Promise.all(snapshot.nodes.map(async (node) => ((await readNodeRecord(context.paths, node.name)) ? [node.name] : [])))).flat();
-  await together(present, `deleting snapshot ${name}`, (node) => provider.remove(where, node, name));
+  await together(present, `deleting snapshot ${name}`, (node) => provider.remove(where, node, snapshotTag(snapshot)));
   await rm(snapshotFile(context.paths, name), { force: true });
 }
 
