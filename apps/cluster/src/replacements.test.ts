@@ -45,6 +45,10 @@ describe('driftReplacements', () => {
     expect(planned(observed('running', false))).toEqual([['terraform_data.vm-cni-worker1', 'its node record is gone: it is made again']]);
   });
 
+  it('replaces the VM of a node whose restore failed, whatever its machine says (its memory and disk are undefined)', () => {
+    expect(planned([{ name: 'cni-worker1', recorded: true, state: 'paused', restoreFailed: 'monday' }])).toEqual([['terraform_data.vm-cni-worker1', 'its restore of snapshot monday failed: it is made again from its box']]);
+  });
+
   it('asks nothing for nodes terraform never made (it creates them anyway), and uses the stack\'s resource type', () => {
     expect(planned(observed('absent', false), new Set())).toEqual([]);
     expect(driftReplacements('null_resource', observed('stopped'), all).map((r) => r.address)).toEqual(['null_resource.boot-cni-worker1']);

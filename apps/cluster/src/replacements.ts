@@ -38,6 +38,8 @@ export interface ObservedNode {
   recorded: boolean;
   /** Its machine: running, paused, stopped-with-state, stopped (disk kept) or absent (nothing left). */
   state: 'running' | 'paused' | 'stopped-with-state' | 'stopped' | 'absent';
+  /** The snapshot whose restore failed on it (its memory and disk are undefined): it is made again. */
+  restoreFailed?: string;
 }
 
 /**
@@ -53,6 +55,7 @@ export function driftReplacements(type: TerraformResourceType, observed: Observe
     const vm = (reason: string) => [{ node: node.name, address: `${type}.${VM_PREFIX}${node.name}`, reason }];
     const boot = (reason: string) => [{ node: node.name, address: `${type}.${BOOT_PREFIX}${node.name}`, reason }];
     if (!node.recorded) return vm(node.state === 'absent' ? 'it was taken down outside terraform (node down): it is made again' : 'its node record is gone: it is made again');
+    if (node.restoreFailed !== undefined) return vm(`its restore of snapshot ${node.restoreFailed} failed: it is made again from its box`);
     switch (node.state) {
       case 'running':
         return [];

@@ -31,6 +31,7 @@ export async function nodeStart(context: NodeContext, nodeName: string): Promise
   const where = providerContext(context, provider);
   const was = (await nodeProvider(provider).status(where))[nodeName] ?? 'absent';
   const progress = (message: string) => context.onProgress?.(nodeName, message);
+  if (record.restoreFailed) throw new NodeDiskGoneError(nodeName, `its restore of snapshot ${record.restoreFailed.snapshot} failed, so its memory and disk are undefined`);
   switch (was) {
     case 'running':
       return { was, did: 'already running' };

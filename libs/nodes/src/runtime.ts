@@ -393,6 +393,7 @@ export async function clusterStatus(context: NodeContext): Promise<NodeStatus[]>
     if (record && state === 'stopped') detail = 'its machine is not running (cluster up boots it from its disk, files kept)';
     if (record && state === 'absent') detail = 'its disk is gone (cluster up makes it again from its box)';
     if (!record && state !== 'absent') detail = 'its machine is there but boxcar has no record of it (cluster up makes it again)';
+    if (record?.restoreFailed) detail = `its restore of snapshot ${record.restoreFailed.snapshot} failed: left ${state} (cluster up makes it again from its box)`;
     return {
       name: node.name,
       state,

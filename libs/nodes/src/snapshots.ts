@@ -224,17 +224,42 @@ export async function snapshotRestore(context: NodeContext, name: string): Promi
   const problem = restoreProblem(snapshot, records, context.cluster.provider);
   if (problem) throw new Error(`cluster ${context.cluster.name}: cannot restore: ${problem}`);
   await requireStates(context, records, `restore snapshot ${name}`, ['running', 'paused']);
+  const damaged = records.filter((record) => record.restoreFailed);
+  if (damaged.length) throw new Error(`cluster ${context.cluster.name}: cannot restore: ${damaged.map((record) => record.name).join(', ')} failed an earlier restore and must be made again first: cluster up`);
   const provider = snapshotsOf(context);
   const where = providerContext(context, context.cluster.provider);
-  await whilePaused(context, records, `restoring snapshot ${name}`, (node) => provider.restore(where, node, snapshotTag(snapshot)));
-  const restoredAt = new Date().toISOString();
+  // Open SSH connections would be cut by the restore.
+  await closeAllConnections(context.paths);
+  const failed = new Map<string, string>();
+  try {
+    await together(names(records), 'pause', (node) => provider.pause(where, node));
+    const results = await Promise.allSettled(records.map((record) => provider.restore(where, record.name, snapshotTag(snapshot))));
+    results.forEach((result, index) => result.status === 'rejected' && failed.set(records[index]!.name, (result.reason as Error).message));
+  } finally {
+    // The restored nodes run on; a node whose restore failed stays paused: resumed, it would run whatever half-loaded memory it has.
+    const paused = (await runStates(context));
+    await together(names(records).filter((node) => !failed.has(node) && paused(node) === 'paused'), 'resume', (node) => provider.resume(where, node));
+  }
+  const at = new Date().toISOString();
   for (const record of records) {
+    const error = failed.get(record.name);
+    if (error !== undefined) {
+      await writeNodeRecord(context.paths, { ...record, restoreFailed: { snapshot: name, at, error } });
+      continue;
+    }
     const saved = snapshot.nodes.find((node) => node.name === record.name)!;
     // The node now runs the configuration it had when the snapshot was taken: cluster plan/up compare it with the current one.
     const { configHash: _current, ...rest } = record;
-    await writeNodeRecord(context.paths, { ...rest, ...(saved.configHash ? { configHash: saved.configHash } : {}), snapshot: { name, restoredAt } });
+    await writeNodeRecord(context.paths, { ...rest, ...(saved.configHash ? { configHash: saved.configHash } : {}), snapshot: { name, restoredAt: at } });
   }
-  await setClocks(context, records);
+  await setClocks(context, records.filter((record) => !failed.has(record.name)));
+  if (failed.size) {
+    throw new Error(
+      `cluster ${context.cluster.name}: restoring snapshot ${name} failed on ${failed.size} node(s); each is left paused (its memory may be half loaded) and cluster up makes it again from its box:\n  ` +
+        [...failed].map(([node, error]) => `${node}: ${error}`).join('\n  ') +
+        (failed.size < records.length ? `\nthe others are restored and running: ${names(records).filter((node) => !failed.has(node)).join(', ')}` : ''),
+    );
+  }
   return { snapshot, seconds: (Date.now() - started) / 1000 };
 }
 
@@ -299,7 +324,8 @@ export async function clusterStop(context: NodeContext): Promise<ClusterVerbResu
   const started = Date.now();
   const records = await upNodes(context, 'stop');
   const stateOf = await runStates(context);
-  const live = records.filter((record) => ['running', 'paused'].includes(stateOf(record.name)));
+  // A node whose restore failed has no state worth saving.
+  const live = records.filter((record) => ['running', 'paused'].includes(stateOf(record.name)) && !record.restoreFailed);
   const provider = snapshotsOf(context);
   const where = providerContext(context, context.cluster.provider);
   await closeAllConnections(context.paths);
@@ -309,6 +335,7 @@ export async function clusterStop(context: NodeContext): Promise<ClusterVerbResu
   const nodes = records.map((record): NodeOutcome => {
     const was = stateOf(record.name);
     if (live.includes(record)) return { node: record.name, was, did: 'running state saved, stopped', ok: true };
+    if (record.restoreFailed) return { node: record.name, was, did: `its restore of snapshot ${record.restoreFailed.snapshot} failed: nothing to save; cluster up makes it again`, ok: false };
     if (was === 'stopped-with-state') return { node: record.name, was, did: 'already stopped with its state saved', ok: true };
     return { node: record.name, was, did: `not running (${was}): nothing to save; cluster up boots it again`, ok: false };
   });
@@ -342,7 +369,7 @@ export async function clusterStart(context: NodeContext): Promise<ClusterVerbRes
   } finally {
     // Those that woke run on, even if another failed: a half-started cluster is visible in status, a frozen one is not.
     const stateOf = await runStates(context);
-    resumed = names(records).filter((node) => stateOf(node) === 'paused');
+    resumed = records.filter((record) => stateOf(record.name) === 'paused' && !record.restoreFailed).map((record) => record.name);
     await together(resumed, 'resume', (node) => provider.resume(where, node));
   }
   const clocks = records.filter((record) => toWake.includes(record) || resumed.includes(record.name));
@@ -352,6 +379,7 @@ export async function clusterStart(context: NodeContext): Promise<ClusterVerbRes
     if (toWake.includes(record)) return { node: record.name, was, did: 'resumed from the state cluster stop saved; clock set', ok: true };
     if (resumed.includes(record.name)) return { node: record.name, was, did: 'resumed (it was paused); clock set', ok: true };
     if (was === 'running') return { node: record.name, was, did: 'already running', ok: true };
+    if (record.restoreFailed) return { node: record.name, was, did: `not started: its restore of snapshot ${record.restoreFailed.snapshot} failed; cluster up makes it again`, ok: false };
     return { node: record.name, was, did: `not started: ${was === 'stopped' ? 'its machine stopped without a saved state; cluster up boots it from its disk' : 'its disk is gone; cluster up makes it again'}`, ok: false };
   });
   return { nodes, seconds: (Date.now() - started) / 1000 };

@@ -61,6 +61,11 @@ export interface NodeRecord {
   hostKey?: string;
   /** The cluster snapshot the node was last restored from (its configuration is then that snapshot's). */
   snapshot?: { name: string; restoredAt: string };
+  /**
+   * A restore that failed on this node: its memory (and disk) may be half loaded, so it is left paused,
+   * never resumed; cluster up makes it again from its box.
+   */
+  restoreFailed?: { snapshot: string; at: string; error: string };
 }
 
 /** Where a node's record lives; a name that is no node name never becomes a path. */

@@ -179,7 +179,7 @@ async function planned(values: Values, context: NodeContext) {
   for (const node of nodes) {
     const record = await readNodeRecord(context.paths, node.name);
     if (record) recorded[node.name] = { ...(record.configHash ? { configHash: record.configHash } : {}), ...(record.snapshot ? { snapshot: record.snapshot.name } : {}) };
-    observed.push({ name: node.name, recorded: record !== undefined, state: machines[node.name] ?? 'absent' });
+    observed.push({ name: node.name, recorded: record !== undefined, state: machines[node.name] ?? 'absent', ...(record?.restoreFailed ? { restoreFailed: record.restoreFailed.snapshot } : {}) });
   }
   const made = new Set((await terraform.stateList()).filter((address) => address.startsWith(`${type}.${VM_PREFIX}`)).map((address) => address.slice(`${type}.${VM_PREFIX}`.length)));
   const drift = driftReplacements(type, observed, made);
