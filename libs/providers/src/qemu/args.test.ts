@@ -146,9 +146,10 @@ describe('the Kubernetes API forward (clusters with cluster.kubernetes)', () => 
 });
 
 describe('stateLayout', () => {
-  it('keeps everything of a cluster under its state dir', () => {
-    const all = [layout.portsFile, layout.lockFile, ...Object.values(layout.switchSocket), ...Object.values(layout.switchPidFile), ...Object.values(layout.node('x'))];
+  it('keeps everything of a cluster under its state dir, but its lock, which sits beside it', () => {
+    const all = [layout.portsFile, ...Object.values(layout.switchSocket), ...Object.values(layout.switchPidFile), ...Object.values(layout.node('x'))];
     for (const path of all) expect(path.startsWith('/srv/boxcar/.cluster/lab/qemu/')).toBe(true);
+    expect(layout.lockFile).toBe('/srv/boxcar/.cluster/lab/qemu.lock');
   });
 
   it('refuses a state dir too deep for a unix socket path', () => {

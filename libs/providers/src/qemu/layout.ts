@@ -62,7 +62,8 @@ export function stateLayout(stateDir: string): StateLayout {
     stateDir: root,
     portsFile: join(root, 'ports.json'),
     apiPortsFile: join(root, 'api-ports.json'),
-    lockFile: join(root, '.lock'),
+    // Beside the state dir, not in it: the last node down removes the directory while it holds the lock.
+    lockFile: `${root}.lock`,
     nodesDir,
     switchSocket,
     switchPidFile: { cluster: join(root, 'switch-cluster.pid'), vpp: join(root, 'switch-vpp.pid') },

@@ -153,6 +153,20 @@ describe('qemu provider with blank disks', () => {
     await qemuDown(cluster, { stateDir });
   });
 
+  it("the last node's down and another node's up at once (terraform replaces nodes in parallel) leave the new node running on live switches", async () => {
+    const stateDir = join(work, 'parallel');
+    await qemuNodeUp(cluster, 'cni-worker1', { stateDir, image: blank, accel: tcg });
+    const [, up] = await Promise.all([qemuNodeDown(cluster, 'cni-worker1', { stateDir }), qemuNodeUp(cluster, 'cni-worker2', { stateDir, image: blank, accel: tcg })]);
+    const status = await qemuStatus(cluster, { stateDir });
+    expect(status.switches).toEqual({ cluster: true, vpp: true });
+    expect(status.nodes.map((node) => [node.name, node.state])).toEqual([['cni-master1', 'absent'], ['cni-worker1', 'absent'], ['cni-worker2', 'running']]);
+    await access(stateLayout(stateDir).node('cni-worker2').overlay);
+    expect(up.started).toBe(true);
+    await qemuDown(cluster, { stateDir });
+    // The lock lives beside the state dir and is gone once released.
+    await expect(access(stateLayout(stateDir).lockFile)).rejects.toThrow(/ENOENT/);
+  });
+
   it('names the node, the step and the serial log when a node does not come up', async () => {
     const stateDir = join(work, 'fail');
     const raw = join(work, 'disk.raw');

@@ -1,5 +1,5 @@
 import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { atomicWriteFile, diskImageHostReferences, pathExists, sha256File, withLock } from '@boxcar/kit';
 import { findNode, type Cluster, type ClusterNode } from '@boxcar/model';
@@ -119,9 +119,9 @@ async function launchNode(
   const progress = (step: QemuStep, message: string) => options.onProgress?.({ node: node.name, step, message });
   const base = resolve(image);
   await checkBaseImage(node.name, base, paths.serialLog);
-  await mkdir(layout.stateDir, { recursive: true });
 
-  return withLock(layout.lockFile, async () => {
+  return withStateLock(layout, async () => {
+    await mkdir(layout.stateDir, { recursive: true });
     const ports = await readPorts(layout);
     const apiPorts = await readPorts(layout, 'api');
     const forwardApi = forwardsKubernetesApi(cluster, node.name);
@@ -168,6 +168,8 @@ async function launchNode(
         await atomicWriteFile(paths.launchArgs, `${JSON.stringify({ args, sshPort, ...(apiPort !== undefined ? { apiPort } : {}) }, null, 2)}\n`);
         return { name: node.name, sshHost: '127.0.0.1', sshPort, ...(apiPort !== undefined ? { apiPort } : {}), serialLog: paths.serialLog, pid, started: true };
       }
+      // Started (daemonized) and already gone: the guest died while booting, not the launch.
+      if (result.exitCode === 0) throw new QemuNodeError(node.name, 'boot', paths.serialLog, `qemu exited while the node was booting (cluster ${cluster.name}), right after it started; last serial lines:\n${await serialTail(paths.serialLog)}`);
       lastError = String(result.stderr || result.stdout || `exit status ${result.exitCode}`).trim();
       if (!/host forwarding rule|Address already in use/i.test(lastError)) break;
     }
@@ -295,14 +297,22 @@ export async function serialTail(serialLog: string, lines = 15): Promise<string>
 export async function qemuNodeDown(cluster: Cluster, nodeName: string, options: QemuOptions): Promise<boolean> {
   const layout = stateLayout(options.stateDir);
   if (!(await pathExists(layout.stateDir))) return false;
-  const { stopped, remaining } = await withLock(layout.lockFile, async () => {
+  // All under the lock: a node up in parallel (terraform replaces nodes in parallel) waits for it, then
+  // makes the directory and its switches again.
+  return withStateLock(layout, async () => {
     const stopped = await removeNode(layout, nodeName, options);
-    const others = await nodeDirs(layout);
-    if (others.length === 0) await stopSwitches(layout, options);
-    return { stopped, remaining: others.length };
+    if ((await nodeDirs(layout)).length === 0) {
+      await stopSwitches(layout, options);
+      await removeStateDir(cluster, layout);
+    }
+    return stopped;
   });
-  if (remaining === 0) await removeStateDir(cluster, layout);
-  return stopped;
+}
+
+/** The provider's lock for this cluster, its directory made first (the lock file lives beside the state dir). */
+export async function withStateLock<T>(layout: StateLayout, fn: () => Promise<T>): Promise<T> {
+  await mkdir(dirname(layout.lockFile), { recursive: true });
+  return withLock(layout.lockFile, fn);
 }
 
 /** Everything of the cluster down: qemu and vde_switch processes, sockets, overlays, logs, the state dir. Verified. */
@@ -312,7 +322,7 @@ export async function qemuDown(cluster: Cluster, options: QemuOptions): Promise<
     await verifyGone(cluster, layout);
     return { stopped: [] };
   }
-  const stopped = await withLock(layout.lockFile, async () => {
+  const stopped = await withStateLock(layout, async () => {
     const names = await nodeDirs(layout);
     const result: string[] = [];
     for (const name of names) if (await removeNode(layout, name, options)) result.push(name);
@@ -322,9 +332,9 @@ export async function qemuDown(cluster: Cluster, options: QemuOptions): Promise<
       options.onProgress?.({ step: 'clean', message: `stopping stray process ${stray.pid}: ${stray.command}` });
       await stopProcess(stray.pid);
     }
+    await removeStateDir(cluster, layout);
     return result;
   });
-  await removeStateDir(cluster, layout);
   return { stopped };
 }
 
@@ -372,8 +382,13 @@ async function stopSwitches(layout: StateLayout, options: QemuOptions): Promise<
   }
 }
 
+/** The nodes with a directory here; none when there is no nodes directory. Any other failure to read it is an error: taken for "no other nodes", it would stop the switches under running nodes. */
 async function nodeDirs(layout: StateLayout): Promise<string[]> {
-  return (await readdir(layout.nodesDir, { withFileTypes: true }).catch(() => [])).filter((entry) => entry.isDirectory()).map((entry) => entry.name);
+  const entries = await readdir(layout.nodesDir, { withFileTypes: true }).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return [];
+    throw new Error(`qemu provider: cannot read ${layout.nodesDir}: ${error.message}`);
+  });
+  return entries.filter((entry) => entry.isDirectory()).map((entry) => entry.name);
 }
 
 export interface QemuStatus {

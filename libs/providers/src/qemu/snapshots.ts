@@ -1,13 +1,13 @@
 import { readFile, rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { pathExists, withLock } from '@boxcar/kit';
+import { pathExists } from '@boxcar/kit';
 import { execa } from 'execa';
 import { isSnapshotWord, STOPPED_SNAPSHOT } from '@boxcar/model';
 import { QEMU_BINARY } from '../accel.ts';
 import type { NodeRunState, SnapshotInfo } from '../provider.ts';
 import { SWITCHES, stateLayout, type NodePaths } from './layout.ts';
 import { livePid } from './processes.ts';
-import { ensureSwitch, QemuNodeError, readPorts, serialTail, writePorts, type QemuProgress } from './provider.ts';
+import { ensureSwitch, QemuNodeError, readPorts, serialTail, withStateLock, writePorts, type QemuProgress } from './provider.ts';
 import { qmp, qmpConnect } from './qmp.ts';
 
 // Snapshots of qemu nodes through their QMP monitor: the snapshot (disk and memory) lives inside the
@@ -139,7 +139,7 @@ export async function qemuWake(options: QemuSnapshotOptions, node: string): Prom
     throw new QemuNodeError(node, 'launch', paths.serialLog, `its overlay has no saved state (${STOPPED_SNAPSHOT}): it was not stopped with cluster stop`);
   }
   // The lock covers the switches and the ports file only: three nodes load their saved memory in parallel.
-  await withLock(layout.lockFile, async () => {
+  await withStateLock(layout, async () => {
     for (const name of SWITCHES) await ensureSwitch(layout, name, progress);
   });
   const running = await runningPid(paths);
@@ -153,7 +153,7 @@ export async function qemuWake(options: QemuSnapshotOptions, node: string): Prom
     const hint = /host forwarding rule|Address already in use/i.test(detail) ? ` (port ${ports} on 127.0.0.1 is taken by another program: free it and start again)` : '';
     throw new QemuNodeError(node, 'launch', paths.serialLog, `${detail}${hint}; last serial lines:\n${await serialTail(paths.serialLog)}`);
   }
-  await withLock(layout.lockFile, async () => {
+  await withStateLock(layout, async () => {
     await writePorts(layout, { ...(await readPorts(layout)), [node]: launch.sshPort });
     if (launch.apiPort !== undefined) await writePorts(layout, { ...(await readPorts(layout, 'api')), [node]: launch.apiPort }, 'api');
   });
