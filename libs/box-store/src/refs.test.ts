@@ -1,5 +1,7 @@
 // References: gc keeps what a cluster's nodes run on, says which cluster keeps it, and lets it go once
 // the references are dropped; references written by several processes at once, under the store lock.
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
 import { execa } from 'execa';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { thisHost } from './refs.ts';
 import { openStore } from './store.ts';
 import type { BoxStore, LayerRef } from './types.ts';
 import { makeTempDir, randomFile } from './testing/fixtures.ts';
@@ -47,14 +50,22 @@ const exists = (path: string) => stat(path).then(() => true, () => false);
 const layerPath = (key: string) => join(root, 'layers', 'lab', 'worker', key);
 const versionPath = (version: string) => join(root, 'boxes', NAME, version);
 
+describe('thisHost', () => {
+  it("is the host name and a hash of the machine id, so that two machines of one name sharing a store stay apart", () => {
+    const id = existsSync('/etc/machine-id') ? readFileSync('/etc/machine-id', 'utf8').trim() : '';
+    const name = hostname().replace(/[^A-Za-z0-9._-]/g, '_');
+    expect(thisHost()).toBe(id ? `${name}-${createHash('sha256').update(id).digest('hex').slice(0, 8)}` : name);
+  });
+});
+
 describe('references and gc', () => {
   it('keeps a referenced layer and the box versions built from it, says which cluster keeps them, and lets them go once dropped', async () => {
     const old = await bake('k1', 28);
     const newest = await bake('k2', 30);
     const recorded = await store.addRef(ref('cni-worker1', 'k1', old));
     await store.addRef(ref('cni-worker2', 'k1', old));
-    expect(recorded).toMatchObject({ cluster: 'lab', node: 'cni-worker1', key: 'k1', host: hostname() });
-    expect(JSON.parse(await readFile(join(root, 'refs', hostname(), 'lab', 'cni-worker1.json'), 'utf8'))).toEqual(recorded);
+    expect(recorded).toMatchObject({ cluster: 'lab', node: 'cni-worker1', key: 'k1', host: thisHost() });
+    expect(JSON.parse(await readFile(join(root, 'refs', thisHost(), 'lab', 'cni-worker1.json'), 'utf8'))).toEqual(recorded);
 
     const dry = await store.gc({ keep: 1, dryRun: true });
     const result = await store.gc({ keep: 1 });
@@ -84,7 +95,7 @@ describe('references and gc', () => {
     expect(after.layers).toEqual([{ profile: 'lab', layer: 'worker', key: 'k1' }]);
     expect(await exists(layerPath('k1'))).toBe(false);
     expect(await exists(versionPath(old))).toBe(false);
-    expect(await exists(join(root, 'refs', hostname(), 'lab'))).toBe(false);
+    expect(await exists(join(root, 'refs', thisHost(), 'lab'))).toBe(false);
   });
 
   it('names another host, drops only this host’s references unless told which, and refuses a layer gc has removed', async () => {
@@ -109,7 +120,7 @@ describe('references and gc', () => {
     const old = await bake('k1', 28);
     await bake('k2', 30);
     await store.addRef(ref('cni-worker1', 'k1', old));
-    const file = join(root, 'refs', hostname(), 'lab', 'cni-worker1.json');
+    const file = join(root, 'refs', thisHost(), 'lab', 'cni-worker1.json');
     await writeFile(file, '{"cluster": ');
     await expect(store.gc({ keep: 1 })).rejects.toThrow(`invalid reference ${file}`);
     expect(await exists(layerPath('k1'))).toBe(true);
@@ -155,7 +166,7 @@ describe('references of an http store', () => {
     const http = openStore(server.url, { cacheDir });
     const local = await http.layerFiles('lab', 'worker', 'k1');
     await http.addRef(ref('cni-worker1', 'k1', '1.20261128.0'));
-    expect(await exists(join(cacheDir, 'refs', hostname(), 'lab', 'cni-worker1.json'))).toBe(true);
+    expect(await exists(join(cacheDir, 'refs', thisHost(), 'lab', 'cni-worker1.json'))).toBe(true);
     expect(await exists(join(root, 'refs'))).toBe(false);
     expect((await http.listRefs()).map((r) => r.node)).toEqual(['cni-worker1']);
     await expect(http.addRef(ref('cni-worker2', 'k9', '1.20261128.0'))).rejects.toThrow(/layer lab\/worker with key k9 is not in store/);

@@ -2,6 +2,8 @@
 // A qemu node's disk is an overlay whose backing file is the layer's disk in the store (or in an http
 // store's local cache): removing that layer would pull the base from under a running node, so gc keeps
 // what is referenced. Callers hold the lock of `root` (the store's, or the cache's).
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -11,11 +13,25 @@ import { REFS_DIR } from './layout.ts';
 import { checkBoxName, checkSegment, isSegment } from './names.ts';
 import type { LayerRef, NewLayerRef, RefFilter } from './types.ts';
 
-/** This machine as references name it: cluster names are only unique per host. */
+/**
+ * This machine as references name it: its host name and, where the machine has one, a hash of its
+ * machine id (/etc/machine-id), since two machines sharing a store may share a host name too.
+ */
 export function thisHost(): string {
   // Host names may hold characters a path segment may not (rare, but a shared store must stay readable).
-  return hostname().replace(/[^A-Za-z0-9._-]/g, '_').replace(/^[^A-Za-z0-9]/, 'h');
+  const name = hostname().replace(/[^A-Za-z0-9._-]/g, '_').replace(/^[^A-Za-z0-9]/, 'h');
+  return machineIdHash ? `${name}-${machineIdHash}` : name;
 }
+
+const machineIdHash = (() => {
+  try {
+    const id = readFileSync('/etc/machine-id', 'utf8').trim();
+    return id ? createHash('sha256').update(id).digest('hex').slice(0, 8) : undefined;
+  } catch (error) {
+    if (errorCode(error) === 'ENOENT') return undefined;
+    throw error;
+  }
+})();
 
 const refPath = (root: string, ref: Pick<LayerRef, 'host' | 'cluster' | 'node'>): string =>
   join(root, REFS_DIR, ref.host, ref.cluster, `${ref.node}.json`);
@@ -29,8 +45,8 @@ function checkNewRef(ref: NewLayerRef): NewLayerRef {
 
 /** Writes (or replaces: a node runs on one layer at a time) the reference of `ref.node`. */
 export async function writeRef(root: string, ref: NewLayerRef): Promise<LayerRef> {
-  const { cluster, node, profile, layer, key, box } = checkNewRef(ref);
-  const full: LayerRef = { cluster, node, profile, layer, key, box: { name: box.name, version: box.version }, host: thisHost(), createdAt: new Date().toISOString() };
+  const { cluster, node, profile, layer, key, box, owner } = checkNewRef(ref);
+  const full: LayerRef = { cluster, node, profile, layer, key, box: { name: box.name, version: box.version }, host: thisHost(), ...(owner ? { owner: { user: owner.user, stateDir: owner.stateDir } } : {}), createdAt: new Date().toISOString() };
   const path = refPath(root, full);
   await mkdir(join(path, '..'), { recursive: true });
   await atomicWriteFile(path, `${JSON.stringify(full, null, 2)}\n`);

@@ -82,6 +82,10 @@ export interface GcResult {
 
 /** One node of a cluster running on a layer of the store (its box names the version it came from). */
 export interface LayerRef {
+  /**
+   * Whose cluster: unique on its host across users and checkouts (libs/nodes makes it from the cluster's
+   * name and a hash of the user and the cluster's state directory), since each has its own nodes.
+   */
   cluster: string;
   node: string;
   profile: string;
@@ -89,8 +93,10 @@ export interface LayerRef {
   /** Content key of the layer. */
   key: string;
   box: { name: string; version: string };
-  /** The machine the cluster runs on (cluster names are unique per host only). */
+  /** The machine the cluster runs on: its host name and a hash of its machine id (two machines may share a host name). */
   host: string;
+  /** Who runs the cluster, for people reading `images refs`: the user and the cluster's state directory. */
+  owner?: { user: string; stateDir: string };
   createdAt: string;
 }
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore, type BoxStore } from '@boxcar/box-store';
 import { resolveClusterOrThrow, type Cluster } from '@boxcar/model';
-import { nodeContext, nodeUp } from './runtime.ts';
+import { nodeContext, nodeUp, refCluster } from './runtime.ts';
 import { clusterPaths } from './state.ts';
 
 // Which nodes need the bake's bootstrap key, and what a machine without it is told. Nothing boots:
@@ -47,5 +47,16 @@ describe('node up without the bootstrap key on this machine', () => {
   it('refuses a libvirt node whose boxes do not read the first-boot channel (as the xenial boxes)', async () => {
     const withoutUnit = { ...lab, provider: 'libvirt' as const, profile: { ...lab.profile, features: { ...lab.profile.features, firstBoot: false } } };
     await expect(up(withoutUnit)).rejects.toThrow('cluster lab: the boxes of profile lab do not read the cluster key at first boot (no boxcar-first-boot unit), so its nodes are first reached');
+  });
+});
+
+describe('refCluster', () => {
+  it("names a cluster in the store's references by its name and who runs it: two checkouts' clusters of one name never share references", () => {
+    const lab = resolveClusterOrThrow({ profile: 'lab' });
+    const here = refCluster({ cluster: lab, paths: clusterPaths(lab, { BOXCAR_STATE_DIR: '/srv/a/.cluster' }) });
+    const there = refCluster({ cluster: lab, paths: clusterPaths(lab, { BOXCAR_STATE_DIR: '/srv/b/.cluster' }) });
+    expect(here).toMatch(/^lab\.[0-9a-f]{8}$/);
+    expect(there).not.toBe(here);
+    expect(refCluster({ cluster: lab, paths: clusterPaths(lab, { BOXCAR_STATE_DIR: '/srv/a/.cluster' }) })).toBe(here);
   });
 });

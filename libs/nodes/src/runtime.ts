@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { userInfo } from 'node:os';
 import type { BoxStore } from '@boxcar/box-store';
 import { shellQuote } from '@boxcar/kit';
 import { BOOTSTRAP_USER, canonicalJson, findNode, DEFAULT_CNI_DIR, PROVIDERS, type Cluster, type ClusterNode, type ProviderName } from '@boxcar/model';
@@ -51,6 +52,16 @@ export async function nodeBox(store: BoxStore, cluster: Cluster, node: ClusterNo
   const chosen = version ? box.versions.find((candidate) => candidate.version === version) : box.versions.at(-1);
   if (!chosen) throw new Error(`box ${node.box} has no version ${version} in ${store.url}; versions: ${box.versions.map((v) => v.version).join(', ')}`);
   return { name: box.name, version: chosen.version, contentKey: chosen.key, layer: chosen.layer, catalogUrl: store.catalogUrl(box.name) };
+}
+
+/**
+ * The cluster as the store's references name it: its name and a hash of the user and its state
+ * directory. Two users, or two checkouts, each with a cluster "lab" on one host have different nodes:
+ * one's cluster down must not drop the other's references (gc would then delete the layers it runs on).
+ */
+export function refCluster(context: Pick<NodeContext, 'cluster' | 'paths'>): string {
+  const owner = createHash('sha256').update(`${process.getuid?.() ?? userInfo().username}\n${resolve(context.paths.dir)}`).digest('hex').slice(0, 8);
+  return `${context.cluster.name}.${owner}`;
 }
 
 export async function clusterSshKey(paths: ClusterPaths, cluster: Cluster) {
@@ -167,7 +178,7 @@ export async function nodeUp(context: NodeContext, nodeName: string, boxVersion?
   // Whatever stood for this node before (connections, its pinned host key) belongs to another machine.
   await forgetNode(cluster, paths, nodeName);
   // Before the boot: from now on gc keeps the layer the node's disk is an overlay of, and its box version.
-  await store.addRef({ cluster: cluster.name, node: nodeName, profile: cluster.profile.name, layer: box.layer, key: box.contentKey, box: { name: box.name, version: box.version } });
+  await store.addRef({ cluster: refCluster(context), node: nodeName, profile: cluster.profile.name, layer: box.layer, key: box.contentKey, box: { name: box.name, version: box.version }, owner: { user: userInfo().username, stateDir: resolve(paths.dir) } });
   const booted = await nodeProvider(cluster.provider).up(providerContext(context, cluster.provider), nodeName, nodeBoot(context, node, box, bootstrap));
   const sshReadyMs = cluster.timeouts.sshReadySeconds * 1000;
   // A node that never answers has usually said why on its console.
@@ -300,7 +311,7 @@ export async function nodeDown(context: NodeContext, nodeName: string): Promise<
   const provider = (record?.provider ?? cluster.provider) as ProviderName;
   await nodeProvider(provider).down(providerContext(context, provider), nodeName);
   await forgetNode(cluster, paths, nodeName);
-  await context.store.dropRefs({ cluster: cluster.name, node: nodeName });
+  await context.store.dropRefs({ cluster: refCluster(context), node: nodeName });
   await removeNodeRecord(paths, nodeName);
 }
 
@@ -335,7 +346,7 @@ export async function providerCleanup(context: NodeContext): Promise<string[]> {
   if (failures.length) throw new Error(`cluster ${cluster.name}: could not take everything down:\n  ${failures.join('\n  ')}`);
   await closeAllConnections(paths);
   await rm(paths.knownHosts, { force: true });
-  await context.store.dropRefs({ cluster: cluster.name });
+  await context.store.dropRefs({ cluster: refCluster(context) });
   for (const record of await listNodeRecords(paths)) await removeNodeRecord(paths, record.name);
   return stopped;
 }

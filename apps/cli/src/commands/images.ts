@@ -284,7 +284,8 @@ whatever --keep says, and listed with the cluster that keeps them.`,
       details: `
 \`node up\` records which layer (and box version) each node boots from; \`node down\` and \`cluster down\`
 remove it. A cluster that died without going down leaves its references, and gc keeps its layers:
-\`images refs --drop <cluster>\` removes them. A file:// store keeps references in the store (every
+\`images refs --drop <cluster>\` removes them, the cluster named as this list shows it (its name and a
+hash of the user and the state directory that run it: two checkouts' "lab" clusters are two clusters). A file:// store keeps references in the store (every
 host's); an http(s):// store, read only, in this machine's layer cache.`,
       async run(values) {
         const store = await openStore(storeUrl(values));
@@ -305,8 +306,8 @@ host's); an http(s):// store, read only, in this machine's layer cache.`,
         process.stdout.write(`store ${store.url}\n`);
         process.stdout.write(
           table(
-            refs.map((r) => [r.host, r.cluster, r.node, `${r.box.name} ${r.box.version}`, `${r.profile}/${r.layer} ${r.key.slice(0, 12)}`, r.createdAt]),
-            ['host', 'cluster', 'node', 'box', 'layer', 'since'],
+            refs.map((r) => [r.host, r.cluster, r.node, `${r.box.name} ${r.box.version}`, `${r.profile}/${r.layer} ${r.key.slice(0, 12)}`, r.createdAt, r.owner ? `${r.owner.user} ${r.owner.stateDir}` : '']),
+            ['host', 'cluster', 'node', 'box', 'layer', 'since', 'owner'],
           ),
         );
         return EXIT.ok;
