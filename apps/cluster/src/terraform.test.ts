@@ -47,6 +47,8 @@ describe.skipIf(!binary)(`the stack applied by the real ${binary ?? 'terraform (
     const stackDir = synth(lab);
     terraform = terraformRunner({ binary: binary!, stackDir, logDir: join(work, 'logs') });
     await terraform.init();
+    // Nothing applied yet: an empty state, not an error (cluster plan asks before the first up).
+    expect(await terraform.stateList()).toEqual([]);
     const plan = await terraform.plan();
     expect(summarizePlan(plan)).toEqual(
       lab.nodes.map((node) => ({ node: node.name, vm: 'create', boot: 'create', configuration: 'create', reasons: ['not running yet', 'not configured yet'] })),

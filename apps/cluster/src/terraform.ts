@@ -91,9 +91,13 @@ export function terraformRunner(options: TerraformRunnerOptions) {
     /** Applies exactly the plan `plan` wrote. */
     apply: () => run('apply', ['apply', '-input=false', '-no-color', '-auto-approve', PLAN_FILE], { live: true }).then(() => undefined),
     destroy: () => run('destroy', ['destroy', '-input=false', '-no-color', '-auto-approve'], { live: true }).then(() => undefined),
-    /** Addresses in the state, as `terraform state list` prints them. */
+    /**
+     * Addresses in the state, as `terraform state list` prints them; none before the first apply (read
+     * with `show -json`, which answers an empty state where `state list` fails).
+     */
     async stateList(): Promise<string[]> {
-      return (await run('state', ['state', 'list'], { capture: true })).split('\n').map((line) => line.trim()).filter(Boolean);
+      const shown = JSON.parse(await run('show-state', ['show', '-json', '-no-color'], { capture: true })) as { values?: { root_module?: { resources?: { address: string }[] } } };
+      return (shown.values?.root_module?.resources ?? []).map((resource) => resource.address).sort();
     },
   };
 }
