@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -92,5 +92,20 @@ describe('cluster status on nodes whose machines stopped', () => {
       ['cni-worker1', 'stopped-with-state', 'stopped with its state saved (cluster start or cluster up resumes it)'],
       ['cni-worker2', 'stopped', 'its machine is not running (cluster up boots it from its disk, files kept)'],
     ]);
+  });
+});
+
+describe("a state directory that is not this user's own", () => {
+  it('is refused, every problem named with what to do: writable by everyone, or owned by another user', async () => {
+    const root = join(dir, 'shared-state');
+    await mkdir(join(root, 'lab'), { recursive: true });
+    await chmod(root, 0o777);
+    const isRoot = process.getuid?.() === 0;
+    // Giving a directory away takes root; as another user only the mode is checked here.
+    if (isRoot) await chown(join(root, 'lab'), 65534, 65534);
+    const status = await boxcar('cluster', 'status', '--profile', 'lab', '--store', join(dir, 'store'), '--state-dir', root);
+    expect(status.code).toBe(1);
+    expect(status.stderr).toContain(`the cluster's state directory is not safe to use:\n  ${root} is writable by every user (mode 777): anyone could put sockets or keys in it; chmod o-w ${root}, or use a state directory of your own`);
+    if (isRoot) expect(status.stderr).toContain(`\n  ${join(root, 'lab')} belongs to uid 65534, not to you (uid 0): its sockets and logs would be another user's; use a state directory of your own (BOXCAR_STATE_DIR or --state-dir)`);
   });
 });

@@ -1,5 +1,5 @@
-import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { lstat, mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { atomicWriteFile } from '@boxcar/kit';
 import { checkNodeName, REPO_ROOT, type Cluster, type ProviderName } from '@boxcar/model';
 
@@ -41,6 +41,28 @@ export function clusterPaths(cluster: Cluster, env: NodeJS.ProcessEnv = process.
     nodes: join(dir, 'nodes'),
     logs: join(dir, 'logs'),
   };
+}
+
+/**
+ * The state directory (and the cluster's, where they exist) must be this user's and not writable by
+ * everyone: its control sockets, serial logs, keys and disks are trusted as this user's own. Every
+ * problem at once, each with what to do.
+ */
+export async function checkStateOwnership(paths: ClusterPaths): Promise<void> {
+  const uid = process.getuid?.();
+  if (uid === undefined) return;
+  const problems: string[] = [];
+  for (const dir of [dirname(paths.dir), paths.dir]) {
+    const info = await lstat(dir).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return undefined;
+      throw new Error(`state directory ${dir} cannot be read: ${error.message}`);
+    });
+    if (!info) continue;
+    if (!info.isDirectory()) problems.push(`${dir} is not a directory (${info.isSymbolicLink() ? 'a symbolic link' : 'a file'}): remove it, or set BOXCAR_STATE_DIR (--state-dir) to a directory of your own`);
+    else if (info.uid !== uid) problems.push(`${dir} belongs to uid ${info.uid}, not to you (uid ${uid}): its sockets and logs would be another user's; use a state directory of your own (BOXCAR_STATE_DIR or --state-dir)`);
+    else if ((info.mode & 0o002) !== 0) problems.push(`${dir} is writable by every user (mode ${(info.mode & 0o7777).toString(8)}): anyone could put sockets or keys in it; chmod o-w ${dir}, or use a state directory of your own`);
+  }
+  if (problems.length) throw new Error(`the cluster's state directory is not safe to use:\n  ${problems.join('\n  ')}`);
 }
 
 /** Where a provider keeps this cluster's machines: .cluster/<name>/<provider>. */

@@ -5,6 +5,7 @@ import { configReplacements, driftReplacements, replaceArgs, VM_PREFIX, summariz
 import { defaultStoreUrl, openStore } from '@boxcar/box-store';
 import { checkNodeName, REPO_ROOT, type Cluster } from '@boxcar/model';
 import {
+  checkStateOwnership,
   clusterStart,
   clusterStatus,
   clusterStop,
@@ -58,7 +59,9 @@ async function contextOf(values: Values, signal?: AbortSignal): Promise<NodeCont
   if (stateDir) process.env.BOXCAR_STATE_DIR = resolve(stateDir);
   const cluster = clusterFromOptions(values);
   const store = await openStore(storeUrlOf(values, cluster));
-  return { ...nodeContext(cluster, store, (node, message) => process.stderr.write(`[${node}] ${message}\n`)), ...(signal ? { signal } : {}) };
+  const context = nodeContext(cluster, store, (node, message) => process.stderr.write(`[${node}] ${message}\n`));
+  await checkStateOwnership(context.paths);
+  return { ...context, ...(signal ? { signal } : {}) };
 }
 
 const CLI_ENTRY = resolve(REPO_ROOT, 'apps/cli/bin/boxcar.mjs');
