@@ -99,10 +99,11 @@ function startOrphan(world: World, ignoreTerm = false): ResultPromise {
 }
 
 /** The layer lock of a bake that was killed: its holder is gone, and `record` names its packer. */
-function plantStaleLock(world: World, layer: string, key: string, deadPid: number, record: object): void {
+async function plantStaleLock(world: World, layer: string, key: string, deadPid: number, record: object): Promise<void> {
   const dir = lockDir(world, layer, key);
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, '.lock'), JSON.stringify({ pid: deadPid, host: hostname(), createdAt: new Date(Date.now() - 600_000).toISOString(), purpose: `bake layer ${layer}`, token: 'a1b2c3d4e5f6' }));
+  // As a bake of this machine writes it (host, boot, pid namespace), its pid gone.
+  writeFileSync(join(dir, '.lock'), JSON.stringify({ ...(await processIdentity(process.pid)), startTicks: undefined, pid: deadPid, createdAt: new Date(Date.now() - 600_000).toISOString(), purpose: `bake layer ${layer}`, token: 'a1b2c3d4e5f6' }));
   writeFileSync(join(dir, 'packer.json'), `${JSON.stringify(record)}\n`);
 }
 
@@ -118,12 +119,12 @@ describe('scenario 4c: a stale layer lock whose packer still runs', () => {
     const deadPid = Number((await execa('sh', ['-c', 'echo $$'])).stdout);
     orphan = startOrphan(world);
     await waitFor('the orphan to start', () => doubleEvents(world).some((event) => (event.role as string) === 'orphan'), 10_000);
-    plantStaleLock(world, 'node', keys.node!, deadPid, await processIdentity(orphan.pid!));
+    await plantStaleLock(world, 'node', keys.node!, deadPid, await processIdentity(orphan.pid!));
     // A live process under a recorded pid, but started at another time: the recorded packer's pid was reused.
     impostor = startOrphan(world, true);
     await waitFor('the second process to start', () => doubleEvents(world).filter((event) => (event.role as string) === 'orphan').length === 2, 10_000);
     const identity = await processIdentity(impostor.pid!);
-    plantStaleLock(world, 'master', keys.master!, deadPid, { ...identity, startTicks: identity.startTicks! - 1 });
+    await plantStaleLock(world, 'master', keys.master!, deadPid, { ...identity, startTicks: identity.startTicks! - 1 });
     bake = await boxcar(world, BAKE);
   });
   afterAll(() => {

@@ -2,6 +2,7 @@ import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
+import { processIdentity } from '@boxcar/kit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bakeJson, boxcar, makeWorld, prepublishBase, PROFILE, removeWorld, verifyStore, type CliResult, type World } from './helpers.ts';
 
@@ -11,9 +12,10 @@ import { bakeJson, boxcar, makeWorld, prepublishBase, PROFILE, removeWorld, veri
 
 const BAKE = ['images', 'bake', '--profile', PROFILE, '--json'];
 
-function writeLock(world: World, pid: number, createdAt: string): string {
+/** The lock as a baker of this machine writes it (its identity: host, boot, pid namespace), with `pid`. */
+async function writeLock(world: World, pid: number, createdAt: string): Promise<string> {
   const lock = join(world.storeDir, '.lock');
-  writeFileSync(lock, JSON.stringify({ pid, host: hostname(), createdAt, purpose: 'publish boxcar/faults-master libvirt (key 0123456789ab)', token: 'a1b2c3d4e5f6' }));
+  writeFileSync(lock, JSON.stringify({ ...(await processIdentity(process.pid)), startTicks: undefined, pid, createdAt, purpose: 'publish boxcar/faults-master libvirt (key 0123456789ab)', token: 'a1b2c3d4e5f6' }));
   return lock;
 }
 
@@ -28,7 +30,7 @@ describe('scenario 4a: a stale lock of a killed baker (dead pid on this host)', 
     // A pid that existed and is gone now: the baker that was killed.
     const killed = await execa('sh', ['-c', 'echo $$']);
     deadPid = Number(killed.stdout);
-    writeLock(world, deadPid, new Date(Date.now() - 3_600_000).toISOString());
+    await writeLock(world, deadPid, new Date(Date.now() - 3_600_000).toISOString());
     bake = await boxcar(world, BAKE);
   });
   afterAll(() => removeWorld(world));
@@ -56,7 +58,7 @@ describe('scenario 4b: a lock held by a live process on this host', () => {
     world = makeWorld();
     await prepublishBase(world);
     holder = execa('sleep', ['600'], { reject: false });
-    const lock = writeLock(world, holder.pid!, new Date().toISOString());
+    const lock = await writeLock(world, holder.pid!, new Date().toISOString());
     const running = boxcar(world, BAKE);
     const early = await Promise.race([running, new Promise<'waiting'>((resolve) => setTimeout(() => resolve('waiting'), 4_000))]);
     waitedWhileHeld = early === 'waiting';

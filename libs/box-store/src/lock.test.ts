@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { LockHolder } from '@boxcar/kit';
+import { processIdentity, type LockHolder } from '@boxcar/kit';
 import { withStoreLock } from './lock.ts';
 import { makeTempDir } from './testing/fixtures.ts';
 
@@ -36,8 +36,9 @@ describe('withStoreLock', () => {
     await expect(readFile(lockFile())).rejects.toThrow(/ENOENT/);
   });
 
+  // A crashed holder of this machine: its identity (host, boot, pid namespace) with a pid that is gone.
   it('takes over a lock left by a dead process on this host', async () => {
-    await writeLock({ pid: await deadPid(), host: hostname(), createdAt: '2026-11-28T00:00:00Z', purpose: 'crashed publish' });
+    await writeLock({ ...(await processIdentity(process.pid)), pid: await deadPid(), createdAt: '2026-11-28T00:00:00Z', purpose: 'crashed publish' });
     const waits: unknown[] = [];
     const ran = await withStoreLock(root, 'after crash', async () => 'ran', { onWait: (h) => waits.push(h), timeoutMs: 5_000 });
     expect(ran).toBe('ran');
@@ -45,7 +46,7 @@ describe('withStoreLock', () => {
   });
 
   it('lets exactly one of several waiters take a stale lock at a time', async () => {
-    await writeLock({ pid: await deadPid(), host: hostname(), createdAt: '2026-11-28T00:00:00Z', purpose: 'crashed publish' });
+    await writeLock({ ...(await processIdentity(process.pid)), pid: await deadPid(), createdAt: '2026-11-28T00:00:00Z', purpose: 'crashed publish' });
     let inside = 0;
     let most = 0;
     const order: number[] = [];

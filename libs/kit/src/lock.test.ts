@@ -46,7 +46,8 @@ describe('acquireLock and withLock', () => {
     await Promise.all([hold('a'), hold('b'), hold('c')]);
     expect(order.join(' ')).toMatch(/^(\w)\+ \1- (\w)\+ \2- (\w)\+ \3-$/);
 
-    await writeLock({ pid: 999_999_999, host: hostname(), createdAt: '2026-11-28T00:00:00Z', purpose: 'crashed' });
+    const own = await ownLockText();
+    await writeLock({ ...own, pid: 999_999_999, createdAt: '2026-11-28T00:00:00Z', purpose: 'crashed', token: 'dead' });
     expect(await withLock(lockFile, async () => 'taken over', { timeoutMs: 2_000 })).toBe('taken over');
   });
 
@@ -79,6 +80,14 @@ describe('acquireLock and withLock', () => {
     const holder = { ...own, pid: deadPid(), bootId: 'another-boot', machineId: 'another-machine', token: 'theirs' };
     await writeLock(holder);
     await expect(attempt()).rejects.toThrow(LockTimeoutError);
+    expect(await readLock()).toEqual(holder);
+  });
+
+  it('leaves alone a lock without a boot id (its holder cannot be judged here), even of a pid dead here, and says who holds it', async () => {
+    const own = await ownLockText();
+    const { bootId: _boot, ...holder } = { ...own, pid: deadPid(), token: 'theirs' };
+    await writeLock(holder);
+    await expect(attempt()).rejects.toThrow(`${lockFile}, held by pid ${holder.pid} on ${holder.host} since ${holder.createdAt}`);
     expect(await readLock()).toEqual(holder);
   });
 

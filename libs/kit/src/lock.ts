@@ -100,8 +100,9 @@ function parseLock(text: string): LockRecord | undefined {
 /** Whether the holder is known to be gone; a holder this host cannot check counts as alive. */
 async function abandoned(holder: LockHolder, self: Identity): Promise<boolean> {
   if (holder.host !== self.host) return false;
-  // Written by a boxcar that did not record its boot: judged by the pid alone, as it was then.
-  if (holder.bootId === undefined) return !processAlive(holder.pid);
+  // Written without a boot id (an older boxcar, or another machine of the same name): its pid cannot be
+  // judged here, so it is waited for, and the wait says who holds it.
+  if (holder.bootId === undefined) return false;
   if (holder.bootId !== self.bootId) {
     // Taken before this machine rebooted (every process of that boot is gone), or on another machine of the same name.
     return self.bootId !== undefined && holder.machineId !== undefined && holder.machineId === self.machineId;
