@@ -3,7 +3,7 @@
 import { stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { sha256File } from '@boxcar/kit';
+import { sha256File, unlessMissing } from '@boxcar/kit';
 import { artifactFilename, type ArtifactEntry } from './lock.ts';
 
 /** $BOXCAR_ARTIFACT_CACHE, else ${XDG_CACHE_HOME:-~/.cache}/boxcar/artifacts. */
@@ -29,7 +29,7 @@ export function cacheFilePath(entry: ArtifactEntry, cacheDir: string): string {
  */
 export async function cachedPath(entry: ArtifactEntry, cacheDir: string, options: { verifySha256?: boolean } = {}): Promise<string | undefined> {
   const path = cacheFilePath(entry, cacheDir);
-  const stats = await stat(path).catch(() => undefined);
+  const stats = await unlessMissing(path, stat(path), undefined);
   if (stats === undefined || !stats.isFile() || (entry.size !== undefined && stats.size !== entry.size)) return undefined;
   if (options.verifySha256 === true && (await sha256File(path)).sha256 !== entry.sha256) return undefined;
   return path;

@@ -5,7 +5,7 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { rm, stat } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { byteCounter, ConnectionLostError, DeadlineExceededError, httpDownload, HttpStatusError, IdleTimeoutError, RangeMismatchError, SizeMismatchError } from '@boxcar/kit';
+import { byteCounter, ConnectionLostError, DeadlineExceededError, httpDownload, HttpStatusError, IdleTimeoutError, RangeMismatchError, SizeMismatchError, unlessMissing } from '@boxcar/kit';
 import { ArtifactFetchError, describeCause } from './errors.ts';
 import type { ArtifactSource } from './mirror.ts';
 
@@ -49,7 +49,7 @@ export async function acquire(job: AcquireJob, policy: RetryPolicy): Promise<voi
 }
 
 async function copyFromMirror(job: AcquireJob, path: string): Promise<void> {
-  const stats = await stat(path).catch(() => undefined);
+  const stats = await unlessMissing(path, stat(path), undefined);
   if (stats === undefined || !stats.isFile()) {
     throw new ArtifactFetchError(job.id, path, 1, false, `not in the file mirror: ${path} does not exist or is not a file`);
   }
@@ -138,7 +138,8 @@ function isTransient(error: Error): boolean {
   return code !== undefined && TRANSIENT_CODES.has(code);
 }
 
+/** The size of what is at `path`, 0 when nothing is; an unreadable path is an error, not an empty file. */
 export async function fileSize(path: string): Promise<number> {
-  const stats = await stat(path).catch(() => undefined);
+  const stats = await unlessMissing(path, stat(path), undefined);
   return stats?.size ?? 0;
 }

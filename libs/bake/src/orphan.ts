@@ -1,6 +1,6 @@
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { atomicWriteFile, descendants, processIdentity, runsHere, stopProcess, type ProcessIdentity } from '@boxcar/kit';
+import { atomicWriteFile, descendants, processIdentity, runsHere, stopProcess, unlessMissing, type ProcessIdentity } from '@boxcar/kit';
 
 // A bake that is killed (SIGKILL, OOM) cannot stop the packer it started. Where setpriv exists, packer
 // gets SIGTERM when the bake dies (libs/packer's runner); elsewhere, or when packer outlives it, packer
@@ -38,7 +38,7 @@ function parseRecord(text: string): ProcessIdentity | undefined {
  * still runs, ends it and whatever it started, and says so. Then forgets the record.
  */
 export async function endOrphanPacker(file: string, say: (text: string) => void, graceMs = GRACE_MS): Promise<void> {
-  const text = await readFile(file, 'utf8').catch(() => undefined);
+  const text = await unlessMissing(file, readFile(file, 'utf8'), undefined);
   if (text === undefined) return;
   const recorded = parseRecord(text);
   if (recorded && (await runsHere(recorded))) {

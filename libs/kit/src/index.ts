@@ -23,7 +23,7 @@ export {
   type HttpGetOptions,
   type HttpGetResponse,
 } from './http-get.ts';
-export { pathExists } from './path-exists.ts';
+export { pathExists, unlessMissing } from './path-exists.ts';
 export { acquireLock, LockLostError, LockTimeoutError, withLock, type LockHolder, type LockOptions } from './lock.ts';
 export { descendants, processAlive, processIdentity, runsHere, stopProcess, type ProcessIdentity } from './process.ts';
 export { shellQuote, shellQuoteForPeople } from './shell.ts';

@@ -2,7 +2,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { pathExists } from './path-exists.ts';
+import { readFile, stat } from 'node:fs/promises';
+import { pathExists, unlessMissing } from './path-exists.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'boxcar-path-exists-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -21,5 +22,17 @@ describe('pathExists', () => {
 
   it('throws what is not absence instead of answering false (a name longer than the file system allows)', async () => {
     await expect(pathExists(join(dir, 'n'.repeat(300)))).rejects.toThrow(/ENAMETOOLONG/);
+  });
+});
+
+describe('unlessMissing', () => {
+  it('gives the read, or the stand-in for a path not there (also below a file)', async () => {
+    expect(await unlessMissing(join(dir, 'file'), readFile(join(dir, 'file'), 'utf8'), undefined)).toBe('x');
+    expect(await unlessMissing(join(dir, 'missing'), readFile(join(dir, 'missing'), 'utf8'), '')).toBe('');
+    expect(await unlessMissing(join(dir, 'file', 'below'), stat(join(dir, 'file', 'below')), undefined)).toBeUndefined();
+  });
+
+  it('throws any other failure with the path named (a directory read as a file)', async () => {
+    await expect(unlessMissing(dir, readFile(dir, 'utf8'), '')).rejects.toThrow(`${dir}: EISDIR`);
   });
 });

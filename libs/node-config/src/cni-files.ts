@@ -1,13 +1,16 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CniFile } from './types.ts';
+import { unlessMissing } from '@boxcar/kit';
 
 /**
  * The repository's cni/ folder as plan input: every file of cni/conf and cni/bin with its permission bits.
  * A missing cni/bin is an empty one (Debian profiles then use the distribution's plugins).
  */
 export async function readCniDir(dir: string): Promise<{ conf: CniFile[]; bin: CniFile[] }> {
-  if (!(await stat(dir).catch(() => undefined))?.isDirectory()) throw new Error(`${dir}: the CNI folder (with conf/ and bin/) does not exist`);
+  const found = await unlessMissing(dir, stat(dir), undefined);
+  if (!found) throw new Error(`${dir}: the CNI folder (with conf/ and bin/) does not exist`);
+  if (!found.isDirectory()) throw new Error(`${dir}: the CNI folder (with conf/ and bin/) is not a directory`);
   return { conf: await readFolder(join(dir, 'conf')), bin: await readFolder(join(dir, 'bin')) };
 }
 

@@ -1,6 +1,6 @@
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { atomicWriteFile } from '@boxcar/kit';
+import { atomicWriteFile, unlessMissing } from '@boxcar/kit';
 import { checkSnapshotName, STOPPED_SNAPSHOT, type ProviderName } from '@boxcar/model';
 import { nodeProvider, sshRun, waitForSsh, type NodeRunState, type NodeSnapshots, type SnapshotInfo } from '@boxcar/providers';
 import { setGuestClock } from './guest-clock.ts';
@@ -42,7 +42,7 @@ function snapshotFile(paths: ClusterPaths, name: string): string {
 }
 
 export async function readSnapshotRecords(paths: ClusterPaths): Promise<SnapshotRecord[]> {
-  const files = (await readdir(snapshotsDir(paths)).catch(() => [] as string[])).filter((file) => file.endsWith('.json')).sort();
+  const files = (await unlessMissing(snapshotsDir(paths), readdir(snapshotsDir(paths)), [] as string[])).filter((file) => file.endsWith('.json')).sort();
   return Promise.all(files.map(async (file) => JSON.parse(await readFile(join(snapshotsDir(paths), file), 'utf8')) as SnapshotRecord));
 }
 

@@ -2,7 +2,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { readdir, readFile, rm, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { atomicWriteFile, withLock } from '@boxcar/kit';
+import { atomicWriteFile, unlessMissing, withLock } from '@boxcar/kit';
 import type { Cluster } from '@boxcar/model';
 import { closeSshMaster, HOST_KEY_LINE, type SshTarget } from '@boxcar/providers';
 import type { ClusterPaths, NodeRecord } from './state.ts';
@@ -60,7 +60,7 @@ export async function hostKeyFromConsole(serialLog: string, timeoutMs: number, s
 }
 
 async function knownHostsLines(paths: ClusterPaths): Promise<string[]> {
-  return (await readFile(paths.knownHosts, 'utf8').catch(() => '')).split('\n').filter((line) => line.trim());
+  return (await unlessMissing(paths.knownHosts, readFile(paths.knownHosts, 'utf8'), '')).split('\n').filter((line) => line.trim());
 }
 
 /** Records `key` as the node's only host key (a recreated node has a new one). */
@@ -106,6 +106,6 @@ export async function forgetNode(cluster: Cluster, paths: ClusterPaths, node: st
 
 /** Every multiplexed connection of the cluster closed (cluster down). */
 export async function closeAllConnections(paths: ClusterPaths): Promise<void> {
-  for (const socket of await readdir(paths.sshControl).catch(() => [] as string[])) await closeSshMaster(join(paths.sshControl, socket));
+  for (const socket of await unlessMissing(paths.sshControl, readdir(paths.sshControl), [] as string[])) await closeSshMaster(join(paths.sshControl, socket));
   await rm(paths.sshControl, { recursive: true, force: true });
 }

@@ -1,6 +1,6 @@
 import { lstat, mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { atomicWriteFile } from '@boxcar/kit';
+import { atomicWriteFile, unlessMissing } from '@boxcar/kit';
 import { checkNodeName, REPO_ROOT, type Cluster, type ProviderName } from '@boxcar/model';
 
 // Host-side state of one cluster, all under .cluster/<cluster-name>/ (gitignored): terraform state,
@@ -106,7 +106,7 @@ export async function readNodeRecord(paths: ClusterPaths, node: string): Promise
 
 /** Every node record of the cluster: the nodes that are up, whether or not the configuration still has them. */
 export async function listNodeRecords(paths: ClusterPaths): Promise<NodeRecord[]> {
-  const files = (await readdir(paths.nodes).catch(() => [] as string[])).filter((file) => file.endsWith('.json')).sort();
+  const files = (await unlessMissing(paths.nodes, readdir(paths.nodes), [] as string[])).filter((file) => file.endsWith('.json')).sort();
   const records = await Promise.all(files.map((file) => readNodeRecord(paths, file.slice(0, -'.json'.length))));
   return records.filter((record): record is NodeRecord => record !== undefined);
 }

@@ -2,7 +2,7 @@ import { chmod, link, mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promise
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join } from 'node:path';
 import { execa } from 'execa';
-import { atomicWriteFile, pathExists } from '@boxcar/kit';
+import { atomicWriteFile, pathExists, unlessMissing } from '@boxcar/kit';
 
 export interface KeyPair {
   /** Path of the private key (mode 600). */
@@ -46,7 +46,7 @@ export async function ensureKeyPair(path: string, comment: string): Promise<KeyP
 
   const derived = await derivePublicKey(path);
   const publicKey = `${path}.pub`;
-  const current = await readFile(publicKey, 'utf8').catch(() => undefined);
+  const current = await unlessMissing(publicKey, readFile(publicKey, 'utf8'), undefined);
   const [type, body] = derived.split(' ');
   const currentFields = current?.trim().split(' ');
   let publicKeyLine = current?.trim() ?? '';

@@ -1,6 +1,7 @@
 import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { unlessMissing } from '@boxcar/kit';
 export { stopProcess } from '@boxcar/kit';
 
 // Processes and small shared files of the qemu provider: pid files checked against the command line
@@ -17,7 +18,7 @@ export async function commandLine(pid: number): Promise<string[] | undefined> {
 
 /** The pid in the pid file when that process is alive and its command line contains `marker`. */
 export async function livePid(pidFile: string, marker: string): Promise<number | undefined> {
-  const text = await readFile(pidFile, 'utf8').catch(() => '');
+  const text = await unlessMissing(pidFile, readFile(pidFile, 'utf8'), '');
   const pid = Number.parseInt(text.trim(), 10);
   if (!Number.isInteger(pid) || pid <= 1) return undefined;
   const argv = await commandLine(pid);

@@ -2,7 +2,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { basename, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { atomicWriteFile, withLock } from '@boxcar/kit';
+import { atomicWriteFile, unlessMissing, withLock } from '@boxcar/kit';
 import type { Cluster } from '@boxcar/model';
 import { forwardsKubernetesApi, type ProviderContext } from '../provider.ts';
 import { canListen, commandLine, freePort } from '../qemu/processes.ts';
@@ -43,7 +43,7 @@ export async function kubernetesApiPort(context: ProviderContext, cluster: Clust
 export async function ownForward(context: ProviderContext, kind: VagrantProviderName, nodeName: string, port: number): Promise<boolean> {
   if (await canListen(port)) return false;
   const pidFile = join(context.stateDir, '.vagrant', 'machines', nodeName, kind, 'pids', `ssh_${port}.pid`);
-  const pid = Number.parseInt(await readFile(pidFile, 'utf8').catch(() => ''), 10);
+  const pid = Number.parseInt(await unlessMissing(pidFile, readFile(pidFile, 'utf8'), ''), 10);
   const argv = Number.isInteger(pid) && pid > 1 ? await commandLine(pid) : undefined;
   // ssh -L 127.0.0.1:<port>:<guest_ip>:<guest port> ... (a recycled pid is some other program)
   return argv !== undefined && basename(argv[0] ?? '') === 'ssh' && argv.some((arg) => arg.startsWith(`127.0.0.1:${port}:`));

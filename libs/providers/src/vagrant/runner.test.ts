@@ -5,7 +5,7 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveClusterOrThrow } from '@boxcar/model';
 import { ensureKeyPair } from '../keys.ts';
-import { acquireLock } from '@boxcar/kit';
+import { acquireLock, processIdentity } from '@boxcar/kit';
 import {
   PROJECT_LOCK,
   parseMachineReadable,
@@ -179,7 +179,8 @@ describe('runner against the real vagrant', () => {
     await mkdir(stateDir, { recursive: true });
     const gone = execa('true');
     await gone;
-    await writeFile(lockFile, JSON.stringify({ pid: gone.pid, host: hostname(), createdAt: new Date().toISOString(), purpose: 'vagrant up cni-worker1' }));
+    // As a process of this machine writes it (host, boot, pid namespace), its pid gone.
+    await writeFile(lockFile, JSON.stringify({ ...(await processIdentity(process.pid)), startTicks: undefined, pid: gone.pid, createdAt: new Date().toISOString(), purpose: 'vagrant up cni-worker1' }));
     const release = await acquireLock(lockFile, { purpose: 'test' });
     expect(JSON.parse(await readFile(lockFile, 'utf8'))).toMatchObject({ pid: process.pid, purpose: 'test' });
     await release();

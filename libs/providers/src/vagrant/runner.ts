@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { acquireLock, atomicWriteFile } from '@boxcar/kit';
+import { acquireLock, atomicWriteFile, unlessMissing } from '@boxcar/kit';
 import { findNode, type Cluster } from '@boxcar/model';
 import { isVagrantProvider, type VagrantProviderName } from './vagrantfile.ts';
 
@@ -227,7 +227,7 @@ async function prepare(options: VagrantRunOptions): Promise<void> {
     });
     return;
   }
-  if ((await readFile(path, 'utf8').catch(() => undefined)) === options.vagrantfileText) return;
+  if ((await unlessMissing(path, readFile(path, 'utf8'), undefined)) === options.vagrantfileText) return;
   await atomicWriteFile(path, options.vagrantfileText);
 }
 

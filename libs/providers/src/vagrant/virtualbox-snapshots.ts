@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import type { NodeRunState, NodeSnapshots, ProviderContext, SnapshotInfo } from '../provider.ts';
 import { parseMachineReadable, vagrantMachineCommand, vagrantMachineQuery, type VagrantRunOptions } from './runner.ts';
+import { unlessMissing } from '@boxcar/kit';
 
 // Snapshots and stop/start of the virtualbox provider's nodes through Vagrant's own verbs: `vagrant
 // snapshot save|restore|delete|list` (VirtualBox snapshots with the machine's saved state) and `vagrant
@@ -70,7 +71,7 @@ export function virtualboxSnapshots(runOptions: (context: ProviderContext) => Va
 /** VirtualBox's id of the node's machine, as Vagrant recorded it when it created the machine. */
 async function machineId(context: ProviderContext, node: string): Promise<string> {
   const file = join(context.stateDir, '.vagrant', 'machines', node, 'virtualbox', 'id');
-  const id = (await readFile(file, 'utf8').catch(() => '')).trim();
+  const id = (await unlessMissing(file, readFile(file, 'utf8'), '')).trim();
   if (!id) throw new VirtualboxSnapshotError(node, `no VirtualBox machine recorded in ${file} (is the node up?)`);
   return id;
 }
