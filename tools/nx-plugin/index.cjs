@@ -87,6 +87,8 @@ function projectTargets(root, workspaceRoot) {
 
 module.exports = {
   name: 'boxcar',
+  // Read by apps/cli's verbs test, which holds these and the CLI's commands equal both ways.
+  VERBS,
   createNodesV2: [
     '{images/profiles/*/layers.json,libs/*/package.json,apps/*/package.json,images/package.json,e2e/package.json}',
     async (files, _options, context) =>
