@@ -190,7 +190,7 @@ const graph = await loadLayerGraph('lab', profiles);
 const baseLayer = await store.latestLayer('lab', 'base');
 const baseDisk = join(await store.layerFiles('lab', 'base', baseLayer!.key), 'disk.qcow2');
 const cache = join(process.env.XDG_CACHE_HOME ?? join(process.env.HOME ?? '/root', '.cache'), 'boxcar', 'artifacts');
-const oldPaths = clusterPaths(cluster, { ...process.env, BOXCAR_STATE_DIR: join(work, 'state-old') });
+const oldPaths = clusterPaths(cluster, join(work, 'state-old'));
 const old = await withQemuVms(join(work, 'old'), () => timed(async () => {
   const clusterKey = await clusterSshKey(oldPaths, cluster);
   const { nodes } = await qemuUp(cluster, { stateDir: join(work, 'old'), images: Object.fromEntries(cluster.nodes.map((n) => [n.name, baseDisk])), ssh: { user: 'vagrant', keyFile: bootstrapKey } });
@@ -214,7 +214,7 @@ const old = await withQemuVms(join(work, 'old'), () => timed(async () => {
     }),
   );
   // Then the same final configuration as the baked up, in the stack's order: etcd node, master, the rest.
-  const context: NodeContext = { cluster, store, paths: oldPaths };
+  const context: NodeContext = { cluster, store, paths: oldPaths, cniDir: workspace.cni };
   for (const info of nodes) {
     const record: NodeRecord = { name: info.name, provider: 'qemu', box: { name: '(bare base layer)', version: '0', contentKey: baseLayer!.key }, ssh: { host: info.sshHost, port: info.sshPort, user: 'vagrant' } };
     await writeNodeRecord(context.paths, record);

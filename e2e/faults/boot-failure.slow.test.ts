@@ -5,7 +5,7 @@ import { pathToFileURL } from 'node:url';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore } from '@boxcar/box-store';
-import { resolveClusterOrThrow } from '@boxcar/model';
+import { DEFAULT_CNI_DIR, resolveClusterOrThrow } from '@boxcar/model';
 import { clusterPaths, nodeUp, readNodeRecord, type NodeContext } from '@boxcar/nodes';
 import { BOXCAR, processesMentioning } from './helpers.ts';
 
@@ -30,7 +30,7 @@ beforeAll(async () => {
   const store = openStore(join(root, 'store'));
   await store.publishLayer('lab', 'master', KEY, staging, { note: 'fault tests: a disk without an OS' });
   await store.publishBox({ boxName: cluster.nodes[0]!.box, description: 'blank', provider: 'libvirt', boxFile: join(root, 'libvirt.box'), key: KEY, layer: 'master', profile: 'lab' });
-  context = { cluster: { ...cluster, timeouts: { ...cluster.timeouts, sshReadySeconds: 15 } }, store, paths: clusterPaths(cluster, { BOXCAR_STATE_DIR: join(root, 'state') }) };
+  context = { cluster: { ...cluster, timeouts: { ...cluster.timeouts, sshReadySeconds: 15 } }, store, paths: clusterPaths(cluster, join(root, 'state')), cniDir: DEFAULT_CNI_DIR };
   error = await nodeUp(context, cluster.nodes[0]!.name).then(
     () => undefined,
     (failure: Error) => failure,

@@ -5,7 +5,7 @@ import { pathToFileURL } from 'node:url';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore } from '@boxcar/box-store';
-import { resolveClusterOrThrow } from '@boxcar/model';
+import { DEFAULT_CNI_DIR, resolveClusterOrThrow } from '@boxcar/model';
 import { clusterPaths, nodeUp, type NodeContext } from '@boxcar/nodes';
 import { BOXCAR, processesMentioning } from './helpers.ts';
 
@@ -50,7 +50,7 @@ function flipBit(file: string): void {
 }
 
 async function nodeUpError(c: Case): Promise<string> {
-  const context: NodeContext = { cluster: { ...cluster, timeouts: { ...cluster.timeouts, sshReadySeconds: 5 } }, store: openStore(c.url), paths: clusterPaths(cluster, { BOXCAR_STATE_DIR: c.state }) };
+  const context: NodeContext = { cluster: { ...cluster, timeouts: { ...cluster.timeouts, sshReadySeconds: 5 } }, store: openStore(c.url), paths: clusterPaths(cluster, c.state), cniDir: DEFAULT_CNI_DIR };
   const error = await nodeUp(context, 'cni-master1').then(
     () => undefined,
     (failure: Error) => failure,

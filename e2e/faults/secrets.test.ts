@@ -24,7 +24,7 @@ describe('scenario 9c: generated secrets on the host are mode 600', () => {
 
   it('the cluster SSH key (libs/nodes clusterSshKey)', async () => {
     const cluster = resolveClusterOrThrow({ profile: 'lab' });
-    const key = await clusterSshKey(clusterPaths(cluster, { BOXCAR_STATE_DIR: join(root, 'state') }), cluster);
+    const key = await clusterSshKey(clusterPaths(cluster, join(root, 'state')), cluster);
     expect(mode(key.privateKey)).toBe(0o600);
     expect(mode(join(key.privateKey, '..'))).toBe(0o700);
   });

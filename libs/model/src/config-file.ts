@@ -8,8 +8,8 @@ import type { ClusterConfig } from './types.ts';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 export const CONFIG_FILE_NAME = 'cluster.config.json';
-/** The CNI configuration every node gets (README of cni/); $BOXCAR_CNI_DIR for a copy elsewhere (the benchmark's). */
-export const DEFAULT_CNI_DIR = process.env.BOXCAR_CNI_DIR || resolve(REPO_ROOT, 'cni');
+/** The CNI configuration every node gets (README of cni/); the CLI takes $BOXCAR_CNI_DIR for a copy elsewhere (the tests', the benchmark's). */
+export const DEFAULT_CNI_DIR = resolve(REPO_ROOT, 'cni');
 
 /** `--config`, else $BOXCAR_CONFIG, else cluster.config.json at the repo root if there is one. */
 export function findConfigFile(explicit?: string): string | undefined {

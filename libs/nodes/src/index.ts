@@ -29,7 +29,7 @@ export { forgetKubernetesNode, KubernetesNotReadyError, labelMasterNode, waitFor
 export { NodeDiskGoneError, nodeStart, type NodeStartResult } from './node-start.ts';
 
 // Host-side state under .cluster/<name>/: paths and the record of each node that is up.
-export { checkStateOwnership, clusterPaths, readNodeRecord, stateRoot, writeNodeRecord, type ClusterPaths, type NodeRecord } from './state.ts';
+export { checkStateOwnership, clusterPaths, DEFAULT_STATE_ROOT, readNodeRecord, writeNodeRecord, type ClusterPaths, type NodeRecord } from './state.ts';
 
 // Whole-cluster snapshots (every node paused, saved or restored, resumed together) and stop/start
 // with the running state kept; what each snapshot was taken from, under .cluster/<name>/snapshots/.

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore } from '@boxcar/box-store';
-import { resolveClusterOrThrow, type Cluster } from '@boxcar/model';
+import { DEFAULT_CNI_DIR, resolveClusterOrThrow, type Cluster } from '@boxcar/model';
 import { ensureClusterPki } from '@boxcar/node-config';
 import { listKubeNodes } from './kube-api.ts';
 import { kubeApiAccess, kubernetesReadiness, withReadiness, writeKubeconfig } from './kubeconfig.ts';
@@ -48,7 +48,7 @@ const masterRecord = (extra: Partial<NodeRecord> = {}): NodeRecord => ({
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'boxcar-kubeconfig-'));
   cluster = labKubernetesCluster(dir);
-  context = { cluster, store: openStore(join(dir, 'store')), paths: clusterPaths(cluster, { BOXCAR_STATE_DIR: join(dir, 'state') }) };
+  context = { cluster, store: openStore(join(dir, 'store')), paths: clusterPaths(cluster, join(dir, 'state')), cniDir: DEFAULT_CNI_DIR };
   const pki = await ensureClusterPki(context.paths.pki, cluster);
   api = await startApiServer({ server: { cert: await readFile(pki.apiserver.cert), key: await readFile(pki.apiserver.key) }, clientCa: await readFile(pki.caCert) }, (_req, res) =>
     res.writeHead(200, { 'content-type': 'application/json' }).end(nodeList([{ name: 'cni-master1', ready: 'True', kubeletVersion: 'v1.20.2' }, { name: 'cni-worker1', ready: 'False', reason: 'KubeletNotReady' }])),

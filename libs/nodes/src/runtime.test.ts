@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore, type BoxStore } from '@boxcar/box-store';
-import { resolveClusterOrThrow, type Cluster } from '@boxcar/model';
+import { DEFAULT_CNI_DIR, resolveClusterOrThrow, type Cluster } from '@boxcar/model';
 import { nodeContext, nodeUp, refCluster } from './runtime.ts';
 import { clusterPaths } from './state.ts';
 
@@ -32,7 +32,7 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const up = (cluster: Cluster) => nodeUp({ ...nodeContext(cluster, store), paths: clusterPaths(cluster, { BOXCAR_STATE_DIR: join(dir, 'state') }) }, cluster.master.name);
+const up = (cluster: Cluster) => nodeUp(nodeContext(cluster, store, { stateRoot: join(dir, 'state'), cniDir: DEFAULT_CNI_DIR }), cluster.master.name);
 
 describe('node up without the bootstrap key on this machine', () => {
   it('refuses a VirtualBox node (no OEM strings to hand the cluster key over), saying where the key belongs', async () => {
@@ -53,10 +53,10 @@ describe('node up without the bootstrap key on this machine', () => {
 describe('refCluster', () => {
   it("names a cluster in the store's references by its name and who runs it: two checkouts' clusters of one name never share references", () => {
     const lab = resolveClusterOrThrow({ profile: 'lab' });
-    const here = refCluster({ cluster: lab, paths: clusterPaths(lab, { BOXCAR_STATE_DIR: '/srv/a/.cluster' }) });
-    const there = refCluster({ cluster: lab, paths: clusterPaths(lab, { BOXCAR_STATE_DIR: '/srv/b/.cluster' }) });
+    const here = refCluster({ cluster: lab, paths: clusterPaths(lab, '/srv/a/.cluster') });
+    const there = refCluster({ cluster: lab, paths: clusterPaths(lab, '/srv/b/.cluster') });
     expect(here).toMatch(/^lab\.[0-9a-f]{8}$/);
     expect(there).not.toBe(here);
-    expect(refCluster({ cluster: lab, paths: clusterPaths(lab, { BOXCAR_STATE_DIR: '/srv/a/.cluster' }) })).toBe(here);
+    expect(refCluster({ cluster: lab, paths: clusterPaths(lab, '/srv/a/.cluster') })).toBe(here);
   });
 });

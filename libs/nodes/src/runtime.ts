@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { userInfo } from 'node:os';
 import type { BoxStore } from '@boxcar/box-store';
 import { shellQuote } from '@boxcar/kit';
-import { BOOTSTRAP_USER, canonicalJson, findNode, DEFAULT_CNI_DIR, PROVIDERS, type Cluster, type ClusterNode, type ProviderName } from '@boxcar/model';
+import { BOOTSTRAP_USER, canonicalJson, findNode, PROVIDERS, type Cluster, type ClusterNode, type ProviderName } from '@boxcar/model';
 import { applyPlan, ensureClusterPki, planNode, readCniDir, readKubernetesPems, readNodeCertificates, type NodePlan } from '@boxcar/node-config';
 import { bootstrapKeyPath, ensureKeyPair, existingBootstrapKey, HostKeyMismatchError, NodeBootError, nodeProvider, sshRun, waitForSsh, type NodeBoot, type NodeRunState, type ProviderContext, type SshTarget } from '@boxcar/providers';
 import { kubernetesReadiness, withReadiness } from './kubeconfig.ts';
@@ -25,13 +25,19 @@ export interface NodeContext {
   cluster: Cluster;
   store: BoxStore;
   paths: ClusterPaths;
+  /** The cni/ folder the nodes' CNI configuration is made from. */
+  cniDir: string;
   onProgress?: (node: string, message: string) => void;
   /** Aborts what a step is waiting for (SSH, a remote command, vagrant): set by the CLI on SIGINT/SIGTERM. */
   signal?: AbortSignal;
 }
 
-export function nodeContext(cluster: Cluster, store: BoxStore, onProgress?: NodeContext['onProgress']): NodeContext {
-  return { cluster, store, paths: clusterPaths(cluster), ...(onProgress ? { onProgress } : {}) };
+/**
+ * What every step works with: the cluster, its store, its state under `stateRoot` and its cni/ folder
+ * (the CLI chooses both; nothing below it reads the environment).
+ */
+export function nodeContext(cluster: Cluster, store: BoxStore, where: { stateRoot: string; cniDir: string }, onProgress?: NodeContext['onProgress']): NodeContext {
+  return { cluster, store, paths: clusterPaths(cluster, where.stateRoot), cniDir: where.cniDir, ...(onProgress ? { onProgress } : {}) };
 }
 
 export interface NodeBox {
@@ -80,7 +86,7 @@ export async function planFor(context: NodeContext, nodeName: string): Promise<N
   return planNode(cluster, nodeName, {
     clusterPublicKey: (await readFile(key.publicKey, 'utf8')).trim(),
     ...pem,
-    cni: await readCniDir(DEFAULT_CNI_DIR),
+    cni: await readCniDir(context.cniDir),
   });
 }
 

@@ -60,7 +60,7 @@ describe('snapshotList', () => {
     try {
       const cluster = resolveClusterOrThrow({ profile: 'xenial-2016', provider: 'virtualbox' });
       // No store is touched: listing reads the snapshot records and asks the provider of each node that is up.
-      const context = { cluster, paths: clusterPaths(cluster, { BOXCAR_STATE_DIR: dir }) } as NodeContext;
+      const context = { cluster, paths: clusterPaths(cluster, dir) } as NodeContext;
       expect(await snapshotList(context)).toEqual([]);
     } finally {
       await rm(dir, { recursive: true, force: true });

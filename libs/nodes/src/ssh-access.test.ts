@@ -9,7 +9,7 @@ import { clusterPaths } from './state.ts';
 const stateDir = mkdtempSync(join(tmpdir(), 'boxcar-known-hosts-'));
 afterAll(() => rmSync(stateDir, { recursive: true, force: true }));
 const cluster = resolveClusterOrThrow({ profile: 'lab' });
-const paths = clusterPaths(cluster, { BOXCAR_STATE_DIR: stateDir });
+const paths = clusterPaths(cluster, stateDir);
 const keyOf = (index: number) => `ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI${String(index).padStart(43, 'A')}`;
 const nodes = Array.from({ length: 12 }, (_, index) => `node${index}`);
 

@@ -7,9 +7,8 @@ import { checkNodeName, REPO_ROOT, type Cluster, type ProviderName } from '@boxc
 // the synthesized stack, the cluster's own SSH key and PKI (secrets, mode 600), the provider's
 // processes and disks, and what each node was booted from.
 
-export function stateRoot(env: NodeJS.ProcessEnv = process.env): string {
-  return env.BOXCAR_STATE_DIR || join(REPO_ROOT, '.cluster');
-}
+/** Where cluster state lives unless the CLI is told otherwise (--state-dir, $BOXCAR_STATE_DIR). */
+export const DEFAULT_STATE_ROOT = join(REPO_ROOT, '.cluster');
 
 export interface ClusterPaths {
   dir: string;
@@ -27,8 +26,9 @@ export interface ClusterPaths {
   logs: string;
 }
 
-export function clusterPaths(cluster: Cluster, env: NodeJS.ProcessEnv = process.env): ClusterPaths {
-  const dir = join(stateRoot(env), cluster.name);
+/** The cluster's state under `root` (the state directory: <root>/<cluster name>/...). */
+export function clusterPaths(cluster: Cluster, root: string): ClusterPaths {
+  const dir = join(root, cluster.name);
   return {
     dir,
     stackOut: join(dir, 'cdktf.out'),

@@ -23,7 +23,7 @@ beforeAll(async () => {
   const blank = join(dir, 'blank.qcow2');
   await execa('qemu-img', ['create', '-q', '-f', 'qcow2', blank, '64M']);
   // No store is touched by stop and start.
-  context = { cluster, paths: clusterPaths(cluster, { BOXCAR_STATE_DIR: join(dir, 'state') }) } as NodeContext;
+  context = { cluster, paths: clusterPaths(cluster, join(dir, 'state')) } as NodeContext;
   const boot: NodeBoot = {
     box: { name: 'boxcar/lab-worker', version: '1.1', catalogUrl: 'file:///nowhere' },
     disk: async () => blank,

@@ -1,9 +1,9 @@
 import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { execa } from 'execa';
 import { configReplacements, driftReplacements, replaceArgs, VM_PREFIX, summarizePlan, synthStack, terraformBinary, terraformRunner, TerraformError, type NodeInputs, type NodePlanSummary, type NodeStep, type ObservedNode, type RecordedConfiguration, type TerraformRunner } from '@boxcar/cluster';
 import { defaultStoreUrl, openStore } from '@boxcar/box-store';
-import { checkNodeName, REPO_ROOT, type Cluster } from '@boxcar/model';
+import { checkNodeName, DEFAULT_CNI_DIR, REPO_ROOT, type Cluster } from '@boxcar/model';
 import {
   checkStateOwnership,
   clusterStart,
@@ -28,7 +28,7 @@ import {
   snapshotList,
   snapshotRestore,
   snapshotSave,
-  stateRoot,
+  DEFAULT_STATE_ROOT,
   forgetKubernetesNode,
   labelMasterNode,
   waitForKubernetes,
@@ -54,12 +54,16 @@ function storeUrlOf(values: Values, cluster: Cluster): string {
   return str(values, 'store') ?? cluster.boxStore ?? defaultStoreUrl();
 }
 
+/** The state directory: --state-dir, else $BOXCAR_STATE_DIR, else <repo>/.cluster. Only the CLI reads the environment. */
+function stateRootOf(values: Values): string {
+  return resolve(str(values, 'state-dir') ?? (process.env.BOXCAR_STATE_DIR || DEFAULT_STATE_ROOT));
+}
+
 async function contextOf(values: Values, signal?: AbortSignal): Promise<NodeContext> {
-  const stateDir = str(values, 'state-dir');
-  if (stateDir) process.env.BOXCAR_STATE_DIR = resolve(stateDir);
   const cluster = clusterFromOptions(values);
   const store = await openStore(storeUrlOf(values, cluster));
-  const context = nodeContext(cluster, store, (node, message) => process.stderr.write(`[${node}] ${message}\n`));
+  const where = { stateRoot: stateRootOf(values), cniDir: process.env.BOXCAR_CNI_DIR || DEFAULT_CNI_DIR };
+  const context = nodeContext(cluster, store, where, (node, message) => process.stderr.write(`[${node}] ${message}\n`));
   await checkStateOwnership(context.paths);
   return { ...context, ...(signal ? { signal } : {}) };
 }
@@ -74,7 +78,7 @@ function stepCommand(values: Values, context: NodeContext): (step: NodeStep) => 
     '--provider', context.cluster.provider,
     '--store', context.store.url,
     // Terraform runs these from any shell: nothing may depend on that shell's environment.
-    '--state-dir', stateRoot(),
+    '--state-dir', dirname(context.paths.dir),
   ];
   return (step) => {
     // `node up` boots exactly the box version the stack recorded in that node's trigger.
