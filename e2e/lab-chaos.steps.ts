@@ -53,7 +53,7 @@ export function describeChaosSteps(lab: SnapshotLab, ssh: LabSsh, timings: Recor
       const ports = JSON.parse(readFileSync(join(qemuDir, 'ports.json'), 'utf8')) as Record<string, number>;
       delete ports['cni-worker1'];
       writeFileSync(join(qemuDir, 'ports.json'), JSON.stringify(ports));
-      await expect.poll(async () => (await status()).map((s) => [s.name, s.state]), { timeout: 10_000 }).toEqual([['cni-master1', 'running'], ['cni-worker1', 'stopped'], ['cni-worker2', 'stopped']]);
+      await expect.poll(async () => (await status()).map((s) => [s.name, s.state]), { timeout: 60_000 }).toEqual([['cni-master1', 'running'], ['cni-worker1', 'stopped'], ['cni-worker2', 'stopped']]);
 
       const planned = await plan();
       expect(rows(planned)).toEqual([['cni-master1', 'keep', 'keep', 'keep'], ['cni-worker1', 'keep', 'replace', 'replace'], ['cni-worker2', 'keep', 'replace', 'replace']]);
@@ -72,7 +72,7 @@ export function describeChaosSteps(lab: SnapshotLab, ssh: LabSsh, timings: Recor
       const pids = String(processes.stdout).split('\n').filter(Boolean).map(Number);
       expect(pids.length).toBeGreaterThanOrEqual(4); // two qemu, two vde_switch
       for (const pid of pids) process.kill(pid, 'SIGKILL');
-      await expect.poll(async () => (await status()).map((s) => [s.name, s.state]), { timeout: 10_000 }).toEqual([['cni-master1', 'stopped'], ['cni-worker1', 'stopped'], ['cni-worker2', 'absent']]);
+      await expect.poll(async () => (await status()).map((s) => [s.name, s.state]), { timeout: 60_000 }).toEqual([['cni-master1', 'stopped'], ['cni-worker1', 'stopped'], ['cni-worker2', 'absent']]);
 
       const planned = await plan();
       expect(rows(planned)).toEqual([['cni-master1', 'keep', 'replace', 'replace'], ['cni-worker1', 'keep', 'replace', 'replace'], ['cni-worker2', 'replace', 'replace', 'replace']]);

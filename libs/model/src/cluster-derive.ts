@@ -119,7 +119,7 @@ export function deriveCluster(merged: MergedConfig, profile: Profile): Cluster {
     timeouts: {
       remoteCommandSeconds: merged.timeouts.remoteCommandSeconds ?? 600,
       sshReadySeconds: merged.timeouts.sshReadySeconds ?? 600,
-      kubernetesReadySeconds: merged.timeouts.kubernetesReadySeconds ?? 600,
+      kubernetesReadySeconds: merged.timeouts.kubernetesReadySeconds ?? 1200,
     },
   };
 }

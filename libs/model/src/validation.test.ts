@@ -147,7 +147,7 @@ describe('user overrides', () => {
 
   it('terraform and timeouts default to terraform_data and 600 s, and take what the config says', () => {
     expect(resolveCluster({ profile: 'lab' }).cluster!.terraform).toEqual({ resource: 'terraform_data' });
-    expect(resolveCluster({ profile: 'lab' }).cluster!.timeouts).toEqual({ remoteCommandSeconds: 600, sshReadySeconds: 600, kubernetesReadySeconds: 600 });
+    expect(resolveCluster({ profile: 'lab' }).cluster!.timeouts).toEqual({ remoteCommandSeconds: 600, sshReadySeconds: 600, kubernetesReadySeconds: 1200 });
     const custom = resolveCluster({ profile: 'lab', terraform: { resource: 'null_resource' }, timeouts: { sshReadySeconds: 900, kubernetesReadySeconds: 1200 } });
     expect(custom.problems).toEqual([]);
     expect(custom.cluster!.terraform).toEqual({ resource: 'null_resource' });
