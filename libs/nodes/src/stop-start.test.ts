@@ -1,50 +1,28 @@
-import { mkdtemp, rm } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { resolveClusterOrThrow } from '@boxcar/model';
-import { nodeProvider, type NodeBoot } from '@boxcar/providers';
+import { nodeProvider } from '@boxcar/providers';
 import { providerContext, type NodeContext } from './runtime.ts';
 import { clusterStart, clusterStop } from './snapshots.ts';
-import { clusterPaths, writeNodeRecord } from './state.ts';
+import { blankNodes, type BlankNodes } from './testing/blank-nodes.ts';
 
 // cluster stop and start on a cluster whose nodes are in different states, through the real qemu
-// provider: qemu booting a blank disk (the firmware waits for a boot device; its monitor, savevm and
-// quit are real). No guest runs, so nothing here needs SSH: the start resumes no node.
+// provider on blank disks (testing/blank-nodes.ts). No guest runs, so nothing here needs SSH: the start
+// resumes no node.
 
-const cluster = resolveClusterOrThrow({ profile: 'lab' });
-let dir: string;
+let nodes: BlankNodes;
 let context: NodeContext;
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'boxcar-stop-start-'));
-  const blank = join(dir, 'blank.qcow2');
-  await execa('qemu-img', ['create', '-q', '-f', 'qcow2', blank, '64M']);
-  // No store is touched by stop and start.
-  context = { cluster, paths: clusterPaths(cluster, join(dir, 'state')) } as NodeContext;
-  const boot: NodeBoot = {
-    box: { name: 'boxcar/lab-worker', version: '1.1', catalogUrl: 'file:///nowhere' },
-    disk: async () => blank,
-    diskSha256: async () => '0'.repeat(64),
-    clusterBoxes: async () => ({}),
-    bootstrapKey: async () => undefined,
-    clusterKey: async () => ({ publicKey: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHN0YW5kLWluIGtleSBmb3IgYSB0ZXN0IG9ubHkgISE= test', privateKeyPath: '/nowhere' }),
-  };
-  const where = providerContext(context, 'qemu');
-  for (const name of ['cni-worker1', 'cni-worker2']) await nodeProvider('qemu').up(where, name, boot);
+  nodes = await blankNodes('boxcar-stop-start-');
+  context = nodes.context;
+  await nodes.boot(['cni-worker1', 'cni-worker2']);
   // cni-worker2 crashes; cni-master1 has a record and nothing else (its disk is gone).
-  process.kill(Number(readFileSync(join(where.stateDir, 'nodes', 'cni-worker2', 'qemu.pid'), 'utf8')), 'SIGKILL');
-  for (const node of cluster.nodes) {
-    await writeNodeRecord(context.paths, { name: node.name, provider: 'qemu', box: { name: 'boxcar/lab-worker', version: '1.1', contentKey: 'k' }, ssh: { host: '127.0.0.1', port: 1, user: 'vagrant' } });
-  }
+  process.kill(Number(readFileSync(join(providerContext(context, 'qemu').stateDir, 'nodes', 'cni-worker2', 'qemu.pid'), 'utf8')), 'SIGKILL');
+  await nodes.recordAll();
   await new Promise((done) => setTimeout(done, 300));
 });
-afterAll(async () => {
-  await nodeProvider('qemu').cleanup(providerContext(context, 'qemu'));
-  await rm(dir, { recursive: true, force: true });
-});
+afterAll(() => nodes.cleanup());
 
 describe('cluster stop and start on nodes in different states', () => {
   it('start leaves a running node alone and says which nodes it cannot start and that cluster up brings them back', async () => {
