@@ -1,5 +1,6 @@
 import { ClusterConfigError, JsonSyntaxError } from '@boxcar/model';
 import { describe, expect, it } from 'vitest';
+import { ActionableError } from '@boxcar/kit';
 import { EXIT, MissingPrerequisiteError, UsageError } from './cli-kit.ts';
 import { ExitError } from './cluster-options.ts';
 import { describeError, exitCodeOf, reportError, takeVerbose } from './report.ts';
@@ -35,7 +36,10 @@ describe('describeError', () => {
       'c.json has 1 problem(s):\n  - workers: must be a whole number from 1 to 64, got 0',
     );
     expect(describeError(new UsageError('a node name is required'), false)).toBe('a node name is required');
-    expect(describeError(new Error('cluster lab has no node "x"'), false)).toBe('boxcar: Error: cluster lab has no node "x"');
+    expect(describeError(new Error('a bug somewhere'), false)).toBe('boxcar: Error: a bug somewhere');
+    // A state the user can act on: said as it is, exit 1.
+    expect(describeError(new ActionableError('cluster lab has no node "x"; nodes: cni-master1'), false)).toBe('cluster lab has no node "x"; nodes: cni-master1');
+    expect(exitCodeOf(new ActionableError('x'))).toBe(EXIT.failure);
     expect(describeError(42, false)).toBe('boxcar: 42');
   });
 

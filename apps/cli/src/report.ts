@@ -1,3 +1,4 @@
+import { ActionableError } from '@boxcar/kit';
 import { InputProblemsError, JsonSyntaxError } from '@boxcar/model';
 import { EXIT, MissingPrerequisiteError, UsageError } from './cli-kit.ts';
 import { ExitError } from './cluster-options.ts';
@@ -25,9 +26,9 @@ export function exitCodeOf(error: unknown): number {
   return EXIT.failure;
 }
 
-/** Errors the CLI expects (bad usage, bad input, something to install): their message says it all. */
+/** Errors the CLI expects (bad usage, bad input, something to install, a state the user can act on): their message says it all. */
 function isExpected(error: Error): boolean {
-  return exitCodeOf(error) !== EXIT.failure || error instanceof ExitError;
+  return exitCodeOf(error) !== EXIT.failure || error instanceof ExitError || error instanceof ActionableError;
 }
 
 /** What the CLI prints for an error, without the final newline. */

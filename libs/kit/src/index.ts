@@ -28,3 +28,4 @@ export { acquireLock, LockLostError, LockTimeoutError, withLock, type LockHolder
 export { descendants, processAlive, processIdentity, runsHere, stopProcess, type ProcessIdentity } from './process.ts';
 export { shellQuote, shellQuoteForPeople } from './shell.ts';
 export { diskImageHostReferences } from './disk-image.ts';
+export { ActionableError } from './actionable-error.ts';

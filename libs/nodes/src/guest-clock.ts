@@ -1,3 +1,5 @@
+import { ActionableError } from '@boxcar/kit';
+
 // A guest's clock set from the host's. A guest just resumed from a saved state under TCG may take
 // seconds to run a command (seen: a master 8 s behind after `sudo date -s @<host time>`, the time
 // having aged on the way), so the time is not sent: the guest's offset is measured (its clock read
@@ -7,7 +9,7 @@
 export const CLOCK_TOLERANCE_MS = 1_000;
 const ROUNDS = 4;
 
-export class ClockNotSetError extends Error {
+export class ClockNotSetError extends ActionableError {
   constructor(readonly node: string, readonly offsetMs: number, readonly roundTripMs: number) {
     super(`${node}: its clock is still ${(offsetMs / 1000).toFixed(1)} s off the host's after ${ROUNDS} corrections (a read takes ${(roundTripMs / 1000).toFixed(1)} s); set it by hand: sudo date -u -s @$(date +%s) on the node`);
   }

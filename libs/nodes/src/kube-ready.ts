@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { shellQuote } from '@boxcar/kit';
+import { ActionableError, shellQuote } from '@boxcar/kit';
 import { masterRoleArgs } from '@boxcar/node-config';
 import { sshRun } from '@boxcar/providers';
 import { nodeReadiness, parseNodeList, type NodeReadiness } from './kube-api.ts';
@@ -193,7 +193,7 @@ export async function waitForKubernetes(
   options: { onProgress?: (message: string) => void; clock?: Clock; intervalMs?: number } = {},
 ): Promise<NodeReadiness[]> {
   const { cluster } = context;
-  if (!cluster.kubernetes) throw new Error(`cluster ${cluster.name}: profile ${cluster.profile.name} runs no Kubernetes to wait for`);
+  if (!cluster.kubernetes) throw new ActionableError(`cluster ${cluster.name}: profile ${cluster.profile.name} runs no Kubernetes to wait for`);
   const names = cluster.nodes.map((node) => node.name);
   return waitForNodesReady({
     cluster: cluster.name,

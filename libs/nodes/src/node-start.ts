@@ -1,3 +1,4 @@
+import { ActionableError } from '@boxcar/kit';
 import { findNode, type ProviderName } from '@boxcar/model';
 import { nodeProvider, type NodeRunState } from '@boxcar/providers';
 import { nodeUp, providerContext, type NodeContext } from './runtime.ts';
@@ -15,7 +16,7 @@ export interface NodeStartResult {
   did: string;
 }
 
-export class NodeDiskGoneError extends Error {
+export class NodeDiskGoneError extends ActionableError {
   constructor(node: string, detail: string) {
     super(`node ${node}: ${detail}; nothing to start from: cluster up makes it again from its box (its VM is replaced)`);
     this.name = 'NodeDiskGoneError';

@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { join, resolve } from 'node:path';
 import { userInfo } from 'node:os';
 import type { BoxStore } from '@boxcar/box-store';
-import { shellQuote } from '@boxcar/kit';
+import { ActionableError, shellQuote } from '@boxcar/kit';
 import { BOOTSTRAP_USER, canonicalJson, findNode, PROVIDERS, type Cluster, type ClusterNode, type ProviderName } from '@boxcar/model';
 import { applyPlan, ensureClusterPki, planNode, readCniDir, readKubernetesPems, readNodeCertificates, type NodePlan } from '@boxcar/node-config';
 import { bootstrapKeyPath, ensureKeyPair, existingBootstrapKey, HostKeyMismatchError, NodeBootError, nodeProvider, sshRun, waitForSsh, type NodeBoot, type NodeRunState, type ProviderContext, type SshTarget } from '@boxcar/providers';
@@ -53,10 +53,10 @@ export interface NodeBox {
 export async function nodeBox(store: BoxStore, cluster: Cluster, node: ClusterNode, version?: string): Promise<NodeBox> {
   const box = (await store.listBoxes()).find((candidate) => candidate.name === node.box);
   if (!box || box.versions.length === 0) {
-    throw new Error(`box ${node.box} (for ${node.name}) is not in the store ${store.url}: bake it first (nx run images:bake --profile ${cluster.profile.name})`);
+    throw new ActionableError(`box ${node.box} (for ${node.name}) is not in the store ${store.url}: bake it first (nx run images:bake --profile ${cluster.profile.name})`);
   }
   const chosen = version ? box.versions.find((candidate) => candidate.version === version) : box.versions.at(-1);
-  if (!chosen) throw new Error(`box ${node.box} has no version ${version} in ${store.url}; versions: ${box.versions.map((v) => v.version).join(', ')}`);
+  if (!chosen) throw new ActionableError(`box ${node.box} has no version ${version} in ${store.url}; versions: ${box.versions.map((v) => v.version).join(', ')}`);
   return { name: box.name, version: chosen.version, contentKey: chosen.key, layer: chosen.layer, catalogUrl: store.catalogUrl(box.name) };
 }
 
@@ -262,7 +262,7 @@ export async function nodeConfigure(context: NodeContext, nodeName: string): Pro
   const { paths } = context;
   findNode(context.cluster, nodeName);
   const record = await readNodeRecord(paths, nodeName);
-  if (!record) throw new Error(`node ${nodeName} has not been brought up (no ${join(paths.nodes, `${nodeName}.json`)}): run node up first`);
+  if (!record) throw new ActionableError(`node ${nodeName} has not been brought up (no ${join(paths.nodes, `${nodeName}.json`)}): run node up first`);
   // The baker's key, where this machine has one: tried only where a node may still need it (no
   // first-boot channel), and used at the end to prove the node refuses it.
   const provider = record.provider as ProviderName;

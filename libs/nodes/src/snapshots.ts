@@ -1,6 +1,6 @@
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { atomicWriteFile, unlessMissing } from '@boxcar/kit';
+import { ActionableError, atomicWriteFile, unlessMissing } from '@boxcar/kit';
 import { checkSnapshotName, STOPPED_SNAPSHOT, type ProviderName } from '@boxcar/model';
 import { nodeProvider, sshRun, waitForSsh, type NodeRunState, type NodeSnapshots, type SnapshotInfo } from '@boxcar/providers';
 import { setGuestClock } from './guest-clock.ts';
@@ -53,7 +53,7 @@ async function readSnapshot(context: NodeContext, name: string): Promise<Snapsho
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
     const names = (await readSnapshotRecords(context.paths)).map((record) => record.name);
-    throw new Error(`cluster ${context.cluster.name} has no snapshot "${name}"; ${names.length ? `its snapshots: ${names.join(', ')}` : 'it has none (cluster snapshot save <name> takes one)'}`);
+    throw new ActionableError(`cluster ${context.cluster.name} has no snapshot "${name}"; ${names.length ? `its snapshots: ${names.join(', ')}` : 'it has none (cluster snapshot save <name> takes one)'}`);
   }
 }
 
@@ -63,8 +63,8 @@ async function upNodes(context: NodeContext, verb: string): Promise<NodeRecord[]
   const records: NodeRecord[] = [];
   for (const node of cluster.nodes) {
     const record = await readNodeRecord(paths, node.name);
-    if (!record) throw new Error(`cluster ${cluster.name}: cannot ${verb}: node ${node.name} is not up (bring the cluster up first: cluster up)`);
-    if (record.provider !== cluster.provider) throw new Error(`cluster ${cluster.name}: cannot ${verb}: node ${node.name} runs on ${record.provider}, the configuration says ${cluster.provider}`);
+    if (!record) throw new ActionableError(`cluster ${cluster.name}: cannot ${verb}: node ${node.name} is not up (bring the cluster up first: cluster up)`);
+    if (record.provider !== cluster.provider) throw new ActionableError(`cluster ${cluster.name}: cannot ${verb}: node ${node.name} runs on ${record.provider}, the configuration says ${cluster.provider}`);
     records.push(record);
   }
   return records;
@@ -95,7 +95,7 @@ async function requireStates(context: NodeContext, records: NodeRecord[], verb: 
   const states = Object.fromEntries(records.map((record) => [record.name, stateOf(record.name)]));
   const wrong = records.filter((record) => !allowed.includes(states[record.name]!));
   if (wrong.length) {
-    throw new Error(`cluster ${context.cluster.name}: cannot ${verb}: ${wrong.map((record) => `${record.name} is ${states[record.name]}`).join(', ')} (it must be ${allowed.join(' or ')})`);
+    throw new ActionableError(`cluster ${context.cluster.name}: cannot ${verb}: ${wrong.map((record) => `${record.name} is ${states[record.name]}`).join(', ')} (it must be ${allowed.join(' or ')})`);
   }
 }
 
@@ -222,10 +222,10 @@ export async function snapshotRestore(context: NodeContext, name: string): Promi
   const snapshot = await readSnapshot(context, name);
   const records = await upNodes(context, `restore snapshot ${name}`);
   const problem = restoreProblem(snapshot, records, context.cluster.provider);
-  if (problem) throw new Error(`cluster ${context.cluster.name}: cannot restore: ${problem}`);
+  if (problem) throw new ActionableError(`cluster ${context.cluster.name}: cannot restore: ${problem}`);
   await requireStates(context, records, `restore snapshot ${name}`, ['running', 'paused']);
   const damaged = records.filter((record) => record.restoreFailed);
-  if (damaged.length) throw new Error(`cluster ${context.cluster.name}: cannot restore: ${damaged.map((record) => record.name).join(', ')} failed an earlier restore and must be made again first: cluster up`);
+  if (damaged.length) throw new ActionableError(`cluster ${context.cluster.name}: cannot restore: ${damaged.map((record) => record.name).join(', ')} failed an earlier restore and must be made again first: cluster up`);
   const provider = snapshotsOf(context);
   const where = providerContext(context, context.cluster.provider);
   // Open SSH connections would be cut by the restore.
@@ -254,7 +254,7 @@ export async function snapshotRestore(context: NodeContext, name: string): Promi
   }
   await setClocks(context, records.filter((record) => !failed.has(record.name)));
   if (failed.size) {
-    throw new Error(
+    throw new ActionableError(
       `cluster ${context.cluster.name}: restoring snapshot ${name} failed on ${failed.size} node(s); each is left paused (its memory may be half loaded) and cluster up makes it again from its box:\n  ` +
         [...failed].map(([node, error]) => `${node}: ${error}`).join('\n  ') +
         (failed.size < records.length ? `\nthe others are restored and running: ${names(records).filter((node) => !failed.has(node)).join(', ')}` : ''),

@@ -1,6 +1,6 @@
 import { lstat, mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { atomicWriteFile, unlessMissing } from '@boxcar/kit';
+import { ActionableError, atomicWriteFile, unlessMissing } from '@boxcar/kit';
 import { checkNodeName, REPO_ROOT, type Cluster, type ProviderName } from '@boxcar/model';
 
 // Host-side state of one cluster, all under .cluster/<cluster-name>/ (gitignored): terraform state,
@@ -62,7 +62,7 @@ export async function checkStateOwnership(paths: ClusterPaths): Promise<void> {
     else if (info.uid !== uid) problems.push(`${dir} belongs to uid ${info.uid}, not to you (uid ${uid}): its sockets and logs would be another user's; use a state directory of your own (BOXCAR_STATE_DIR or --state-dir)`);
     else if ((info.mode & 0o002) !== 0) problems.push(`${dir} is writable by every user (mode ${(info.mode & 0o7777).toString(8)}): anyone could put sockets or keys in it; chmod o-w ${dir}, or use a state directory of your own`);
   }
-  if (problems.length) throw new Error(`the cluster's state directory is not safe to use:\n  ${problems.join('\n  ')}`);
+  if (problems.length) throw new ActionableError(`the cluster's state directory is not safe to use:\n  ${problems.join('\n  ')}`);
 }
 
 /** Where a provider keeps this cluster's machines: .cluster/<name>/<provider>. */
