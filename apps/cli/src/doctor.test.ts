@@ -52,3 +52,18 @@ describe('boxcar doctor on this machine', async () => {
     expect((await doctor('--for', 'everything')).code).toBe(2);
   });
 });
+
+describe("doctor takes a provider's prerequisites from the provider's folder", () => {
+  it('needs for cluster:up exactly what the chosen provider runs, plus ssh, openssl and terraform', async () => {
+    // The lab profile runs on qemu and libvirt; VirtualBox takes the 2016 profile.
+    const upNeeds = async (provider: string) => {
+      const profile = provider === 'virtualbox' ? 'xenial-2016' : 'lab';
+      const result = await execa(process.execPath, [BOXCAR, 'doctor', '--profile', profile, '--provider', provider, '--json'], { reject: false });
+      return (JSON.parse(String(result.stdout)).checks as { name: string; neededFor: string[] }[]).filter((c) => c.neededFor.includes('up')).map((c) => c.name).sort();
+    };
+    const common = ['openssl', 'ssh', 'terraform/tofu'];
+    expect(await upNeeds('qemu')).toEqual([...common, 'qemu-img', 'qemu-system-x86_64', 'vde_switch'].sort());
+    expect(await upNeeds('libvirt')).toEqual([...common, 'libvirtd', 'qemu-system-x86_64', 'vagrant', 'vagrant-libvirt'].sort());
+    expect(await upNeeds('virtualbox')).toEqual([...common, 'VBoxManage', 'vagrant'].sort());
+  });
+});

@@ -1,8 +1,8 @@
 // The public API of @boxcar/providers; what is not named here is private to the library.
 
 // Every provider behind one interface (qemu/, vagrant/), by name.
-export { nodeProvider } from './registry.ts';
-export { forwardsKubernetesApi, HOST_KEY_LINE, NodeBootError, type BootedNode, type BoxRef, type NodeBoot, type NodeProvider, type ProviderContext } from './provider.ts';
+export { nodeProvider, providerNames } from './registry.ts';
+export { aptInstall, forwardsKubernetesApi, HOST_KEY_LINE, NodeBootError, type BootedNode, type BoxRef, type NodeBoot, type NodeProvider, type Prerequisite, type ProviderContext } from './provider.ts';
 // Snapshots and stop/start with the running state kept, per node (libs/nodes does it cluster-wide).
 export { type NodeRunState, type NodeSnapshots, type SnapshotInfo } from './provider.ts';
 

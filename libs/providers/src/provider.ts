@@ -122,8 +122,27 @@ export interface NodeSnapshots {
   wake(context: ProviderContext, nodeName: string): Promise<BootedNode | undefined>;
 }
 
+/**
+ * A program a provider runs on the host, as `doctor` checks it: `command` must exit 0; where the output
+ * must say more (a plugin in a list), `expect` must match it, its first group being the version.
+ */
+export interface Prerequisite {
+  name: string;
+  command: readonly [string, ...string[]];
+  /** How to get it on Debian (or where from). */
+  howToGet: string;
+  /** What the provider uses it for. */
+  detail?: string;
+  expect?: RegExp;
+}
+
+/** Installing a Debian package (tools/install-prereqs.sh installs every one boxcar needs). */
+export const aptInstall = (pkg: string): string => `apt-get install ${pkg} (or tools/install-prereqs.sh)`;
+
 export interface NodeProvider {
   readonly name: ProviderName;
+  /** What the provider runs on the host; `doctor` checks each for cluster:up on this provider. */
+  readonly prerequisites: readonly Prerequisite[];
   /** Whether the provider hands a node the cluster's public key at its first boot (firstBootStrings). */
   readonly firstBootChannel: boolean;
   /** Boots one node from its box and returns once the machine runs (SSH may not answer yet). */

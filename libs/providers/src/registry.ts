@@ -15,3 +15,8 @@ export function nodeProvider(name: ProviderName): NodeProvider {
   if (!provider) throw new Error(`unknown provider "${name}"; providers: ${Object.keys(PROVIDERS).join(', ')}`);
   return provider;
 }
+
+/** Every provider's name, in the registry's order. */
+export function providerNames(): ProviderName[] {
+  return Object.keys(PROVIDERS) as ProviderName[];
+}

@@ -2,7 +2,7 @@ import { statfsSync, mkdirSync } from 'node:fs';
 import { execa } from 'execa';
 import type { Cluster } from '@boxcar/model';
 import { detectPacker } from '@boxcar/packer';
-import { detectAccelerator } from '@boxcar/providers';
+import { aptInstall, detectAccelerator, nodeProvider, providerNames, type Prerequisite } from '@boxcar/providers';
 import { defaultStoreUrl } from '@boxcar/box-store';
 import { defaultCacheDir } from '@boxcar/artifacts';
 import { fileURLToPath } from 'node:url';
@@ -22,7 +22,7 @@ export interface Check {
   neededFor: Scope[];
 }
 
-const APT = (pkg: string) => `apt-get install ${pkg} (or tools/install-prereqs.sh)`;
+const APT = aptInstall;
 
 async function probe(binary: string, args: string[]): Promise<{ found: boolean; output: string; failed: boolean }> {
   try {
@@ -59,9 +59,9 @@ function freeSpace(label: string, path: string): Check {
 export async function runChecks(cluster: Cluster): Promise<Check[]> {
   const { provider } = cluster;
   const bakeSource = cluster.profile.name === 'lab' ? 'debootstrap' : 'cloud-image';
-  const usesQemu = provider === 'qemu' || provider === 'libvirt';
-  const usesVagrant = provider === 'virtualbox' || provider === 'libvirt';
   const up = (condition: boolean): Scope[] => (condition ? ['up'] : []);
+  /** Whether the chosen provider runs this program (its folder says so). */
+  const providerRuns = (name: string) => nodeProvider(provider).prerequisites.some((prerequisite) => prerequisite.name === name);
 
   const checks: Check[] = [];
   const packer = await detectPacker().catch((error: Error) => error);
@@ -73,18 +73,21 @@ export async function runChecks(cluster: Cluster): Promise<Check[]> {
       : 'built-in builders, no required_plugins; qemu-img -F shim';
     checks.push({ name: 'packer', status: 'ok', version: packer.version, detail: features, howToGet: APT('packer'), neededFor: ['bake'] });
   }
-  checks.push(await simpleCheck('qemu-system-x86_64', 'qemu-system-x86_64', ['--version'], ['bake', ...up(usesQemu)], APT('qemu-system-x86')));
-  checks.push(await simpleCheck('qemu-img', 'qemu-img', ['--version'], ['bake', ...up(provider === 'qemu')], APT('qemu-utils')));
+  // The bake runs its layers under qemu whatever the cluster's provider.
+  checks.push(await simpleCheck('qemu-system-x86_64', 'qemu-system-x86_64', ['--version'], ['bake', ...up(providerRuns('qemu-system-x86_64'))], APT('qemu-system-x86')));
+  checks.push(await simpleCheck('qemu-img', 'qemu-img', ['--version'], ['bake', ...up(providerRuns('qemu-img'))], APT('qemu-utils')));
   checks.push(await accelCheck());
   checks.push(await simpleCheck('debootstrap', 'debootstrap', ['--version'], bakeSource === 'debootstrap' ? ['bake'] : [], APT('debootstrap'), 'builds the lab base image (as root)'));
   checks.push(rootCheck(bakeSource === 'debootstrap'));
-  checks.push(await simpleCheck('vde_switch', 'vde_switch', ['--version'], up(provider === 'qemu'), APT('vde2'), 'cluster network of the qemu provider'));
-  checks.push(await simpleCheck('vagrant', 'vagrant', ['--version'], up(usesVagrant), APT('vagrant')));
-  checks.push(await vagrantPluginCheck(provider === 'libvirt'));
-  checks.push(await simpleCheck('libvirtd', 'libvirtd', ['--version'], up(provider === 'libvirt'), APT('libvirt-daemon-system')));
-  checks.push(
-    await simpleCheck('VBoxManage', 'VBoxManage', ['--version'], up(provider === 'virtualbox'), 'VirtualBox is not in Debian: install it from virtualbox.org (Oracle\'s apt repository)', 'virtualbox provider'),
-  );
+  // What each provider runs on the host, from the provider's own folder: needed for up on the chosen one.
+  const listed = new Set(checks.map((check) => check.name));
+  for (const name of providerNames()) {
+    for (const prerequisite of nodeProvider(name).prerequisites) {
+      if (listed.has(prerequisite.name)) continue;
+      listed.add(prerequisite.name);
+      checks.push(await prerequisiteCheck(prerequisite, up(providerRuns(prerequisite.name))));
+    }
+  }
   checks.push(await terraformCheck());
   checks.push(await simpleCheck('ssh', 'ssh', ['-V'], ['up'], APT('openssh-client')));
   checks.push(await simpleCheck('openssl', 'openssl', ['version'], ['up'], APT('openssl'), 'cluster CA and certificates'));
@@ -127,12 +130,14 @@ async function accelCheck(): Promise<Check> {
   }
 }
 
-async function vagrantPluginCheck(needed: boolean): Promise<Check> {
-  const base = { name: 'vagrant-libvirt', howToGet: APT('vagrant-libvirt'), neededFor: needed ? (['up'] as Scope[]) : [] };
-  const result = await probe('vagrant', ['plugin', 'list']);
-  if (!result.found) return { ...base, status: 'missing', version: '', detail: 'vagrant is missing' };
-  const match = /vagrant-libvirt \(([^,)]+)/.exec(result.output);
-  return match ? { ...base, status: 'ok', version: match[1]!, detail: 'vagrant provider for libvirt' } : { ...base, status: 'missing', version: '', detail: 'not in `vagrant plugin list`' };
+async function prerequisiteCheck(prerequisite: Prerequisite, neededFor: Scope[]): Promise<Check> {
+  const [binary, ...args] = prerequisite.command;
+  if (!prerequisite.expect) return simpleCheck(prerequisite.name, binary, args, neededFor, prerequisite.howToGet, prerequisite.detail);
+  const base = { name: prerequisite.name, howToGet: prerequisite.howToGet, neededFor };
+  const result = await probe(binary, args);
+  if (!result.found) return { ...base, status: 'missing', version: '', detail: `${binary} is missing` };
+  const match = prerequisite.expect.exec(result.output);
+  return match ? { ...base, status: 'ok', version: match[1] ?? '', detail: prerequisite.detail ?? '' } : { ...base, status: 'missing', version: '', detail: `not in \`${prerequisite.command.join(' ')}\`` };
 }
 
 async function terraformCheck(): Promise<Check> {

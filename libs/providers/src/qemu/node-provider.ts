@@ -1,4 +1,4 @@
-import { firstBootStrings, type NodeProvider, type ProviderContext } from '../provider.ts';
+import { aptInstall, firstBootStrings, type NodeProvider, type ProviderContext } from '../provider.ts';
 import { qemuDown, qemuNodeDown, qemuNodeUp, qemuStatus, type QemuProgress } from './provider.ts';
 import {
   qemuDeleteSnapshot,
@@ -21,6 +21,11 @@ const options = (context: ProviderContext) => ({
 export const qemuProvider: NodeProvider = {
   name: 'qemu',
   firstBootChannel: true,
+  prerequisites: [
+    { name: 'qemu-system-x86_64', command: ['qemu-system-x86_64', '--version'], howToGet: aptInstall('qemu-system-x86'), detail: 'runs the nodes' },
+    { name: 'qemu-img', command: ['qemu-img', '--version'], howToGet: aptInstall('qemu-utils'), detail: "each node's overlay on its layer disk" },
+    { name: 'vde_switch', command: ['vde_switch', '--version'], howToGet: aptInstall('vde2'), detail: 'cluster network of the qemu provider' },
+  ],
 
   async up(context, nodeName, boot) {
     const info = await qemuNodeUp(context.cluster, nodeName, {

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Cluster } from '@boxcar/model';
 import { detectAccelerator } from '../accel.ts';
-import { firstBootStrings, forwardsKubernetesApi, type NodeProvider, type NodeRunState, type ProviderContext } from '../provider.ts';
+import { aptInstall, firstBootStrings, forwardsKubernetesApi, type NodeProvider, type NodeRunState, type Prerequisite, type ProviderContext } from '../provider.ts';
 import { API_FORWARD_WAIT_MS, kubernetesApiPort, listening } from './api-port.ts';
 import { dropLibvirtState, libvirtRunState, libvirtSnapshots } from './libvirt-snapshots.ts';
 import { vagrantNodeDown, vagrantNodeUp, vagrantSshConfig, vagrantStatus, type VagrantRunOptions } from './runner.ts';
@@ -13,6 +13,22 @@ import { virtualboxRunState, virtualboxSnapshots } from './virtualbox-snapshots.
  * A Vagrant provider (virtualbox, libvirt): one generated Vagrantfile for the whole cluster in the
  * provider's directory, boxes from the store's catalogs, `vagrant up|destroy <node>`.
  */
+const VAGRANT: Prerequisite = { name: 'vagrant', command: ['vagrant', '--version'], howToGet: aptInstall('vagrant') };
+
+/** What each Vagrant provider runs on the host. */
+const VAGRANT_PREREQUISITES: Record<VagrantProviderName, Prerequisite[]> = {
+  libvirt: [
+    { name: 'qemu-system-x86_64', command: ['qemu-system-x86_64', '--version'], howToGet: aptInstall('qemu-system-x86'), detail: "libvirt's hypervisor" },
+    VAGRANT,
+    { name: 'vagrant-libvirt', command: ['vagrant', 'plugin', 'list'], expect: /vagrant-libvirt \(([^,)]+)/, howToGet: aptInstall('vagrant-libvirt'), detail: 'vagrant provider for libvirt' },
+    { name: 'libvirtd', command: ['libvirtd', '--version'], howToGet: aptInstall('libvirt-daemon-system') },
+  ],
+  virtualbox: [
+    VAGRANT,
+    { name: 'VBoxManage', command: ['VBoxManage', '--version'], howToGet: "VirtualBox is not in Debian: install it from virtualbox.org (Oracle's apt repository)", detail: 'virtualbox provider' },
+  ],
+};
+
 export function vagrantProvider(kind: VagrantProviderName): NodeProvider {
   // A node brought up before a provider change is still reached with the provider it runs on.
   const on = (cluster: Cluster): Cluster => (cluster.provider === kind ? cluster : { ...cluster, provider: kind });
@@ -22,6 +38,7 @@ export function vagrantProvider(kind: VagrantProviderName): NodeProvider {
     name: kind,
     // VirtualBox has no SMBIOS OEM strings to set: its nodes get the cluster key when configured.
     firstBootChannel: kind === 'libvirt',
+    prerequisites: VAGRANT_PREREQUISITES[kind],
 
     async up(context, nodeName, boot) {
       const cluster = on(context.cluster);
