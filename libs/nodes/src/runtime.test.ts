@@ -25,7 +25,6 @@ beforeAll(async () => {
   await store.publishBox({ boxName: lab.master.box, description: 'master', provider: 'libvirt', boxFile: join(dir, 'master.box'), key: 'k1', layer: 'master', profile: 'lab' });
   // This machine has no bootstrap key: not the baker.
   process.env.BOXCAR_BOOTSTRAP_KEY = join(dir, 'baker', 'bootstrap_ed25519');
-  process.env.BOXCAR_STATE_DIR = join(dir, 'state');
 });
 afterAll(async () => {
   process.env = saved;
