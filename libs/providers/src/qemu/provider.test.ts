@@ -167,6 +167,19 @@ describe('qemu provider with blank disks', () => {
     await expect(access(stateLayout(stateDir).lockFile)).rejects.toThrow(/ENOENT/);
   });
 
+  it('after a host restart (every qemu and vde_switch killed, their pid files left) the nodes boot again on live switches', async () => {
+    const stateDir = join(work, 'host-restart');
+    for (const name of ['cni-worker1', 'cni-worker2']) await qemuNodeUp(cluster, name, { stateDir, image: blank, accel: tcg });
+    for (const stray of await processesMentioning(stateDir)) process.kill(stray.pid, 'SIGKILL');
+    await new Promise((done) => setTimeout(done, 300));
+    expect((await qemuStatus(cluster, { stateDir })).switches).toEqual({ cluster: false, vpp: false });
+    for (const name of ['cni-worker1', 'cni-worker2']) expect((await qemuNodeUp(cluster, name, { stateDir, image: blank, accel: tcg })).started).toBe(true);
+    const status = await qemuStatus(cluster, { stateDir });
+    expect(status.switches).toEqual({ cluster: true, vpp: true });
+    expect(status.nodes.filter((node) => node.state === 'running').map((node) => node.name)).toEqual(['cni-worker1', 'cni-worker2']);
+    await qemuDown(cluster, { stateDir });
+  });
+
   it('names the node, the step and the serial log when a node does not come up', async () => {
     const stateDir = join(work, 'fail');
     const raw = join(work, 'disk.raw');

@@ -241,14 +241,18 @@ export async function ensureSwitch(layout: StateLayout, name: SwitchName, progre
   const pidFile = layout.switchPidFile[name];
   if ((await livePid(pidFile, socketDir)) !== undefined && (await pathExists(`${socketDir}/ctl`))) return;
   await rm(socketDir, { recursive: true, force: true });
+  // A switch that was killed (a host restart, kill -9) leaves its pid file, and vde_switch started on an
+  // existing pid file makes its socket, then quietly exits: the nodes would get "Connection refused".
+  await rm(pidFile, { force: true });
   progress('switch', `vde_switch for the ${name} network at ${socketDir}`);
   const result = await execa('vde_switch', vdeSwitchArgs(socketDir, pidFile), { reject: false, stdin: 'ignore', timeout: 30_000 });
   if (result.exitCode !== 0) {
     const hint = (result as { code?: string }).code === 'ENOENT' ? ' (install the Debian package vde2)' : '';
     throw new Error(`vde_switch for the ${name} network failed${hint}: ${String(result.stderr || result.message).trim()}`);
   }
-  for (let waited = 0; !(await pathExists(`${socketDir}/ctl`)); waited += 50) {
-    if (waited > 5_000) throw new Error(`vde_switch for the ${name} network started but ${socketDir}/ctl did not appear`);
+  // Ready when its socket is there and the process that made it runs (a switch that exits at once may leave the socket for a moment).
+  for (let waited = 0; !((await pathExists(`${socketDir}/ctl`)) && (await livePid(pidFile, socketDir)) !== undefined); waited += 50) {
+    if (waited > 5_000) throw new Error(`vde_switch for the ${name} network started but is not running with its socket ${socketDir}/ctl and pid file ${pidFile}`);
     await sleep(50);
   }
 }
