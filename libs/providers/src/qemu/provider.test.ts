@@ -196,14 +196,14 @@ describe('qemu provider with blank disks', () => {
     await qemuDown(cluster, { stateDir });
 
     // A qemu that dies while booting is reported as such at once, not as an SSH timeout minutes later.
+    // Killed once it is launched and the wait for SSH began (a kill during the launch itself is a launch failure).
     const pidFile = stateLayout(stateDir).node('cni-master1').pidFile;
-    const killer = setInterval(() => {
-      readFile(pidFile, 'utf8').then((pid) => process.kill(Number(pid), 'SIGKILL')).catch(() => undefined);
-    }, 500);
+    const kill = () => readFile(pidFile, 'utf8').then((pid) => process.kill(Number(pid), 'SIGKILL')).catch(() => undefined);
     const started = Date.now();
-    const died = await qemuNodeUp(cluster, 'cni-master1', { stateDir, image: blank, accel: tcg, ssh: { user: 'vagrant', keyFile: join(work, 'none'), timeoutMs: 60_000 } })
-      .catch((caught: unknown) => caught)
-      .finally(() => clearInterval(killer));
+    const died = await qemuNodeUp(cluster, 'cni-master1', {
+      stateDir, image: blank, accel: tcg, ssh: { user: 'vagrant', keyFile: join(work, 'none'), timeoutMs: 60_000 },
+      onProgress: (event) => void (event.step === 'ssh' && kill()),
+    }).catch((caught: unknown) => caught);
     expect(died).toMatchObject({ node: 'cni-master1', step: 'boot' });
     expect((died as Error).message).toMatch(/qemu exited while the node was booting/);
     expect(Date.now() - started).toBeLessThan(10_000);
