@@ -2,7 +2,7 @@ import { ActionableError } from '@boxcar/kit';
 import { findNode, type ProviderName } from '@boxcar/model';
 import { nodeProvider, type NodeRunState } from '@boxcar/providers';
 import { nodeUp, providerContext, type NodeContext } from './runtime.ts';
-import { setClocks, wakeNode } from './snapshots.ts';
+import { resumeNodes } from './snapshots.ts';
 import { readNodeRecord } from './state.ts';
 
 // The node's machine running from its own disk, whatever stopped it: the step of the stack's boot
@@ -30,24 +30,17 @@ export async function nodeStart(context: NodeContext, nodeName: string): Promise
   if (!record) throw new NodeDiskGoneError(nodeName, 'it has no record (it was taken down, or never brought up)');
   const provider = record.provider as ProviderName;
   const where = providerContext(context, provider);
+  if (record.restoreFailed) throw new NodeDiskGoneError(nodeName, `its restore of snapshot ${record.restoreFailed.snapshot} failed, so its memory and disk are undefined`);
   const was = (await nodeProvider(provider).status(where))[nodeName] ?? 'absent';
   const progress = (message: string) => context.onProgress?.(nodeName, message);
-  if (record.restoreFailed) throw new NodeDiskGoneError(nodeName, `its restore of snapshot ${record.restoreFailed.snapshot} failed, so its memory and disk are undefined`);
   switch (was) {
     case 'running':
       return { was, did: 'already running' };
     case 'paused':
-      progress('paused: resuming it');
-      await nodeProvider(provider).snapshots.resume(where, nodeName);
-      await setClocks(context, [record]);
-      return { was, did: 'resumed (it was paused); clock set' };
     case 'stopped-with-state':
-      progress('stopped with its state saved: starting it from that state');
-      await wakeNode(context, nodeName);
-      // Where the provider leaves a woken node paused; a running one stays running.
-      if ((await nodeProvider(provider).status(where))[nodeName] === 'paused') await nodeProvider(provider).snapshots.resume(where, nodeName);
-      await setClocks(context, [(await readNodeRecord(paths, nodeName))!]);
-      return { was, did: 'resumed from the state cluster stop saved; clock set' };
+      progress(was === 'paused' ? 'paused: resuming it' : 'stopped with its state saved: starting it from that state');
+      await resumeNodes(context, [record], () => was);
+      return { was, did: was === 'paused' ? 'resumed (it was paused); clock set' : 'resumed from the state cluster stop saved; clock set' };
     case 'stopped':
       // Crashed, killed, or every machine gone with a host reboot: the same disk, its files kept, the box it was made from.
       progress(`its machine is not running: booting it from its disk (box ${record.box.name} ${record.box.version})`);

@@ -101,19 +101,24 @@ async function requireStates(context: NodeContext, records: NodeRecord[], verb: 
 
 /**
  * Pauses every node, runs `step` on each (paused), resumes every node, whatever `step` did: a half-done
- * step must not leave a frozen cluster behind.
+ * step must not leave a frozen cluster behind. Where a failed step leaves a node's memory undefined
+ * (a restore), `keepFailedPaused` leaves that node paused instead. Returns each failed node's error.
  */
-async function whilePaused(context: NodeContext, records: NodeRecord[], what: string, step: (node: string) => Promise<void>): Promise<void> {
+async function whilePaused(context: NodeContext, records: NodeRecord[], step: (node: string) => Promise<void>, options: { keepFailedPaused?: boolean } = {}): Promise<Map<string, string>> {
   const provider = snapshotsOf(context);
   const where = providerContext(context, context.cluster.provider);
+  const failed = new Map<string, string>();
   // Open SSH connections would be frozen into the snapshot, or cut by the restore.
   await closeAllConnections(context.paths);
   try {
     await together(names(records), 'pause', (node) => provider.pause(where, node));
-    await together(names(records), what, step);
+    const results = await Promise.allSettled(records.map((record) => step(record.name)));
+    results.forEach((result, index) => result.status === 'rejected' && failed.set(records[index]!.name, (result.reason as Error).message));
   } finally {
-    await together(names(records), 'resume', (node) => provider.resume(where, node));
+    const resume = options.keepFailedPaused ? names(records).filter((node) => !failed.has(node)) : names(records);
+    await together(resume, 'resume', (node) => provider.resume(where, node));
   }
+  return failed;
 }
 
 /**
@@ -121,9 +126,9 @@ async function whilePaused(context: NodeContext, records: NodeRecord[], what: st
  * that certificates and etcd leases see the right time. A guest just resumed under TCG may take a while
  * to answer its first key exchange: the (shared) connection is made first.
  */
-export async function setClocks(context: NodeContext, records: NodeRecord[]): Promise<void> {
+async function setClocks(context: NodeContext, nodes: string[]): Promise<void> {
   const key = (await clusterSshKey(context.paths, context.cluster)).privateKey;
-  await together(names(records), 'setting the clock', async (node) => {
+  await together(nodes, 'setting the clock', async (node) => {
     const target = nodeTarget(context.cluster, context.paths, (await readNodeRecord(context.paths, node))!, 'cluster', key, true);
     await waitForSsh({ ...target, timeoutMs: context.cluster.timeouts.sshReadySeconds * 1000, intervalMs: 1_000 });
     await setGuestClock(node, async (command) => (await sshRun(target, command, { timeoutMs: 60_000 })).stdout);
@@ -169,12 +174,11 @@ export async function snapshotSave(context: NodeContext, name: string): Promise<
   const existing = await readSnapshotRecords(context.paths);
   const previous = existing.find((record) => record.name === name);
   const tag = freshSnapshotTag(name, new Set(existing.flatMap((record) => [snapshotTag(record), record.name])).add(STOPPED_SNAPSHOT));
-  try {
-    await whilePaused(context, records, `saving snapshot ${name}`, (node) => provider.save(where, node, tag));
-  } catch (error) {
+  const failed = await whilePaused(context, records, (node) => provider.save(where, node, tag));
+  if (failed.size) {
     // Whatever part of the new one exists goes; the old one was never touched.
     await Promise.allSettled(names(records).map((node) => provider.remove(where, node, tag)));
-    throw error;
+    throw new Error(`saving snapshot ${name} failed on ${failed.size} node(s):\n  ${[...failed].map(([node, error]) => `${node}: ${error}`).join('\n  ')}`);
   }
   const snapshot: SnapshotRecord = {
     name,
@@ -190,7 +194,7 @@ export async function snapshotSave(context: NodeContext, name: string): Promise<
     const present = (await Promise.all(previous.nodes.map(async (node) => ((await readNodeRecord(context.paths, node.name)) ? [node.name] : [])))).flat();
     await together(present, `removing the replaced snapshot ${name}`, (node) => nodeProvider(previous.provider).snapshots.remove(providerContext(context, previous.provider), node, snapshotTag(previous)));
   }
-  await setClocks(context, records);
+  await setClocks(context, names(records));
   return { snapshot, seconds: (Date.now() - started) / 1000 };
 }
 
@@ -228,18 +232,8 @@ export async function snapshotRestore(context: NodeContext, name: string): Promi
   if (damaged.length) throw new ActionableError(`cluster ${context.cluster.name}: cannot restore: ${damaged.map((record) => record.name).join(', ')} failed an earlier restore and must be made again first: cluster up`);
   const provider = snapshotsOf(context);
   const where = providerContext(context, context.cluster.provider);
-  // Open SSH connections would be cut by the restore.
-  await closeAllConnections(context.paths);
-  const failed = new Map<string, string>();
-  try {
-    await together(names(records), 'pause', (node) => provider.pause(where, node));
-    const results = await Promise.allSettled(records.map((record) => provider.restore(where, record.name, snapshotTag(snapshot))));
-    results.forEach((result, index) => result.status === 'rejected' && failed.set(records[index]!.name, (result.reason as Error).message));
-  } finally {
-    // The restored nodes run on; a node whose restore failed stays paused: resumed, it would run whatever half-loaded memory it has.
-    const paused = (await runStates(context));
-    await together(names(records).filter((node) => !failed.has(node) && paused(node) === 'paused'), 'resume', (node) => provider.resume(where, node));
-  }
+  // A node whose restore failed stays paused: resumed, it would run whatever half-loaded memory it has.
+  const failed = await whilePaused(context, records, (node) => provider.restore(where, node, snapshotTag(snapshot)), { keepFailedPaused: true });
   const at = new Date().toISOString();
   for (const record of records) {
     const error = failed.get(record.name);
@@ -252,7 +246,7 @@ export async function snapshotRestore(context: NodeContext, name: string): Promi
     const { configHash: _current, ...rest } = record;
     await writeNodeRecord(context.paths, { ...rest, ...(saved.configHash ? { configHash: saved.configHash } : {}), snapshot: { name, restoredAt: at } });
   }
-  await setClocks(context, records.filter((record) => !failed.has(record.name)));
+  await setClocks(context, names(records).filter((node) => !failed.has(node)));
   if (failed.size) {
     throw new ActionableError(
       `cluster ${context.cluster.name}: restoring snapshot ${name} failed on ${failed.size} node(s); each is left paused (its memory may be half loaded) and cluster up makes it again from its box:\n  ` +
@@ -343,7 +337,7 @@ export async function clusterStop(context: NodeContext): Promise<ClusterVerbResu
 }
 
 /** A node stopped with its state started from it, left paused where the provider can; its record follows where it now answers. */
-export async function wakeNode(context: NodeContext, node: string): Promise<void> {
+async function wakeNode(context: NodeContext, node: string): Promise<void> {
   const woken = await snapshotsOf(context).wake(providerContext(context, context.cluster.provider), node);
   const record = (await readNodeRecord(context.paths, node))!;
   const moved = woken && (record.ssh.host !== woken.ssh.host || record.ssh.port !== woken.ssh.port || (woken.api && (record.api?.host !== woken.api.host || record.api.port !== woken.api.port)));
@@ -360,29 +354,40 @@ export async function clusterStart(context: NodeContext): Promise<ClusterVerbRes
   const started = Date.now();
   const records = await upNodes(context, 'start');
   const before = await runStates(context);
-  const toWake = records.filter((record) => before(record.name) === 'stopped-with-state');
-  const provider = snapshotsOf(context);
-  const where = providerContext(context, context.cluster.provider);
-  let resumed: string[] = [];
-  try {
-    await together(names(toWake), 'start', (node) => wakeNode(context, node));
-  } finally {
-    // Those that woke run on, even if another failed: a half-started cluster is visible in status, a frozen one is not.
-    const stateOf = await runStates(context);
-    resumed = records.filter((record) => stateOf(record.name) === 'paused' && !record.restoreFailed).map((record) => record.name);
-    await together(resumed, 'resume', (node) => provider.resume(where, node));
-  }
-  const clocks = records.filter((record) => toWake.includes(record) || resumed.includes(record.name));
-  await setClocks(context, clocks);
+  const { woken, resumed } = await resumeNodes(context, records, before);
   const nodes = records.map((record): NodeOutcome => {
     const was = before(record.name);
-    if (toWake.includes(record)) return { node: record.name, was, did: 'resumed from the state cluster stop saved; clock set', ok: true };
+    if (woken.includes(record.name)) return { node: record.name, was, did: 'resumed from the state cluster stop saved; clock set', ok: true };
     if (resumed.includes(record.name)) return { node: record.name, was, did: 'resumed (it was paused); clock set', ok: true };
     if (was === 'running') return { node: record.name, was, did: 'already running', ok: true };
     if (record.restoreFailed) return { node: record.name, was, did: `not started: its restore of snapshot ${record.restoreFailed.snapshot} failed; cluster up makes it again`, ok: false };
     return { node: record.name, was, did: `not started: ${was === 'stopped' ? 'its machine stopped without a saved state; cluster up boots it from its disk' : 'its disk is gone; cluster up makes it again'}`, ok: false };
   });
   return { nodes, seconds: (Date.now() - started) / 1000 };
+}
+
+/**
+ * The given nodes running again from where they stopped (cluster start, and node start for one node):
+ * those stopped with their state are woken from it together, then every one left paused is resumed at
+ * once, and their clocks are set. A node whose restore failed is never woken nor resumed. `stateOf`:
+ * each node's machine before. Returns the nodes woken and the nodes resumed (the woken among them).
+ */
+export async function resumeNodes(context: NodeContext, records: NodeRecord[], stateOf: (node: string) => NodeRunState): Promise<{ woken: string[]; resumed: string[] }> {
+  const provider = snapshotsOf(context);
+  const where = providerContext(context, context.cluster.provider);
+  const usable = records.filter((record) => !record.restoreFailed);
+  const woken = names(usable.filter((record) => stateOf(record.name) === 'stopped-with-state'));
+  let resumed: string[] = [];
+  try {
+    await together(woken, 'start', (node) => wakeNode(context, node));
+  } finally {
+    // Those that woke run on, even if another failed: a half-started cluster is visible in status, a frozen one is not.
+    const now = await runStates(context);
+    resumed = names(usable.filter((record) => now(record.name) === 'paused'));
+    await together(resumed, 'resume', (node) => provider.resume(where, node));
+  }
+  await setClocks(context, [...new Set([...woken, ...resumed])]);
+  return { woken, resumed };
 }
 
 /** The snapshot records dropped (cluster down: the snapshots themselves went with the nodes' disks); their names. */
