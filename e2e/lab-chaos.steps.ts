@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import type { NodePlanSummary } from '@boxcar/cluster';
 import { expectCniAcrossNodes, expectEtcdHealthy, expectPingMatrix, type LabSsh } from './harness/lab-checks.ts';
 import { expectNodesReadyAgain, type KubeAccess } from './harness/kube-checks.ts';
-import type { SnapshotLab } from './lab-snapshots.steps.ts';
+import { clusterStatusJson, type SnapshotLab, type Status } from './lab-snapshots.steps.ts';
 
 // What a host does to a cluster, on the lab cluster that is already up and configured (no boot of its
 // own before the fault): a host restart (every qemu and vde_switch gone) with a node taken down by hand.
@@ -14,11 +14,6 @@ import type { SnapshotLab } from './lab-snapshots.steps.ts';
 // on the real qemu provider (libs/providers qemu tests) and the real terraform (apps/cluster), not here,
 // where every reboot with Kubernetes costs minutes of the CI run.
 
-interface Status {
-  name: string;
-  state: string;
-  configured: boolean;
-}
 
 const MARK = '/var/lib/boxcar-e2e-mark';
 
@@ -26,7 +21,7 @@ export function describeChaosSteps(lab: SnapshotLab, ssh: LabSsh, timings: Recor
   const { cluster, env, boxcar } = lab;
   const options = ['--profile', 'lab'];
   const qemuDir = join(env.BOXCAR_STATE_DIR, cluster.name, 'qemu');
-  const status = async () => JSON.parse((await boxcar('cluster', 'status', ...options, '--json').catch((error: Error) => ({ stdout: error.message.replace(/^[^\n]*\n/, '') }))).stdout) as Status[];
+  const status = () => clusterStatusJson(lab);
   const plan = async () => (JSON.parse((await boxcar('cluster', 'plan', ...options, '--json')).stdout) as { nodes: NodePlanSummary[] }).nodes;
   const rows = (nodes: NodePlanSummary[]) => nodes.map((row) => [row.node, row.vm, row.boot, row.configuration]);
   const unchanged = (nodes: NodePlanSummary[]) => nodes.every((row) => row.vm === 'keep' && row.boot === 'keep' && row.configuration === 'keep');

@@ -22,19 +22,27 @@ export interface SnapshotLab {
   boxcar: (...args: string[]) => Promise<{ stdout: string; seconds: number }>;
 }
 
-interface Status {
+export interface Status {
   name: string;
   state: string;
   configured: boolean;
   snapshot?: string;
 }
 
+/**
+ * `cluster status --json` of the lab: exit 1 while a node is not running and configured (stopped, with
+ * its state or not), and its JSON is still the answer.
+ */
+export async function clusterStatusJson(lab: SnapshotLab): Promise<Status[]> {
+  const { stdout } = await lab.boxcar('cluster', 'status', '--profile', 'lab', '--json').catch((error: Error) => ({ stdout: error.message.replace(/^[^\n]*\n/, '') }));
+  return JSON.parse(stdout) as Status[];
+}
+
 /** Registers the steps; the cluster must be up and configured (on qemu) when they run. */
 export function describeSnapshotSteps(lab: SnapshotLab, ssh: LabSsh, timings: Record<string, number>, kubernetes: { access: KubeAccess; version: string; pods: string[] }): void {
   const { cluster, env, boxcar } = lab;
   const options = ['--profile', 'lab'];
-  // cluster status exits 1 while a node is not running and configured (stopped-with-state): its JSON is still the answer.
-  const status = async () => JSON.parse((await boxcar('cluster', 'status', ...options, '--json').catch((error: Error) => ({ stdout: error.message.replace(/^[^\n]*\n/, '') }))).stdout) as Status[];
+  const status = () => clusterStatusJson(lab);
   const bootIds = async () => Promise.all(cluster.nodes.map(async (node) => (await ssh.on(node.name, 'cat /proc/sys/kernel/random/boot_id')).trim()));
   /** Every node's clock agrees with the host's: within a few seconds of the host's time around the question. */
   const expectClocksSet = async () => {
