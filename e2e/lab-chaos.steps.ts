@@ -14,7 +14,6 @@ import { clusterStatusJson, type SnapshotLab, type Status } from './lab-snapshot
 // on the real qemu provider (libs/providers qemu tests) and the real terraform (apps/cluster), not here,
 // where every reboot with Kubernetes costs minutes of the CI run.
 
-
 const MARK = '/var/lib/boxcar-e2e-mark';
 
 export function describeChaosSteps(lab: SnapshotLab, ssh: LabSsh, timings: Record<string, number>, kubernetes: { access: KubeAccess; version: string; pods: string[] }): void {
