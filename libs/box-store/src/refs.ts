@@ -20,18 +20,24 @@ import type { LayerRef, NewLayerRef, RefFilter } from './types.ts';
 export function thisHost(): string {
   // Host names may hold characters a path segment may not (rare, but a shared store must stay readable).
   const name = hostname().replace(/[^A-Za-z0-9._-]/g, '_').replace(/^[^A-Za-z0-9]/, 'h');
-  return machineIdHash ? `${name}-${machineIdHash}` : name;
+  const machine = machineIdHash();
+  return machine ? `${name}-${machine}` : name;
 }
 
-const machineIdHash = (() => {
-  try {
-    const id = readFileSync('/etc/machine-id', 'utf8').trim();
-    return id ? createHash('sha256').update(id).digest('hex').slice(0, 8) : undefined;
-  } catch (error) {
-    if (errorCode(error) === 'ENOENT') return undefined;
-    throw error;
+/** Read on first use, not when the module loads (every CLI command imports this library). */
+let machineIdHashOnce: { value: string | undefined } | undefined;
+function machineIdHash(): string | undefined {
+  if (!machineIdHashOnce) {
+    let id = '';
+    try {
+      id = readFileSync('/etc/machine-id', 'utf8').trim();
+    } catch (error) {
+      if (errorCode(error) !== 'ENOENT') throw error;
+    }
+    machineIdHashOnce = { value: id ? createHash('sha256').update(id).digest('hex').slice(0, 8) : undefined };
   }
-})();
+  return machineIdHashOnce.value;
+}
 
 const refPath = (root: string, ref: Pick<LayerRef, 'host' | 'cluster' | 'node'>): string =>
   join(root, REFS_DIR, ref.host, ref.cluster, `${ref.node}.json`);
