@@ -39,6 +39,7 @@ async function leftovers(): Promise<string[]> {
 
 let dirtyImage: string;
 let cleanImage: string;
+let deletedKeyImage: string;
 
 beforeAll(async () => {
   root = mkdtempSync(join(tmpdir(), 'boxcar-faults-scan-'));
@@ -66,6 +67,8 @@ beforeAll(async () => {
   put(dirty, 'var/cache/boxcar/artifacts/iptables_1.8.9-2_amd64.deb', 'deb');
   // Not findings: the marker string that ssh binaries carry, and prose about keys.
   put(dirty, 'usr/bin/fake-ssh', Buffer.concat([Buffer.from('\x7fELF\x02\x01'), Buffer.from('-----BEGIN OPENSSH PRIVATE KEY-----\n\0\0openssh-key-v1\0')]), 0o755);
+  // Nor a library's own test keys (libgnutls carries its self-test keys): a file over 1 MiB is not read.
+  put(dirty, 'usr/lib/libfake-tls.so', Buffer.concat([Buffer.alloc(1024 * 1024), readFileSync(join(keys, 'user')), Buffer.alloc(4096)]));
   put(dirty, 'usr/share/doc/openssh/README', 'Keys start with -----BEGIN OPENSSH PRIVATE KEY----- and are never shipped.\n');
   const dirtyRaw = join(root, 'dirty.raw');
   await fileSystem(dirty, dirtyRaw);
@@ -86,6 +89,16 @@ beforeAll(async () => {
   await execa('sfdisk', ['-q', disk], { input: 'label: dos\nstart=2048, type=83\n' });
   await execa('dd', [`if=${fs}`, `of=${disk}`, 'bs=1M', 'seek=1', 'conv=notrunc', 'status=none']);
   cleanImage = await toQcow2(disk);
+
+  // What a bake does with its VM's SSH host key: made on boot, deleted by the cleanup. The file is
+  // gone, its blocks are not (rm frees them, nothing overwrites them).
+  const deleted = join(root, 'deleted');
+  put(deleted, 'etc/ssh/ssh_host_ed25519_key', readFileSync(join(keys, 'host')), 0o600);
+  put(deleted, 'etc/hostname', 'debian\n');
+  const deletedRaw = join(root, 'deleted.raw');
+  await fileSystem(deleted, deletedRaw);
+  await execa('debugfs', ['-w', '-R', 'rm /etc/ssh/ssh_host_ed25519_key', deletedRaw]);
+  deletedKeyImage = await toQcow2(deletedRaw);
 });
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
@@ -127,6 +140,15 @@ describe('scenario 9a: scanImage finds what must not ship in a box', () => {
 describe('scenario 9b: scanImage on a clean image and on images it cannot scan', () => {
   it('a clean image in partition 1 of an MBR disk: no findings', async () => {
     expect(await scanImage(cleanImage)).toEqual([]);
+    expect(await leftovers()).toEqual([]);
+  });
+
+  it("a key file deleted from the file system: its blocks are still found, at the key's offset", async () => {
+    const findings = await scanImage(deletedKeyImage);
+    expect(findings.map((finding) => finding.kind)).toEqual(['freed-key']);
+    const offset = Number(findings[0]!.path.replace('disk byte ', ''));
+    const raw = readFileSync(join(root, 'deleted.raw'));
+    expect(raw.subarray(offset, offset + 35).toString()).toBe('-----BEGIN OPENSSH PRIVATE KEY-----');
     expect(await leftovers()).toEqual([]);
   });
 

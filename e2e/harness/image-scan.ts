@@ -1,4 +1,4 @@
-import { lstat, mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, open, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { execa } from 'execa';
@@ -7,13 +7,18 @@ import { execa } from 'execa';
 // histories, apt caches and boxcar's staging files. The image is never written: qemu-img copies it
 // to a temporary raw file, each partition is attached read-only (losetup -r, with its offset and
 // size, so no partition devices or nbd module are needed) and mounted read-only; everything is
-// detached and removed again whatever happens. Needs root, qemu-img, losetup, blkid, sfdisk (fdisk).
+// detached and removed again whatever happens. Besides the files, the disk's bytes are searched for
+// private keys in blocks no file owns: a key file deleted by a bake leaves its blocks behind unless
+// they were overwritten (a trim frees only whole qcow2 clusters), and a box ships those bytes to
+// everyone who adds it. Keys inside files are the file scan's: a small file holding one is a finding,
+// a large one (libgnutls carries its self-test keys) is not read, as there.
+// Needs root, qemu-img, losetup, blkid, sfdisk (fdisk), dumpe2fs and debugfs (e2fsprogs).
 
-export type FindingKind = 'private-key' | 'ssh-host-key' | 'ca-key' | 'token' | 'shell-history' | 'apt-cache' | 'boxcar-leftover';
+export type FindingKind = 'private-key' | 'ssh-host-key' | 'ca-key' | 'freed-key' | 'token' | 'shell-history' | 'apt-cache' | 'boxcar-leftover';
 
 export interface Finding {
   kind: FindingKind;
-  /** Absolute path inside the image's file system. */
+  /** Absolute path inside the image's file system; for freed-key, "disk byte <offset>". */
   path: string;
   /** 1-based partition number; 0 for a file system on the whole disk. */
   partition: number;
@@ -37,6 +42,8 @@ export async function scanImage(image: string): Promise<Finding[]> {
     await run('qemu-img', ['convert', '-U', '-O', 'raw', image, raw], `cannot read disk image ${image}`);
     const findings: Finding[] = [];
     let fileSystems = 0;
+    // Key bytes are placed per ext file system (which file owns their block); any outside one stay as found.
+    let unplacedKeys = await privateKeysInBytes(raw);
     for (const part of await partitionsOf(raw)) {
       const device = (await run('losetup', ['-r', '-f', '--show', '-o', String(part.offset), '--sizelimit', String(part.size), raw], 'losetup')).trim();
       undo.push({ what: `losetup -d ${device}`, run: () => run('losetup', ['-d', device], `losetup -d ${device}`) });
@@ -45,14 +52,24 @@ export async function scanImage(image: string): Promise<Finding[]> {
       if (!type || type === 'swap') continue;
       const mountPoint = join(work, `partition-${part.number}`);
       await mkdir(mountPoint);
+      const isExt = ['ext2', 'ext3', 'ext4'].includes(type);
       // noload: an unclean ext3/ext4 journal is not replayed (that would write).
-      const options = ['ext3', 'ext4'].includes(type) ? 'ro,noload' : 'ro';
+      const options = isExt && type !== 'ext2' ? 'ro,noload' : 'ro';
       await run('mount', ['-t', type, '-o', options, device, mountPoint], `mount of partition ${part.number} (${type}) of ${image}`);
       undo.push({ what: `umount ${mountPoint}`, run: () => unmount(mountPoint) });
       fileSystems += 1;
       for (const finding of await scanTree(mountPoint)) findings.push({ ...finding, partition: part.number });
+      if (!isExt) continue;
+      const inside = unplacedKeys.filter((offset) => offset >= part.offset && offset < part.offset + part.size);
+      unplacedKeys = unplacedKeys.filter((offset) => !inside.includes(offset));
+      for (const offset of await inFreedBlocks(device, part.offset, inside)) {
+        findings.push({ kind: 'freed-key', path: `disk byte ${offset}`, partition: part.number, detail: 'a PEM private key in blocks no file owns: a deleted key file left it' });
+      }
     }
     if (fileSystems === 0) throw new Error(`no file system found in disk image ${image}: nothing was scanned`);
+    for (const offset of unplacedKeys) {
+      findings.push({ kind: 'freed-key', path: `disk byte ${offset}`, partition: 0, detail: 'a PEM private key outside every ext file system' });
+    }
     return findings;
   } catch (error) {
     failure = error;
@@ -97,11 +114,58 @@ function keyKind(path: string): FindingKind {
   return /(^|[-_.])ca([-_]key)?$/i.test(stem) ? 'ca-key' : 'private-key';
 }
 
-/** Files (relative to `dir`) whose content contains `text`, e.g. the logs of a bake and "PRIVATE KEY". */
-export async function filesContaining(dir: string, text: string): Promise<string[]> {
+/** How far past its marker a key's body is looked for. */
+const KEY_WINDOW = 4096;
+const CHUNK_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Offsets of PEM private keys with a body in a raw disk file, searched only in its data extents
+ * (qemu-img map: a 40 GiB disk is mostly holes). Chunks overlap, so a key across a chunk's end is seen.
+ */
+async function privateKeysInBytes(raw: string): Promise<number[]> {
+  const map = JSON.parse(await run('qemu-img', ['map', '--output=json', '-f', 'raw', raw], `qemu-img map of ${raw}`)) as { start: number; length: number; data: boolean }[];
+  const offsets = new Set<number>();
+  const file = await open(raw, 'r');
+  try {
+    const buffer = Buffer.alloc(CHUNK_BYTES + KEY_WINDOW);
+    for (const extent of map.filter((entry) => entry.data)) {
+      for (let position = extent.start; position < extent.start + extent.length; position += CHUNK_BYTES) {
+        const length = Math.min(CHUNK_BYTES + KEY_WINDOW, extent.start + extent.length - position);
+        const { bytesRead } = await file.read(buffer, 0, length, position);
+        const chunk = buffer.subarray(0, bytesRead);
+        for (let at = chunk.indexOf(MARKER); at >= 0; at = chunk.indexOf(MARKER, at + 1)) {
+          const start = Math.max(0, at - 64);
+          const match = PEM_PRIVATE_KEY.exec(chunk.subarray(start, at + KEY_WINDOW).toString('latin1'));
+          if (match) offsets.add(position + start + match.index);
+        }
+      }
+    }
+  } finally {
+    await file.close();
+  }
+  return [...offsets].sort((a, b) => a - b);
+}
+
+/** The offsets (in the disk) whose file system block no inode owns, asked of debugfs (read-only). */
+async function inFreedBlocks(device: string, partitionOffset: number, offsets: number[]): Promise<number[]> {
+  if (!offsets.length) return [];
+  const header = await run('dumpe2fs', ['-h', device], `dumpe2fs -h ${device}`);
+  const blockSize = Number(/^Block size:\s+(\d+)$/m.exec(header)?.[1]);
+  if (!blockSize) throw new Error(`dumpe2fs -h ${device} printed no block size`);
+  const blockOf = (offset: number) => Math.floor((offset - partitionOffset) / blockSize);
+  const listing = await run('debugfs', ['-R', `icheck ${offsets.map(blockOf).join(' ')}`, device], `debugfs icheck on ${device}`);
+  const freed = new Set([...listing.matchAll(/^(\d+)\s+<block not found>$/gm)].map((match) => Number(match[1])));
+  return offsets.filter((offset) => freed.has(blockOf(offset)));
+}
+
+/**
+ * Files (relative to `dir`) whose content contains `text`, e.g. the logs of a bake and "PRIVATE KEY";
+ * `include` picks the files read (a compressed disk's bytes say nothing either way: scanImage it).
+ */
+export async function filesContaining(dir: string, text: string, include: (path: string) => boolean = () => true): Promise<string[]> {
   const found: string[] = [];
   for (const entry of await walk(dir)) {
-    if (!entry.isDir && (await readFile(join(dir, entry.path))).includes(text)) found.push(entry.path.slice(1));
+    if (!entry.isDir && include(entry.path.slice(1)) && (await readFile(join(dir, entry.path))).includes(text)) found.push(entry.path.slice(1));
   }
   return found;
 }

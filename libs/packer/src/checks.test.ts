@@ -144,7 +144,7 @@ describe('the checks provisioner', () => {
     const worker = { ...lab.layers.find((l) => l.name === 'worker')!, checks: checks({ commands: [{ name: 'home', run: 'echo "${HOME}" %{x}' }] }) };
     const steps = (layerTemplate(lab, worker, 'qemu') as { build: { provisioner: Record<string, any>[] } }).build.provisioner;
     const last = steps.at(-1)!.shell;
-    expect(steps.at(-2)!.shell.inline[0]).toEqual(`rm -rf ${GUEST_ARTIFACTS} /tmp/boxcar`);
+    expect(steps.at(-2)!.shell.inline[1]).toEqual(`rm -rf ${GUEST_ARTIFACTS} /tmp/boxcar`);
     expect(steps.at(-3)!.shell.scripts.at(-1)).toBe('${var.profile_dir}/scripts/cleanup.sh');
     expect(last.execute_command).toBe('sudo bash {{ .Path }}');
     expect(last.inline.join('\n')).toBe(checkScript(worker)!.trimEnd().replaceAll('${', () => '$${').replaceAll('%{', () => '%%{'));

@@ -70,9 +70,11 @@ describe('qemu templates of the lab profile', () => {
     expect(scripts.environment_vars).toEqual(expect.arrayContaining([`BOXCAR_ARTIFACTS=${GUEST_ARTIFACTS}`, `BOXCAR_BUILDS=${GUEST_BUILDS}`, 'BOXCAR_LAYER=kube', 'BOXCAR_APT_MIRROR=${var.apt_mirror}']));
     expect(scripts.execute_command).toBe('sudo -E env {{ .Vars }} bash {{ .Path }}');
     const cleanup = steps[3 + artifacts + buildFiles]!.shell.inline;
-    expect(cleanup.slice(0, 2)).toEqual([`rm -rf ${GUEST_ARTIFACTS} ${GUEST_BUILDS} /tmp/boxcar`, 'sync']);
+    // The bake VM's host keys are zeroed, not only unlinked (their blocks would ship in the box).
+    expect(cleanup[0]).toMatch(/shred --iterations=0 --zero --remove "\$key"/);
+    expect(cleanup.slice(1, 3)).toEqual([`rm -rf ${GUEST_ARTIFACTS} ${GUEST_BUILDS} /tmp/boxcar`, 'sync']);
     // Trimming is worth having, not worth failing a bake for (a disk without discard support).
-    expect(cleanup[2]).toMatch(/^fstrim --all \|\| echo /);
+    expect(cleanup[3]).toMatch(/^fstrim --all \|\| echo /);
     // The layer's checks come last (checks.test.ts).
     expect(steps.at(-1)!.shell.inline).toContain("check_disabled 'etcd.service'");
     expect(kube.variable).toHaveProperty('build_cache');
@@ -82,7 +84,7 @@ describe('qemu templates of the lab profile', () => {
     const steps = provisioners(worker);
     expect(steps.map((step) => Object.keys(step)[0])).toEqual(['shell', 'shell', 'shell', 'shell', 'shell']);
     expect(worker.variable).not.toHaveProperty('build_cache');
-    expect(steps[3]!.shell.inline[0]).toBe(`rm -rf ${GUEST_ARTIFACTS} /tmp/boxcar`);
+    expect(steps[3]!.shell.inline[1]).toBe(`rm -rf ${GUEST_ARTIFACTS} /tmp/boxcar`);
     expect(steps[2]!.shell.environment_vars).toEqual(expect.arrayContaining(['BOXCAR_ROLE=worker', 'BOXCAR_LAYER=worker']));
     expect(steps[2]!.shell.environment_vars.some((value: string) => value.startsWith('BOXCAR_BUILDS='))).toBe(false);
   });

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Last step of every box: nothing machine-specific or secret leaves in the image. SSH host keys
-# are remade on first boot (ssh-host-keys.sh), the machine-id on first boot by systemd.
+# Last step of every box: nothing machine-specific or secret leaves in the image. The machine-id is
+# remade on first boot by systemd; the SSH host keys are zeroed and removed by the template's last
+# step for every layer (libs/packer template.ts) and remade on first boot.
 set -euo pipefail
 
 apt-get clean
 rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/cache/debconf/*-old
-rm -f /etc/ssh/ssh_host_*
 find /var/log -type f -exec truncate --size 0 {} +
 rm -rf /tmp/* /var/tmp/*
 rm -f /root/.bash_history /home/*/.bash_history

@@ -30,8 +30,8 @@ fi
 
 rm -f /root/.bash_history /home/*/.bash_history /root/.python_history /home/*/.python_history
 rm -f /var/lib/dhcp/*.leases
-# Every clone makes its own host keys on first boot (ssh-host-keys.sh); no private key ships in a box.
-rm -f /etc/ssh/ssh_host_*
+# The SSH host keys are zeroed and removed by the template's last step for every layer (libs/packer
+# template.ts); every clone makes its own on first boot (ssh-host-keys.sh).
 
 # An empty machine-id makes systemd generate a fresh one at boot; dbus reads the same file.
 : >/etc/machine-id
