@@ -2,7 +2,7 @@ import { ActionableError } from '@boxcar/kit';
 import { findNode, type ProviderName } from '@boxcar/model';
 import { nodeProvider, type NodeRunState } from '@boxcar/providers';
 import { nodeUp, providerContext, type NodeContext } from './runtime.ts';
-import { resumeNodes } from './snapshots.ts';
+import { RESUMED_FROM, resumeNodes } from './snapshots.ts';
 import { readNodeRecord } from './state.ts';
 
 // The node's machine running from its own disk, whatever stopped it: the step of the stack's boot
@@ -40,7 +40,7 @@ export async function nodeStart(context: NodeContext, nodeName: string): Promise
     case 'stopped-with-state':
       progress(was === 'paused' ? 'paused: resuming it' : 'stopped with its state saved: starting it from that state');
       await resumeNodes(context, [record], () => was);
-      return { was, did: was === 'paused' ? 'resumed (it was paused); clock set' : 'resumed from the state cluster stop saved; clock set' };
+      return { was, did: RESUMED_FROM[was] };
     case 'stopped':
       // Crashed, killed, or every machine gone with a host reboot: the same disk, its files kept, the box it was made from.
       progress(`its machine is not running: booting it from its disk (box ${record.box.name} ${record.box.version})`);

@@ -76,12 +76,26 @@ function snapshotsOf(context: NodeContext): NodeSnapshots {
 
 const names = (records: NodeRecord[]) => records.map((record) => record.name);
 
+/** Runs `step` on every node at once; each failed node's error message. */
+async function eachNode(nodes: string[], step: (node: string) => Promise<void>): Promise<Map<string, string>> {
+  const results = await Promise.allSettled(nodes.map((node) => step(node)));
+  return new Map(results.flatMap((result, index) => (result.status === 'rejected' ? [[nodes[index]!, (result.reason as Error).message] as const] : [])));
+}
+
+/** "<node>: <error>" per failed node, one per line. */
+const failureLines = (failed: Map<string, string>): string => [...failed].map(([node, error]) => `  ${node}: ${error}`).join('\n');
+
 /** Runs `step` on every node at once; every failure is reported, named by node. */
 async function together(nodes: string[], what: string, step: (node: string) => Promise<void>): Promise<void> {
-  const results = await Promise.allSettled(nodes.map((node) => step(node)));
-  const failures = results.flatMap((result, index) => (result.status === 'rejected' ? [`${nodes[index]}: ${(result.reason as Error).message}`] : []));
-  if (failures.length) throw new Error(`${what} failed on ${failures.length} node(s):\n  ${failures.join('\n  ')}`);
+  const failed = await eachNode(nodes, step);
+  if (failed.size) throw new Error(`${what} failed on ${failed.size} node(s):\n${failureLines(failed)}`);
 }
+
+/** What cluster start and node start say of a node they resumed, by its state before. */
+export const RESUMED_FROM = {
+  paused: 'resumed (it was paused); clock set',
+  'stopped-with-state': 'resumed from the state cluster stop saved; clock set',
+} as const;
 
 /** Each node's machine state on the cluster's provider (one status call for all). */
 async function runStates(context: NodeContext): Promise<(node: string) => NodeRunState> {
@@ -107,13 +121,12 @@ async function requireStates(context: NodeContext, records: NodeRecord[], verb: 
 async function whilePaused(context: NodeContext, records: NodeRecord[], step: (node: string) => Promise<void>, options: { keepFailedPaused?: boolean } = {}): Promise<Map<string, string>> {
   const provider = snapshotsOf(context);
   const where = providerContext(context, context.cluster.provider);
-  const failed = new Map<string, string>();
+  let failed = new Map<string, string>();
   // Open SSH connections would be frozen into the snapshot, or cut by the restore.
   await closeAllConnections(context.paths);
   try {
     await together(names(records), 'pause', (node) => provider.pause(where, node));
-    const results = await Promise.allSettled(records.map((record) => step(record.name)));
-    results.forEach((result, index) => result.status === 'rejected' && failed.set(records[index]!.name, (result.reason as Error).message));
+    failed = await eachNode(names(records), step);
   } finally {
     const resume = options.keepFailedPaused ? names(records).filter((node) => !failed.has(node)) : names(records);
     await together(resume, 'resume', (node) => provider.resume(where, node));
@@ -178,7 +191,7 @@ export async function snapshotSave(context: NodeContext, name: string): Promise<
   if (failed.size) {
     // Whatever part of the new one exists goes; the old one was never touched.
     await Promise.allSettled(names(records).map((node) => provider.remove(where, node, tag)));
-    throw new Error(`saving snapshot ${name} failed on ${failed.size} node(s):\n  ${[...failed].map(([node, error]) => `${node}: ${error}`).join('\n  ')}`);
+    throw new Error(`saving snapshot ${name} failed on ${failed.size} node(s):\n${failureLines(failed)}`);
   }
   const snapshot: SnapshotRecord = {
     name,
@@ -249,8 +262,8 @@ export async function snapshotRestore(context: NodeContext, name: string): Promi
   await setClocks(context, names(records).filter((node) => !failed.has(node)));
   if (failed.size) {
     throw new ActionableError(
-      `cluster ${context.cluster.name}: restoring snapshot ${name} failed on ${failed.size} node(s); each is left paused (its memory may be half loaded) and cluster up makes it again from its box:\n  ` +
-        [...failed].map(([node, error]) => `${node}: ${error}`).join('\n  ') +
+      `cluster ${context.cluster.name}: restoring snapshot ${name} failed on ${failed.size} node(s); each is left paused (its memory may be half loaded) and cluster up makes it again from its box:\n` +
+        failureLines(failed) +
         (failed.size < records.length ? `\nthe others are restored and running: ${names(records).filter((node) => !failed.has(node)).join(', ')}` : ''),
     );
   }
@@ -357,8 +370,8 @@ export async function clusterStart(context: NodeContext): Promise<ClusterVerbRes
   const { woken, resumed } = await resumeNodes(context, records, before);
   const nodes = records.map((record): NodeOutcome => {
     const was = before(record.name);
-    if (woken.includes(record.name)) return { node: record.name, was, did: 'resumed from the state cluster stop saved; clock set', ok: true };
-    if (resumed.includes(record.name)) return { node: record.name, was, did: 'resumed (it was paused); clock set', ok: true };
+    if (woken.includes(record.name)) return { node: record.name, was, did: RESUMED_FROM['stopped-with-state'], ok: true };
+    if (resumed.includes(record.name)) return { node: record.name, was, did: RESUMED_FROM.paused, ok: true };
     if (was === 'running') return { node: record.name, was, did: 'already running', ok: true };
     if (record.restoreFailed) return { node: record.name, was, did: `not started: its restore of snapshot ${record.restoreFailed.snapshot} failed; cluster up makes it again`, ok: false };
     return { node: record.name, was, did: `not started: ${was === 'stopped' ? 'its machine stopped without a saved state; cluster up boots it from its disk' : 'its disk is gone; cluster up makes it again'}`, ok: false };
