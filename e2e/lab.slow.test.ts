@@ -264,8 +264,9 @@ describe.sequential('lab profile, end to end', () => {
     // What publish wrote beside the disks (catalogs, manifests) names no key; the disks are scanned as
     // file systems and bytes: the worker baked in step 10 here, the others in 1b.
     expect(await filesContaining(fileURLToPath(storeB), 'PRIVATE KEY', (path) => !/\.(qcow2|box)$/.test(path))).toEqual([]);
-    const rebaked = await openStore(storeB).latestLayer('lab', 'worker');
-    expect(await scanImage(join(await openStore(storeB).layerFiles('lab', 'worker', rebaked!.key), 'disk.qcow2'))).toEqual([]);
+    const copy = openStore(storeB);
+    const rebaked = await copy.latestLayer('lab', 'worker');
+    expect(await scanImage(join(await copy.layerFiles('lab', 'worker', rebaked!.key), 'disk.qcow2'))).toEqual([]);
     await withoutStoreA(async () => {
       const plan = JSON.parse((await boxcar(['cluster', 'plan', '--profile', 'lab', '--store', storeB, '--json'])).stdout) as { nodes: NodePlanSummary[] };
       expect(actions(plan.nodes)).toEqual([['cni-master1', 'keep', 'keep'], ['cni-worker1', 'replace', 'replace'], ['cni-worker2', 'replace', 'replace']]);

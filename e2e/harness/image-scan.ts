@@ -1,4 +1,4 @@
-import { lstat, mkdir, mkdtemp, open, readdir, readFile, rm } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, open, readdir, readFile, rm, statfs } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { execa } from 'execa';
@@ -12,7 +12,7 @@ import { execa } from 'execa';
 // they were overwritten (a trim frees only whole qcow2 clusters), and a box ships those bytes to
 // everyone who adds it. Keys inside files are the file scan's: a small file holding one is a finding,
 // a large one (libgnutls carries its self-test keys) is not read, as there.
-// Needs root, qemu-img, losetup, blkid, sfdisk (fdisk), dumpe2fs and debugfs (e2fsprogs).
+// Needs root, qemu-img, losetup, blkid, sfdisk (fdisk), debugfs (e2fsprogs).
 
 export type FindingKind = 'private-key' | 'ssh-host-key' | 'ca-key' | 'freed-key' | 'token' | 'shell-history' | 'apt-cache' | 'boxcar-leftover';
 
@@ -62,7 +62,8 @@ export async function scanImage(image: string): Promise<Finding[]> {
       if (!isExt) continue;
       const inside = unplacedKeys.filter((offset) => offset >= part.offset && offset < part.offset + part.size);
       unplacedKeys = unplacedKeys.filter((offset) => !inside.includes(offset));
-      for (const offset of await inFreedBlocks(device, part.offset, inside)) {
+      // The mounted file system's block size is the unit debugfs counts blocks in.
+      for (const offset of await inFreedBlocks(device, part.offset, (await statfs(mountPoint)).bsize, inside)) {
         findings.push({ kind: 'freed-key', path: `disk byte ${offset}`, partition: part.number, detail: 'a PEM private key in blocks no file owns: a deleted key file left it' });
       }
     }
@@ -147,11 +148,8 @@ async function privateKeysInBytes(raw: string): Promise<number[]> {
 }
 
 /** The offsets (in the disk) whose file system block no inode owns, asked of debugfs (read-only). */
-async function inFreedBlocks(device: string, partitionOffset: number, offsets: number[]): Promise<number[]> {
+async function inFreedBlocks(device: string, partitionOffset: number, blockSize: number, offsets: number[]): Promise<number[]> {
   if (!offsets.length) return [];
-  const header = await run('dumpe2fs', ['-h', device], `dumpe2fs -h ${device}`);
-  const blockSize = Number(/^Block size:\s+(\d+)$/m.exec(header)?.[1]);
-  if (!blockSize) throw new Error(`dumpe2fs -h ${device} printed no block size`);
   const blockOf = (offset: number) => Math.floor((offset - partitionOffset) / blockSize);
   const listing = await run('debugfs', ['-R', `icheck ${offsets.map(blockOf).join(' ')}`, device], `debugfs icheck on ${device}`);
   const freed = new Set([...listing.matchAll(/^(\d+)\s+<block not found>$/gm)].map((match) => Number(match[1])));

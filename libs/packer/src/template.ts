@@ -176,7 +176,7 @@ function provisioners(layer: Layer): PackerJson[] {
       : []),
     // Downloads are inputs of the bake, not content of the image; the blocks they and the layer's
     // cleanup freed go back to the host (the disk is attached with discard=unmap).
-    { shell: { execute_command: 'sudo -E sh -eu {{ .Path }}', inline: [...SHRED_HOST_KEYS, `rm -rf ${[GUEST_ARTIFACTS, ...(buildFiles.length ? [GUEST_BUILDS] : []), GUEST_STAGING].join(' ')}`, 'sync', "fstrim --all || echo 'boxcar: this disk takes no trim: the blocks freed stay in the image'"] } },
+    { shell: { execute_command: 'sudo -E sh -eu {{ .Path }}', inline: [SHRED_HOST_KEYS, `rm -rf ${[GUEST_ARTIFACTS, ...(buildFiles.length ? [GUEST_BUILDS] : []), GUEST_STAGING].join(' ')}`, 'sync', "fstrim --all || echo 'boxcar: this disk takes no trim: the blocks freed stay in the image'"] } },
     // Last: the layer's checks see the image as it is published (checks.ts).
     ...(checks ? [{ shell: { execute_command: 'sudo bash {{ .Path }}', inline: checks.trimEnd().split('\n').map(hclLiteral) } }] : []),
   ];
@@ -188,7 +188,7 @@ function provisioners(layer: Layer): PackerJson[] {
  * in the box (every image of both profiles makes its host keys at boot). sshd keeps the keys it
  * loaded for the provisioners' connection.
  */
-const SHRED_HOST_KEYS = ['for key in /etc/ssh/ssh_host_*; do if [ -f "$key" ]; then shred --iterations=0 --zero --remove "$key"; fi; done'];
+const SHRED_HOST_KEYS = 'for key in /etc/ssh/ssh_host_*; do if [ -f "$key" ]; then shred --iterations=0 --zero --remove "$key"; fi; done';
 
 /** Text that HCL must not read as a template: `${` and `%{` escaped as `$${` and `%%{`. */
 function hclLiteral(text: string): string {
